@@ -1,0 +1,263 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"gorm.io/gorm"
+)
+
+// NewID returns a random, opaque, URL-safe identifier (128 bits).
+func NewID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// NormalizeEmail is how emails are compared and stored: trimmed, lower case.
+func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// --- tenants ---
+
+// CreateTenant inserts t, filling ID and timestamps. A taken slug is ErrConflict.
+func (s *Store) CreateTenant(ctx context.Context, t *Tenant) error {
+	if t.ID == "" {
+		t.ID = NewID()
+	}
+	return translate(s.conn(ctx).Create(t).Error)
+}
+
+// TenantBySlug finds a tenant by slug.
+func (s *Store) TenantBySlug(ctx context.Context, slug string) (*Tenant, error) {
+	var t Tenant
+	err := s.conn(ctx).Where("slug = ?", slug).Take(&t).Error
+	return &t, translate(err)
+}
+
+// TenantByID finds a tenant by id.
+func (s *Store) TenantByID(ctx context.Context, id string) (*Tenant, error) {
+	var t Tenant
+	err := s.conn(ctx).Where("id = ?", id).Take(&t).Error
+	return &t, translate(err)
+}
+
+// ListTenants returns every tenant ordered by slug.
+func (s *Store) ListTenants(ctx context.Context) ([]Tenant, error) {
+	var ts []Tenant
+	return ts, s.conn(ctx).Order("slug").Find(&ts).Error
+}
+
+// SetTenantRequireTFA changes the policy flag.
+func (s *Store) SetTenantRequireTFA(ctx context.Context, tenantID string, on bool) error {
+	res := s.conn(ctx).Model(&Tenant{}).Where("id = ?", tenantID).
+		Updates(map[string]any{"require_tfa": on, "updated_at": s.now()})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// --- users ---
+
+// CreateUser inserts u (email normalized). A taken email is ErrConflict.
+func (s *Store) CreateUser(ctx context.Context, u *User) error {
+	if u.ID == "" {
+		u.ID = NewID()
+	}
+	u.Email = NormalizeEmail(u.Email)
+	if u.Role == "" {
+		u.Role = RoleMember
+	}
+	return translate(s.conn(ctx).Create(u).Error)
+}
+
+// UserByEmail finds a user by (normalized) email.
+func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) {
+	var u User
+	err := s.conn(ctx).Where("email = ?", NormalizeEmail(email)).Take(&u).Error
+	return &u, translate(err)
+}
+
+// UserByID finds a user by id.
+func (s *Store) UserByID(ctx context.Context, id string) (*User, error) {
+	var u User
+	err := s.conn(ctx).Where("id = ?", id).Take(&u).Error
+	return &u, translate(err)
+}
+
+// ListUsers returns a tenant's users ordered by email.
+func (s *Store) ListUsers(ctx context.Context, tenantID string) ([]User, error) {
+	var us []User
+	return us, s.conn(ctx).Where("tenant_id = ?", tenantID).Order("email").Find(&us).Error
+}
+
+// TouchLastLogin records a completed sign-in.
+func (s *Store) TouchLastLogin(ctx context.Context, userID string) error {
+	return s.conn(ctx).Model(&User{}).Where("id = ?", userID).Update("last_login_at", s.now()).Error
+}
+
+// SetPasswordHash replaces a user's password hash.
+func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error {
+	return s.conn(ctx).Model(&User{}).Where("id = ?", userID).
+		Updates(map[string]any{"password_hash": hash, "updated_at": s.now()}).Error
+}
+
+// --- clients ---
+
+// Client is a relying party. It implements fosite.Client.
+type Client struct {
+	ID                     string `gorm:"primaryKey"`
+	Name                   string
+	SecretHash             []byte
+	Public                 bool
+	RedirectURIs           StringList `gorm:"column:redirect_uris"`
+	PostLogoutRedirectURIs StringList `gorm:"column:post_logout_redirect_uris"`
+	BackchannelLogoutURI   string     `gorm:"column:backchannel_logout_uri"`
+	SkipConsent            bool
+	RequirePKCE            bool `gorm:"column:require_pkce"`
+	TenantID               *string
+	Scopes                 StringList
+	GrantTypes             StringList
+	CreatedAt              time.Time
+}
+
+func (Client) TableName() string { return "clients" }
+
+func (c *Client) GetID() string             { return c.ID }
+func (c *Client) GetHashedSecret() []byte   { return c.SecretHash }
+func (c *Client) GetRedirectURIs() []string { return c.RedirectURIs }
+func (c *Client) GetGrantTypes() fosite.Arguments {
+	return fosite.Arguments(c.GrantTypes)
+}
+func (c *Client) GetResponseTypes() fosite.Arguments { return fosite.Arguments{"code"} }
+func (c *Client) GetScopes() fosite.Arguments        { return fosite.Arguments(c.Scopes) }
+func (c *Client) IsPublic() bool                     { return c.Public }
+func (c *Client) GetAudience() fosite.Arguments      { return nil }
+
+// AllowsTenant reports whether users of tenantID may sign in to c.
+func (c *Client) AllowsTenant(tenantID string) bool {
+	return c.TenantID == nil || *c.TenantID == tenantID
+}
+
+// HasPostLogoutRedirectURI reports an exact match with a registered URI.
+func (c *Client) HasPostLogoutRedirectURI(uri string) bool {
+	return c.PostLogoutRedirectURIs.has(uri)
+}
+
+// CreateClient inserts c (ID generated when empty).
+func (s *Store) CreateClient(ctx context.Context, c *Client) error {
+	if c.ID == "" {
+		c.ID = NewID()
+	}
+	return translate(s.conn(ctx).Create(c).Error)
+}
+
+// ClientByID finds a client.
+func (s *Store) ClientByID(ctx context.Context, id string) (*Client, error) {
+	var c Client
+	err := s.conn(ctx).Where("id = ?", id).Take(&c).Error
+	return &c, translate(err)
+}
+
+// ListClients returns every client ordered by name.
+func (s *Store) ListClients(ctx context.Context) ([]Client, error) {
+	var cs []Client
+	return cs, s.conn(ctx).Order("name, id").Find(&cs).Error
+}
+
+// DeleteClient removes a client and, by cascade, its consents; its tokens
+// are deleted too so they stop working at once.
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		res := s.conn(ctx).Where("id = ?", id).Delete(&Client{})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return s.conn(ctx).Where("client_id = ?", id).Delete(&tokenRow{}).Error
+	})
+}
+
+// --- consent ---
+
+// ConsentedScopes returns the scopes a user already allowed a client.
+func (s *Store) ConsentedScopes(ctx context.Context, userID, clientID string) ([]string, error) {
+	var row consentRow
+	err := s.conn(ctx).Where("user_id = ? AND client_id = ?", userID, clientID).Take(&row).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, nil
+	}
+	return row.Scopes, err
+}
+
+// SaveConsent remembers the scopes a user allowed (merged with earlier ones).
+func (s *Store) SaveConsent(ctx context.Context, userID, clientID string, scopes []string) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		existing, err := s.ConsentedScopes(ctx, userID, clientID)
+		if err != nil {
+			return err
+		}
+		merged := StringList(existing)
+		for _, sc := range scopes {
+			if !merged.has(sc) {
+				merged = append(merged, sc)
+			}
+		}
+		row := consentRow{UserID: userID, ClientID: clientID, Scopes: merged, GrantedAt: s.now()}
+		if existing == nil {
+			return translate(s.conn(ctx).Create(&row).Error)
+		}
+		return s.conn(ctx).Model(&consentRow{}).Where("user_id = ? AND client_id = ?", userID, clientID).
+			Updates(map[string]any{"scopes": merged, "granted_at": row.GrantedAt}).Error
+	})
+}
+
+// --- audit ---
+
+// Audit appends an event to the audit log.
+func (s *Store) Audit(ctx context.Context, e *AuditEvent) error {
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = s.now()
+	}
+	if e.Detail == "" {
+		e.Detail = "{}"
+	}
+	return s.conn(ctx).Create(e).Error
+}
+
+// AuditFilter narrows ListAudit.
+type AuditFilter struct {
+	TenantID  string
+	SubjectID string
+	Event     string
+	Limit     int
+}
+
+// ListAudit returns events newest first.
+func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
+	q := s.conn(ctx).Where("tenant_id = ?", f.TenantID)
+	if f.SubjectID != "" {
+		q = q.Where("subject_id = ?", f.SubjectID)
+	}
+	if f.Event != "" {
+		q = q.Where("event = ?", f.Event)
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > 500 {
+		limit = 100
+	}
+	var es []AuditEvent
+	return es, q.Order("created_at DESC, id DESC").Limit(limit).Find(&es).Error
+}

@@ -1,0 +1,201 @@
+package store
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Roles a user can have within a tenant.
+const (
+	RoleAdmin  = "admin"
+	RoleMember = "member"
+)
+
+// Tenant is a customer account; its users share a policy.
+type Tenant struct {
+	ID         string `gorm:"primaryKey"`
+	Slug       string
+	Name       string
+	RequireTFA bool `gorm:"column:require_tfa"`
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+func (Tenant) TableName() string { return "tenants" }
+
+// User is a person who signs in. ID is the opaque, stable `sub`.
+type User struct {
+	ID           string `gorm:"primaryKey"`
+	TenantID     string
+	Email        string
+	Name         string
+	PasswordHash string
+	Role         string
+	Disabled     bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	LastLoginAt  *time.Time
+}
+
+func (User) TableName() string { return "users" }
+
+// IsAdmin reports whether the user administers their tenant.
+func (u *User) IsAdmin() bool { return u.Role == RoleAdmin }
+
+// StringList is a []string stored as a JSON array in a TEXT column.
+type StringList []string
+
+// Scan implements sql.Scanner.
+func (l *StringList) Scan(src any) error {
+	var b []byte
+	switch v := src.(type) {
+	case string:
+		b = []byte(v)
+	case []byte:
+		b = v
+	case nil:
+		*l = nil
+		return nil
+	}
+	if len(b) == 0 {
+		*l = nil
+		return nil
+	}
+	return json.Unmarshal(b, l)
+}
+
+// Value implements driver.Valuer.
+func (l StringList) Value() (any, error) {
+	if l == nil {
+		return "[]", nil
+	}
+	b, err := json.Marshal([]string(l))
+	return string(b), err
+}
+
+func (l StringList) has(v string) bool {
+	for _, x := range l {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// consentRow records which scopes a user allowed a client.
+type consentRow struct {
+	UserID    string `gorm:"primaryKey"`
+	ClientID  string `gorm:"primaryKey"`
+	Scopes    StringList
+	GrantedAt time.Time
+}
+
+func (consentRow) TableName() string { return "consents" }
+
+// BrowserSession is a signed-in browser. ID is public (the `sid` claim);
+// the cookie carries a separate secret stored only as SecretHash.
+type BrowserSession struct {
+	ID         string `gorm:"primaryKey"`
+	SecretHash string
+	UserID     string
+	TenantID   string
+	AuthTime   time.Time
+	AMR        StringList `gorm:"column:amr"`
+	ACR        string     `gorm:"column:acr"`
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time
+	UserAgent  string
+	IP         string `gorm:"column:ip"`
+	EndedAt    *time.Time
+	EndReason  string
+}
+
+func (BrowserSession) TableName() string { return "browser_sessions" }
+
+type sessionClientRow struct {
+	SessionID string `gorm:"primaryKey"`
+	ClientID  string `gorm:"primaryKey"`
+	CreatedAt time.Time
+}
+
+func (sessionClientRow) TableName() string { return "session_clients" }
+
+// AuthRequest is a pending authorization request, kept server-side between
+// the redirect to /authorize and the final redirect back to the client.
+type AuthRequest struct {
+	ID        string `gorm:"primaryKey"`
+	BrowserID string // hash of the browser binding held in the cookie
+	ClientID  string
+	Form      string // the original request parameters, URL-encoded
+	UserID    string // set once the password was checked
+	SessionID string // the browser session that completed the request
+	Stage     string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+func (AuthRequest) TableName() string { return "auth_requests" }
+
+// tokenRow persists one fosite request under one signature; kind tells
+// which handler wrote it.
+type tokenRow struct {
+	Kind              string `gorm:"primaryKey"`
+	Signature         string `gorm:"primaryKey"`
+	RequestID         string
+	ClientID          string
+	Subject           string
+	SessionID         string
+	Active            bool
+	RequestedAt       time.Time
+	ExpiresAt         time.Time
+	RequestedScopes   string
+	GrantedScopes     string
+	RequestedAudience string
+	GrantedAudience   string
+	Form              string
+	SessionData       string
+}
+
+func (tokenRow) TableName() string { return "oauth_tokens" }
+
+type jtiRow struct {
+	JTI       string `gorm:"column:jti;primaryKey"`
+	ExpiresAt time.Time
+}
+
+func (jtiRow) TableName() string { return "client_assertion_jtis" }
+
+// SigningKey is a JWS key; PrivateKey is sealed with the master key.
+type SigningKey struct {
+	KID        string `gorm:"column:kid;primaryKey"`
+	Alg        string
+	PrivateKey string
+	PublicJWK  string `gorm:"column:public_jwk"`
+	CreatedAt  time.Time
+	RetiredAt  *time.Time
+}
+
+func (SigningKey) TableName() string { return "signing_keys" }
+
+type settingRow struct {
+	Name  string `gorm:"primaryKey"`
+	Value string
+}
+
+func (settingRow) TableName() string { return "settings" }
+
+// AuditEvent is one line of the audit log.
+type AuditEvent struct {
+	ID        int64 `gorm:"primaryKey;autoIncrement"`
+	TenantID  string
+	ActorID   string
+	SubjectID string
+	Event     string
+	Detail    string
+	IP        string `gorm:"column:ip"`
+	UserAgent string
+	CreatedAt time.Time
+}
+
+func (AuditEvent) TableName() string { return "audit_events" }

@@ -1,0 +1,300 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// --- browser sessions ---
+
+// CreateBrowserSession inserts a new session row.
+func (s *Store) CreateBrowserSession(ctx context.Context, bs *BrowserSession) error {
+	if bs.ID == "" {
+		bs.ID = NewID()
+	}
+	now := s.now()
+	if bs.CreatedAt.IsZero() {
+		bs.CreatedAt = now
+	}
+	if bs.LastSeenAt.IsZero() {
+		bs.LastSeenAt = now
+	}
+	return translate(s.conn(ctx).Create(bs).Error)
+}
+
+// ActiveSession finds the live session whose cookie secret hashes to
+// secretHash: not ended, not past its absolute end, not idle for longer
+// than idle. Anything else is ErrNotFound.
+func (s *Store) ActiveSession(ctx context.Context, secretHash string, idle time.Duration) (*BrowserSession, error) {
+	now := s.now()
+	var bs BrowserSession
+	err := s.conn(ctx).
+		Where("secret_hash = ? AND ended_at IS NULL AND expires_at > ? AND last_seen_at > ?", secretHash, now, now.Add(-idle)).
+		Take(&bs).Error
+	return &bs, translate(err)
+}
+
+// SessionByID returns a session whatever its state.
+func (s *Store) SessionByID(ctx context.Context, id string) (*BrowserSession, error) {
+	var bs BrowserSession
+	err := s.conn(ctx).Where("id = ?", id).Take(&bs).Error
+	return &bs, translate(err)
+}
+
+// TouchSession records activity (callers throttle this off the hot path).
+func (s *Store) TouchSession(ctx context.Context, id string) error {
+	return s.conn(ctx).Model(&BrowserSession{}).Where("id = ? AND ended_at IS NULL", id).
+		Update("last_seen_at", s.now()).Error
+}
+
+// SessionUpdate is what a completed sign-in step changes on a session.
+type SessionUpdate struct {
+	NewSecretHash string // rotation: the old cookie stops working
+	AuthTime      time.Time
+	AMR           []string
+	ACR           string
+}
+
+// UpdateSessionAuth rotates the session secret and records how the user
+// authenticated, only while the session is live.
+func (s *Store) UpdateSessionAuth(ctx context.Context, id string, u SessionUpdate) error {
+	fields := map[string]any{"last_seen_at": s.now()}
+	if u.NewSecretHash != "" {
+		fields["secret_hash"] = u.NewSecretHash
+	}
+	if !u.AuthTime.IsZero() {
+		fields["auth_time"] = u.AuthTime.UTC()
+	}
+	if u.AMR != nil {
+		fields["amr"] = StringList(u.AMR)
+	}
+	if u.ACR != "" {
+		fields["acr"] = u.ACR
+	}
+	res := s.conn(ctx).Model(&BrowserSession{}).Where("id = ? AND ended_at IS NULL", id).Updates(fields)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// EndedSession tells what EndSessions ended, for back-channel logout.
+type EndedSession struct {
+	SessionID string
+	UserID    string
+	ClientIDs []string
+}
+
+// EndSession ends one live session and revokes its tokens in one
+// transaction. Ending an already ended session is not an error and ends
+// nothing (the returned slice is empty).
+func (s *Store) EndSession(ctx context.Context, id, reason string) ([]EndedSession, error) {
+	return s.endSessions(ctx, reason, func(q *gorm.DB) *gorm.DB { return q.Where("id = ?", id) })
+}
+
+// EndUserSessions ends every live session of a user, except keepID.
+func (s *Store) EndUserSessions(ctx context.Context, userID, keepID, reason string) ([]EndedSession, error) {
+	return s.endSessions(ctx, reason, func(q *gorm.DB) *gorm.DB {
+		return q.Where("user_id = ? AND id <> ?", userID, keepID)
+	})
+}
+
+// EndTenantSessions ends every live session of a tenant, except keepID.
+func (s *Store) EndTenantSessions(ctx context.Context, tenantID, keepID, reason string) ([]EndedSession, error) {
+	return s.endSessions(ctx, reason, func(q *gorm.DB) *gorm.DB {
+		return q.Where("tenant_id = ? AND id <> ?", tenantID, keepID)
+	})
+}
+
+func (s *Store) endSessions(ctx context.Context, reason string, scope func(*gorm.DB) *gorm.DB) ([]EndedSession, error) {
+	var ended []EndedSession
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		db := s.conn(ctx)
+		var rows []BrowserSession
+		if err := scope(db.Model(&BrowserSession{})).Where("ended_at IS NULL").
+			Clauses(s.lockClause()).Select("id", "user_id").Find(&rows).Error; err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		ids := make([]string, len(rows))
+		byID := make(map[string]*EndedSession, len(rows))
+		ended = make([]EndedSession, len(rows))
+		for i, r := range rows {
+			ids[i] = r.ID
+			ended[i] = EndedSession{SessionID: r.ID, UserID: r.UserID}
+			byID[r.ID] = &ended[i]
+		}
+		for _, chunk := range chunks(ids, 500) {
+			if err := db.Model(&BrowserSession{}).Where("id IN ? AND ended_at IS NULL", chunk).
+				Updates(map[string]any{"ended_at": s.now(), "end_reason": reason}).Error; err != nil {
+				return err
+			}
+			if err := db.Where("kind = ? AND session_id IN ?", kindAccess, chunk).Delete(&tokenRow{}).Error; err != nil {
+				return err
+			}
+			if err := db.Model(&tokenRow{}).Where("kind IN ? AND session_id IN ?", []string{kindRefresh, kindCode}, chunk).
+				Update("active", false).Error; err != nil {
+				return err
+			}
+			var links []sessionClientRow
+			if err := db.Where("session_id IN ?", chunk).Find(&links).Error; err != nil {
+				return err
+			}
+			for _, l := range links {
+				byID[l.SessionID].ClientIDs = append(byID[l.SessionID].ClientIDs, l.ClientID)
+			}
+		}
+		return nil
+	})
+	return ended, err
+}
+
+func chunks(ids []string, n int) [][]string {
+	var out [][]string
+	for len(ids) > n {
+		out = append(out, ids[:n])
+		ids = ids[n:]
+	}
+	if len(ids) > 0 {
+		out = append(out, ids)
+	}
+	return out
+}
+
+// ListUserSessions returns a user's live sessions, newest first.
+func (s *Store) ListUserSessions(ctx context.Context, userID string) ([]BrowserSession, error) {
+	var out []BrowserSession
+	err := s.conn(ctx).Where("user_id = ? AND ended_at IS NULL AND expires_at > ?", userID, s.now()).
+		Order("created_at DESC").Find(&out).Error
+	return out, err
+}
+
+// RecordSessionClient remembers that a session signed into a client
+// (back-channel logout goes to each of them).
+func (s *Store) RecordSessionClient(ctx context.Context, sessionID, clientID string) error {
+	return s.conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).
+		Create(&sessionClientRow{SessionID: sessionID, ClientID: clientID, CreatedAt: s.now()}).Error
+}
+
+// --- pending authorization requests ---
+
+// CreateAuthRequest stores a pending request.
+func (s *Store) CreateAuthRequest(ctx context.Context, ar *AuthRequest) error {
+	if ar.CreatedAt.IsZero() {
+		ar.CreatedAt = s.now()
+	}
+	return translate(s.conn(ctx).Create(ar).Error)
+}
+
+// AuthRequestFor returns a live pending request only to the browser that
+// started it.
+func (s *Store) AuthRequestFor(ctx context.Context, id, browserID string) (*AuthRequest, error) {
+	var ar AuthRequest
+	err := s.conn(ctx).Where("id = ? AND browser_id = ? AND expires_at > ?", id, browserID, s.now()).Take(&ar).Error
+	return &ar, translate(err)
+}
+
+// AdvanceAuthRequest moves a pending request from one stage to the next,
+// only if it is still at fromStage (so a step cannot be replayed).
+func (s *Store) AdvanceAuthRequest(ctx context.Context, id, fromStage string, set map[string]any) error {
+	res := s.conn(ctx).Model(&AuthRequest{}).Where("id = ? AND stage = ?", id, fromStage).Updates(set)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// DeleteAuthRequest removes a finished request; it reports ErrNotFound when
+// another request already finished it.
+func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
+	res := s.conn(ctx).Where("id = ?", id).Delete(&AuthRequest{})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// --- settings and signing keys ---
+
+// Setting returns a stored value, or ErrNotFound.
+func (s *Store) Setting(ctx context.Context, name string) (string, error) {
+	var row settingRow
+	err := s.conn(ctx).Where("name = ?", name).Take(&row).Error
+	return row.Value, translate(err)
+}
+
+// SettingOrCreate returns the stored value, storing value first if none
+// exists; replicas racing on first start all end up with the same value.
+func (s *Store) SettingOrCreate(ctx context.Context, name string, value func() (string, error)) (string, error) {
+	if v, err := s.Setting(ctx, name); err == nil {
+		return v, nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return "", err
+	}
+	v, err := value()
+	if err != nil {
+		return "", err
+	}
+	if err := s.conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).
+		Create(&settingRow{Name: name, Value: v}).Error; err != nil {
+		return "", err
+	}
+	return s.Setting(ctx, name)
+}
+
+// AddSigningKey stores a new key; the newest unretired key signs.
+func (s *Store) AddSigningKey(ctx context.Context, k *SigningKey) error {
+	if k.CreatedAt.IsZero() {
+		k.CreatedAt = s.now()
+	}
+	return translate(s.conn(ctx).Create(k).Error)
+}
+
+// RotateSigningKeys adds k and retires every other unretired key, in one
+// transaction.
+func (s *Store) RotateSigningKeys(ctx context.Context, k *SigningKey) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		if err := s.conn(ctx).Model(&SigningKey{}).Where("retired_at IS NULL").
+			Update("retired_at", s.now()).Error; err != nil {
+			return err
+		}
+		return s.AddSigningKey(ctx, k)
+	})
+}
+
+// PublishedSigningKeys returns the keys to publish: unretired ones and
+// those retired less than keep ago, newest first.
+func (s *Store) PublishedSigningKeys(ctx context.Context, keep time.Duration) ([]SigningKey, error) {
+	var ks []SigningKey
+	err := s.conn(ctx).Where("retired_at IS NULL OR retired_at > ?", s.now().Add(-keep)).
+		Order("created_at DESC, kid").Find(&ks).Error
+	return ks, err
+}
+
+// SigningKeysVersion is a cheap fingerprint that replicas poll to notice a
+// rotation by another replica: rotation adds a key and retires others.
+func (s *Store) SigningKeysVersion(ctx context.Context) (string, error) {
+	var row struct {
+		Total   int64
+		Retired int64
+	}
+	err := s.conn(ctx).Model(&SigningKey{}).
+		Select("COUNT(*) AS total, COUNT(retired_at) AS retired").Scan(&row).Error
+	return strconv.FormatInt(row.Total, 10) + "/" + strconv.FormatInt(row.Retired, 10), err
+}

@@ -1,0 +1,224 @@
+// Package store is the one persistence layer of Portcullis: gorm models,
+// fosite's storage interfaces, the directory (tenants, users, clients),
+// browser sessions and signing keys. The same code runs on SQLite (the
+// embedded default) and PostgreSQL; storetest is the contract both pass.
+//
+// Transactions travel in the context (fosite's storage.Transactional), so
+// every method takes its connection from ctx through s.conn(ctx).
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/ory/fosite"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/portcullis-idp/portcullis/migrations"
+)
+
+// Config says which database to open.
+type Config struct {
+	Driver       string // "sqlite" or "postgres"
+	DSN          string // a file path for sqlite, a URL for postgres
+	MaxOpenConns int    // 0 picks a default
+	MaxIdleConns int
+	// Now is the clock for every timestamp the store writes; nil means time.Now.
+	Now func() time.Time
+}
+
+// Store is safe for concurrent use by many goroutines and replicas.
+type Store struct {
+	db      *gorm.DB
+	sqlDB   *sql.DB
+	dialect migrations.Dialect
+	now     func() time.Time
+}
+
+// Open connects without touching the schema; call Migrate (or use
+// OpenAndMigrate) before use.
+func Open(cfg Config) (*Store, error) {
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	utcNow := func() time.Time { return now().UTC() }
+	gcfg := &gorm.Config{
+		TranslateError:         true,
+		NowFunc:                utcNow,
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		PrepareStmt:            false,
+	}
+	var (
+		dialector gorm.Dialector
+		dialect   migrations.Dialect
+	)
+	switch cfg.Driver {
+	case "sqlite":
+		dialector = sqlite.Open(sqliteDSN(cfg.DSN))
+		dialect = migrations.SQLite
+	case "postgres":
+		dialector = postgres.Open(cfg.DSN)
+		dialect = migrations.Postgres
+	default:
+		return nil, fmt.Errorf("store: unknown driver %q (want sqlite or postgres)", cfg.Driver)
+	}
+	db, err := gorm.Open(dialector, gcfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", cfg.Driver, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, err
+	}
+	maxOpen := cfg.MaxOpenConns
+	if maxOpen <= 0 {
+		maxOpen = 20
+	}
+	maxIdle := cfg.MaxIdleConns
+	if maxIdle <= 0 {
+		maxIdle = maxOpen
+	}
+	sqlDB.SetMaxOpenConns(maxOpen)
+	sqlDB.SetMaxIdleConns(maxIdle)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	return &Store{db: db, sqlDB: sqlDB, dialect: dialect, now: utcNow}, nil
+}
+
+// sqliteDSN adds the pragmas every connection needs: WAL for concurrent
+// readers, a busy timeout so writers queue instead of failing, foreign keys,
+// and BEGIN IMMEDIATE so a transaction takes the write lock up front (a
+// compare-and-set then loses cleanly instead of with SQLITE_BUSY).
+func sqliteDSN(path string) string {
+	if strings.Contains(path, "?") {
+		return path
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	q.Set("_time_format", "sqlite")
+	return path + "?" + q.Encode()
+}
+
+// Migrate applies pending migrations and returns the versions applied.
+func (s *Store) Migrate(ctx context.Context) ([]int64, error) {
+	return migrations.Apply(ctx, s.sqlDB, s.dialect)
+}
+
+// Ready reports whether the database answers and the schema is current.
+func (s *Store) Ready(ctx context.Context) error {
+	if err := s.sqlDB.PingContext(ctx); err != nil {
+		return err
+	}
+	return migrations.Check(ctx, s.sqlDB, s.dialect)
+}
+
+// Close releases the pool.
+func (s *Store) Close() error { return s.sqlDB.Close() }
+
+// Dialect tells which engine is underneath.
+func (s *Store) Dialect() migrations.Dialect { return s.dialect }
+
+// DB exposes the gorm handle for tests (schema checks); production code goes
+// through the Store's methods.
+func (s *Store) DB() *gorm.DB { return s.db }
+
+// Stats exposes pool statistics for metrics.
+func (s *Store) Stats() sql.DBStats { return s.sqlDB.Stats() }
+
+type txKey struct{}
+
+// conn returns the transaction carried in ctx, or the pool.
+func (s *Store) conn(ctx context.Context) *gorm.DB {
+	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return tx
+	}
+	return s.db.WithContext(ctx)
+}
+
+// BeginTX starts a transaction and carries it in the returned context
+// (fosite's storage.Transactional).
+func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
+	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return ctx, errors.New("store: transaction already open in this context")
+	}
+	tx := s.db.WithContext(ctx).Begin()
+	if tx.Error != nil {
+		return ctx, tx.Error
+	}
+	return context.WithValue(ctx, txKey{}, tx), nil
+}
+
+// Commit commits the transaction carried in ctx.
+func (s *Store) Commit(ctx context.Context) error {
+	tx, ok := ctx.Value(txKey{}).(*gorm.DB)
+	if !ok {
+		return errors.New("store: no transaction in context")
+	}
+	return tx.Commit().Error
+}
+
+// Rollback aborts the transaction carried in ctx.
+func (s *Store) Rollback(ctx context.Context) error {
+	tx, ok := ctx.Value(txKey{}).(*gorm.DB)
+	if !ok {
+		return errors.New("store: no transaction in context")
+	}
+	return tx.Rollback().Error
+}
+
+// InTx runs fn in one transaction (reusing one already in ctx), committing
+// when fn returns nil.
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) (err error) {
+	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return fn(ctx)
+	}
+	txCtx, err := s.BeginTX(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = s.Rollback(txCtx)
+			panic(p)
+		}
+		if err != nil {
+			_ = s.Rollback(txCtx)
+		}
+	}()
+	if err = fn(txCtx); err != nil {
+		return err
+	}
+	return s.Commit(txCtx)
+}
+
+// ErrNotFound is returned for every missing row. It is fosite's own
+// sentinel, so fosite's errors.Is(err, fosite.ErrNotFound) checks hold.
+var ErrNotFound = fosite.ErrNotFound
+
+// ErrConflict is returned when a unique value (slug, email) is taken.
+var ErrConflict = errors.New("already exists")
+
+func translate(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return ErrNotFound
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		return ErrConflict
+	}
+	return err
+}
