@@ -120,14 +120,14 @@ type Client struct {
 	Name                   string
 	SecretHash             []byte
 	Public                 bool
-	RedirectURIs           StringList `gorm:"column:redirect_uris"`
-	PostLogoutRedirectURIs StringList `gorm:"column:post_logout_redirect_uris"`
+	RedirectURIs           StringList `gorm:"column:redirect_uris;serializer:json"`
+	PostLogoutRedirectURIs StringList `gorm:"column:post_logout_redirect_uris;serializer:json"`
 	BackchannelLogoutURI   string     `gorm:"column:backchannel_logout_uri"`
 	SkipConsent            bool
 	RequirePKCE            bool `gorm:"column:require_pkce"`
 	TenantID               *string
-	Scopes                 StringList
-	GrantTypes             StringList
+	Scopes                 StringList `gorm:"serializer:json"`
+	GrantTypes             StringList `gorm:"serializer:json"`
 	CreatedAt              time.Time
 }
 
@@ -159,6 +159,10 @@ func (s *Store) CreateClient(ctx context.Context, c *Client) error {
 	if c.ID == "" {
 		c.ID = NewID()
 	}
+	c.RedirectURIs = c.RedirectURIs.orEmpty()
+	c.PostLogoutRedirectURIs = c.PostLogoutRedirectURIs.orEmpty()
+	c.Scopes = c.Scopes.orEmpty()
+	c.GrantTypes = c.GrantTypes.orEmpty()
 	return translate(s.conn(ctx).Create(c).Error)
 }
 
@@ -215,12 +219,12 @@ func (s *Store) SaveConsent(ctx context.Context, userID, clientID string, scopes
 				merged = append(merged, sc)
 			}
 		}
-		row := consentRow{UserID: userID, ClientID: clientID, Scopes: merged, GrantedAt: s.now()}
+		row := consentRow{UserID: userID, ClientID: clientID, Scopes: merged.orEmpty(), GrantedAt: s.now()}
 		if existing == nil {
 			return translate(s.conn(ctx).Create(&row).Error)
 		}
 		return s.conn(ctx).Model(&consentRow{}).Where("user_id = ? AND client_id = ?", userID, clientID).
-			Updates(map[string]any{"scopes": merged, "granted_at": row.GrantedAt}).Error
+			Updates(map[string]any{"scopes": merged.jsonText(), "granted_at": row.GrantedAt}).Error
 	})
 }
 

@@ -42,35 +42,23 @@ func (User) TableName() string { return "users" }
 // IsAdmin reports whether the user administers their tenant.
 func (u *User) IsAdmin() bool { return u.Role == RoleAdmin }
 
-// StringList is a []string stored as a JSON array in a TEXT column.
+// StringList is a []string stored as a JSON array in a TEXT column
+// (fields carry the `serializer:json` tag).
 type StringList []string
 
-// Scan implements sql.Scanner.
-func (l *StringList) Scan(src any) error {
-	var b []byte
-	switch v := src.(type) {
-	case string:
-		b = []byte(v)
-	case []byte:
-		b = v
-	case nil:
-		*l = nil
-		return nil
+// orEmpty keeps a nil list from being stored as NULL.
+func (l StringList) orEmpty() StringList {
+	if l == nil {
+		return StringList{}
 	}
-	if len(b) == 0 {
-		*l = nil
-		return nil
-	}
-	return json.Unmarshal(b, l)
+	return l
 }
 
-// Value implements driver.Valuer.
-func (l StringList) Value() (any, error) {
-	if l == nil {
-		return "[]", nil
-	}
-	b, err := json.Marshal([]string(l))
-	return string(b), err
+// jsonText is the column value of l for map-based updates, which bypass
+// gorm's serializer.
+func (l StringList) jsonText() string {
+	b, _ := json.Marshal([]string(l.orEmpty()))
+	return string(b)
 }
 
 func (l StringList) has(v string) bool {
@@ -84,9 +72,9 @@ func (l StringList) has(v string) bool {
 
 // consentRow records which scopes a user allowed a client.
 type consentRow struct {
-	UserID    string `gorm:"primaryKey"`
-	ClientID  string `gorm:"primaryKey"`
-	Scopes    StringList
+	UserID    string     `gorm:"primaryKey"`
+	ClientID  string     `gorm:"primaryKey"`
+	Scopes    StringList `gorm:"serializer:json"`
 	GrantedAt time.Time
 }
 
@@ -100,7 +88,7 @@ type BrowserSession struct {
 	UserID     string
 	TenantID   string
 	AuthTime   time.Time
-	AMR        StringList `gorm:"column:amr"`
+	AMR        StringList `gorm:"column:amr;serializer:json"`
 	ACR        string     `gorm:"column:acr"`
 	CreatedAt  time.Time
 	LastSeenAt time.Time

@@ -18,6 +18,9 @@ type Session struct {
 	TenantID  string `json:"tenant,omitempty"`
 	// ClientID is set for client-credentials tokens (no end user).
 	ClientID string `json:"client_id,omitempty"`
+	// UserinfoClaims are claims the client asked for by name through the
+	// `claims` request parameter, served at userinfo whatever the scopes.
+	UserinfoClaims []string `json:"userinfo_claims,omitempty"`
 }
 
 // NewSession returns an empty session ready for fosite to fill.

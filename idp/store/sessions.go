@@ -17,6 +17,7 @@ func (s *Store) CreateBrowserSession(ctx context.Context, bs *BrowserSession) er
 	if bs.ID == "" {
 		bs.ID = NewID()
 	}
+	bs.AMR = bs.AMR.orEmpty()
 	now := s.now()
 	if bs.CreatedAt.IsZero() {
 		bs.CreatedAt = now
@@ -71,7 +72,7 @@ func (s *Store) UpdateSessionAuth(ctx context.Context, id string, u SessionUpdat
 		fields["auth_time"] = u.AuthTime.UTC()
 	}
 	if u.AMR != nil {
-		fields["amr"] = StringList(u.AMR)
+		fields["amr"] = StringList(u.AMR).jsonText()
 	}
 	if u.ACR != "" {
 		fields["acr"] = u.ACR

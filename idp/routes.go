@@ -1,0 +1,58 @@
+package idp
+
+import (
+	"io/fs"
+	"net/http"
+
+	"github.com/portcullis-idp/portcullis/templates"
+)
+
+// Handler returns every route of the provider, in one table.
+//
+// Protocol endpoints take GET and/or POST as the specs say; page forms are
+// guarded by net/http's CrossOriginProtection (Sec-Fetch-Site / Origin
+// checks). A wrong method gets 405 from ServeMux's method patterns.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	csrf := http.NewCrossOriginProtection()
+	form := func(h http.Handler) http.Handler { return csrf.Handler(h) }
+
+	// Discovery and keys, served from memory.
+	mux.HandleFunc("GET /.well-known/openid-configuration", s.handleDiscovery)
+	mux.HandleFunc("GET /.well-known/jwks.json", s.handleJWKS)
+
+	// OAuth 2.0 / OpenID Connect protocol endpoints.
+	mux.HandleFunc("GET /oauth2/auth", s.handleAuthorize)
+	mux.HandleFunc("POST /oauth2/auth", s.handleAuthorize)
+	mux.HandleFunc("POST /oauth2/par", s.handlePAR)
+	mux.HandleFunc("POST /oauth2/token", s.handleToken)
+	mux.HandleFunc("POST /oauth2/revoke", s.handleRevoke)
+	mux.HandleFunc("POST /oauth2/introspect", s.handleIntrospect)
+	mux.HandleFunc("GET /userinfo", s.handleUserinfo)
+	mux.HandleFunc("POST /userinfo", s.handleUserinfo)
+
+	// The sign-in flow's pages, each bound to a pending request.
+	mux.Handle("GET /login", s.page(s.showLogin))
+	mux.Handle("POST /login", form(s.page(s.submitLogin)))
+	mux.Handle("GET /consent", s.page(s.showConsent))
+	mux.Handle("POST /consent", form(s.page(s.submitConsent)))
+	mux.Handle("GET /oauth2/auth/resume", s.page(s.resumeAuthorize))
+
+	// Operations.
+	mux.HandleFunc("GET /health/alive", s.handleAlive)
+	mux.HandleFunc("GET /health/ready", s.handleReady)
+	mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(templates.Static())))
+
+	mux.Handle("/", s.page(s.notFound))
+	return s.middleware(mux)
+}
+
+// staticHandler serves the embedded CSS and images; they change only with
+// a new binary, so browsers may cache them for a day.
+func staticHandler(fsys fs.FS) http.Handler {
+	files := http.FileServerFS(fsys)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		files.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,181 @@
+package idp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gorilla/sessions"
+	"github.com/ory/fosite"
+
+	"github.com/portcullis-idp/portcullis/idp/store"
+	"github.com/portcullis-idp/portcullis/mfa"
+	"github.com/portcullis-idp/portcullis/templates"
+)
+
+// Options are the dependencies and settings of a Server; every field can
+// be read off here and a test builds one in a few lines.
+type Options struct {
+	Store     *store.Store
+	Templates *templates.Templates
+	Logger    *slog.Logger
+	Issuer    string // absolute URL without trailing slash
+	MasterKey []byte // 32 bytes; seals keys at rest and derives cookie keys
+
+	SigningAlg string // RS256 (default) or ES256
+	RSABits    int    // 2048 by default
+
+	AccessTokenLifespan  time.Duration
+	RefreshTokenLifespan time.Duration
+	AuthCodeLifespan     time.Duration
+	IDTokenLifespan      time.Duration
+	SessionAbsolute      time.Duration
+	SessionIdle          time.Duration
+
+	// Argon2 overrides the password hashing cost (tests lower it).
+	Argon2 *Argon2Params
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.AccessTokenLifespan == 0 {
+		o.AccessTokenLifespan = 15 * time.Minute
+	}
+	if o.RefreshTokenLifespan == 0 {
+		o.RefreshTokenLifespan = 30 * 24 * time.Hour
+	}
+	if o.AuthCodeLifespan == 0 {
+		o.AuthCodeLifespan = time.Minute
+	}
+	if o.IDTokenLifespan == 0 {
+		o.IDTokenLifespan = time.Hour
+	}
+	if o.SessionAbsolute == 0 {
+		o.SessionAbsolute = 7 * 24 * time.Hour
+	}
+	if o.SessionIdle == 0 {
+		o.SessionIdle = 24 * time.Hour
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Argon2 == nil {
+		p := DefaultArgon2
+		o.Argon2 = &p
+	}
+}
+
+// Server is the OpenID provider: fosite, the sign-in pages and the
+// browser sessions, mounted on one route table (routes.go).
+type Server struct {
+	opts      Options
+	store     *store.Store
+	tpl       *templates.Templates
+	log       *slog.Logger
+	issuer    string
+	secure    bool // cookies Secure, HSTS: false only for an http loopback issuer
+	keys      *Keys
+	cipher    *mfa.Cipher
+	oauth     fosite.OAuth2Provider
+	fcfg      *fosite.Config
+	cookies   *sessions.CookieStore
+	discovery []byte
+	dummyHash string // hashed when the email is unknown, so timing matches
+	now       func() time.Time
+}
+
+// New builds a Server: it loads (or creates) the signing keys and the
+// token HMAC secret, and renders discovery once.
+func New(ctx context.Context, o Options) (*Server, error) {
+	o.defaults()
+	if o.Store == nil || o.Templates == nil {
+		return nil, errors.New("idp: Store and Templates are required")
+	}
+	if len(o.MasterKey) != 32 {
+		return nil, errors.New("idp: MasterKey must be 32 bytes")
+	}
+	iss, err := url.Parse(o.Issuer)
+	if err != nil || iss.Host == "" {
+		return nil, fmt.Errorf("idp: bad issuer %q", o.Issuer)
+	}
+	cipher, err := mfa.NewCipher("k1", map[string][]byte{"k1": mfa.DeriveKey(o.MasterKey, "at-rest")})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opts:   o,
+		store:  o.Store,
+		tpl:    o.Templates,
+		log:    o.Logger,
+		issuer: o.Issuer,
+		secure: iss.Scheme == "https",
+		cipher: cipher,
+		now:    o.Now,
+	}
+	s.keys = newKeys(o.Store, cipher, o.SigningAlg, o.RSABits, o.IDTokenLifespan+o.AccessTokenLifespan, o.Logger)
+	if err := s.keys.Ensure(ctx); err != nil {
+		return nil, fmt.Errorf("idp: signing keys: %w", err)
+	}
+	secret, err := globalSecret(ctx, o.Store, cipher)
+	if err != nil {
+		return nil, fmt.Errorf("idp: token secret: %w", err)
+	}
+	s.oauth, s.fcfg = newProvider(providerConfig{
+		Issuer:               o.Issuer,
+		GlobalSecret:         secret,
+		SecretKey:            mfa.DeriveKey(o.MasterKey, "client-secret"),
+		AccessTokenLifespan:  o.AccessTokenLifespan,
+		RefreshTokenLifespan: o.RefreshTokenLifespan,
+		AuthCodeLifespan:     o.AuthCodeLifespan,
+		IDTokenLifespan:      o.IDTokenLifespan,
+	}, o.Store, s.keys)
+	s.cookies = sessions.NewCookieStore(mfa.DeriveKey(o.MasterKey, "cookie-hash"), mfa.DeriveKey(o.MasterKey, "cookie-block"))
+	s.cookies.Options = &sessions.Options{
+		Path:     "/",
+		MaxAge:   int(o.SessionAbsolute.Seconds()),
+		Secure:   s.secure,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	}
+	if s.discovery, err = s.buildDiscovery(); err != nil {
+		return nil, err
+	}
+	if s.dummyHash, err = HashPassword(GeneratePassword(), *o.Argon2); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Run does the background work of one replica until ctx ends: picking up
+// key rotations and deleting expired rows.
+func (s *Server) Run(ctx context.Context) {
+	go s.keys.Watch(ctx, 10*time.Second)
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := s.store.DeleteExpired(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("cleanup failed", "err", err)
+			} else if n > 0 {
+				s.log.Debug("expired rows deleted", "rows", n)
+			}
+		}
+	}
+}
+
+// HashPassword hashes with the server's configured cost.
+func (s *Server) HashPassword(pw string) (string, error) { return HashPassword(pw, *s.opts.Argon2) }
+
+// ClientSecret makes a new client secret and its digest for this server's key.
+func (s *Server) ClientSecret() (string, []byte, error) { return NewClientSecret(s.opts.MasterKey) }

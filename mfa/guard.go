@@ -1,0 +1,259 @@
+package mfa
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Errors returned by Guard. Wrap-aware callers use errors.Is / errors.As.
+var (
+	// ErrInvalidCode: the code does not match the authenticator.
+	ErrInvalidCode = errors.New("mfa: invalid code")
+	// ErrMalformedCode: the input is not six digits. It matches
+	// ErrInvalidCode with errors.Is, and is never charged as a failure.
+	ErrMalformedCode = fmt.Errorf("%w: a code is six digits", ErrInvalidCode)
+	// ErrCodeReused: the code's time step was already used for this user
+	// (tell the user: "This code was already used. Wait for the next one.").
+	ErrCodeReused = errors.New("mfa: code already used, wait for the next one")
+	// ErrInvalidRecoveryKey: the recovery key does not match.
+	ErrInvalidRecoveryKey = errors.New("mfa: invalid recovery key")
+	// ErrContention: the attempt counter row kept changing under us.
+	ErrContention = errors.New("mfa: attempt counter busy, try again")
+)
+
+// Store is what the Guard needs from the database. Both operations must be
+// atomic across every replica sharing the database; mfatest.RunStoreTests
+// checks an implementation against this contract.
+type Store interface {
+	// AdvanceTOTPStep atomically records step as the last accepted one for
+	// userID, but only if step is greater than the stored one (conditional
+	// UPDATE ... WHERE last_step < ?, or INSERT for a first step). It
+	// returns ErrCodeReused (possibly wrapped) if it is not greater.
+	AdvanceTOTPStep(ctx context.Context, userID string, step int64) error
+
+	// LoadAttempts returns the user's attempt counter, or the zero value
+	// (Version 0) when there is none.
+	LoadAttempts(ctx context.Context, userID string) (Attempts, error)
+
+	// SaveAttempts writes next only if the stored version still equals
+	// prevVersion (prevVersion 0: insert, failing if a row exists). The
+	// stored version becomes prevVersion+1; the Guard always passes
+	// next.Version == prevVersion+1, so storing next.Version is correct.
+	// It returns (false, nil) when another writer won; the Guard then
+	// reloads and retries.
+	SaveAttempts(ctx context.Context, userID string, prevVersion int64, next Attempts) (bool, error)
+}
+
+// maxCASRetries bounds the reload-and-retry loop on the attempt counter.
+// Every lost round means another writer succeeded, so this is only reached
+// under a flood of concurrent attempts for one user.
+const maxCASRetries = 64
+
+// Guard checks codes and recovery keys against the replay guard and the
+// attempt limit. It is the single entry point of the HTTP layer; a nil
+// Clock means SystemClock and an invalid (or zero) Policy means
+// DefaultLockoutPolicy. A Guard holds no state of its own: everything is in
+// Store, so any number of replicas may share one database.
+type Guard struct {
+	Store  Store
+	Clock  Clock
+	Policy LockoutPolicy
+}
+
+func (g *Guard) now() time.Time {
+	if g.Clock == nil {
+		return SystemClock{}.Now()
+	}
+	return g.Clock.Now()
+}
+
+// CheckCode verifies a TOTP code for userID and returns the matched step.
+//
+// The order matters and is what makes the limit hold with many replicas and
+// concurrent requests:
+//
+//  1. While code entry is locked it returns *LockedOutError without looking
+//     at the code.
+//  2. Input that is not six digits returns ErrMalformedCode, uncharged: it
+//     cannot match, so it tells an attacker nothing.
+//  3. The attempt is charged as a failure before the code is evaluated
+//     (compare-and-swap on the counter). So no more than MaxFailures
+//     attempts per lockout cycle are ever evaluated, however many arrive
+//     at once; the one that reaches MaxFailures sets the lock.
+//  4. A wrong code returns ErrInvalidCode.
+//  5. A right code burns its step (Store.AdvanceTOTPStep). A step already
+//     used returns ErrCodeReused and stays counted as a failure: a replayed
+//     code is what an attacker who saw the user type it would send.
+//  6. On success the counter is reset (failures, lockouts and lock).
+//
+// When the charged attempt of step 3 triggered a lockout and the code then
+// failed (4 or 5), the error is *LockedOutError with JustLocked set and
+// Cause ErrInvalidCode or ErrCodeReused; write an audit event for it.
+func (g *Guard) CheckCode(ctx context.Context, userID string, s Secret, code string) (step int64, err error) {
+	if err := s.Validate(); err != nil {
+		return 0, err
+	}
+	now := g.now()
+	code, wellFormed := NormalizeCode(code)
+	var refuse error
+	if !wellFormed {
+		refuse = ErrMalformedCode
+	}
+	charged, lockedNow, err := g.charge(ctx, userID, now, refuse)
+	if err != nil {
+		return 0, err
+	}
+	step, ok := MatchStep(s, code, now)
+	if !ok {
+		return 0, failed(charged, lockedNow, ErrInvalidCode)
+	}
+	if err := g.Store.AdvanceTOTPStep(ctx, userID, step); err != nil {
+		if errors.Is(err, ErrCodeReused) {
+			return 0, failed(charged, lockedNow, ErrCodeReused)
+		}
+		return 0, fmt.Errorf("mfa: recording used time step: %w", err)
+	}
+	if err := g.reset(ctx, userID, &charged); err != nil {
+		return 0, fmt.Errorf("mfa: code accepted but resetting attempts failed: %w", err)
+	}
+	return step, nil
+}
+
+// CheckRecoveryKey applies the same attempt accounting to a recovery-key
+// attempt; the caller compares the key (RecoveryKeyMatches) and passes the
+// result. While locked it returns *LockedOutError whatever matched is, so a
+// locked account gives no answer; only when it returns nil may the caller
+// spend the key and sign the user in. A wrong key returns
+// ErrInvalidRecoveryKey, or *LockedOutError{JustLocked: true} wrapping it
+// when that failure triggered a lockout. A match resets the counter.
+func (g *Guard) CheckRecoveryKey(ctx context.Context, userID string, matched bool) error {
+	now := g.now()
+	p := g.Policy.orDefault()
+	var lockedNow bool
+	a, err := g.update(ctx, userID, nil, func(cur Attempts) (Attempts, bool, error) {
+		if cur.LockedAt(now) {
+			return cur, false, &LockedOutError{Until: cur.LockedUntil}
+		}
+		if matched {
+			return Attempts{}, !cur.clean(), nil
+		}
+		next, l := p.charge(cur, now)
+		lockedNow = l
+		return next, true, nil
+	})
+	if err != nil {
+		return err
+	}
+	if !matched {
+		return failed(a, lockedNow, ErrInvalidRecoveryKey)
+	}
+	return nil
+}
+
+// Admit returns *LockedOutError if code entry is locked for userID now. It
+// is a read-only, advisory check (for example to show the lock instead of
+// the form); CheckCode and CheckRecoveryKey check again atomically.
+func (g *Guard) Admit(ctx context.Context, userID string) error {
+	a, err := g.Store.LoadAttempts(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("mfa: loading attempts: %w", err)
+	}
+	if a.LockedAt(g.now()) {
+		return &LockedOutError{Until: a.LockedUntil}
+	}
+	return nil
+}
+
+// RecordFailure charges one failed attempt for a check made outside
+// CheckCode / CheckRecoveryKey and reports whether it triggered a lockout.
+// A failure recorded while already locked is still charged: its lockout, if
+// it completes one, starts when the running one ends. Prefer CheckCode and
+// CheckRecoveryKey, which charge before evaluating and so also bound
+// concurrent attempts.
+func (g *Guard) RecordFailure(ctx context.Context, userID string) (lockedNow bool, err error) {
+	now := g.now()
+	p := g.Policy.orDefault()
+	_, err = g.update(ctx, userID, nil, func(cur Attempts) (Attempts, bool, error) {
+		next, l := p.charge(cur, now)
+		lockedNow = l
+		return next, true, nil
+	})
+	return lockedNow, err
+}
+
+// RecordSuccess resets userID's counter: failures, lockouts and any lock.
+func (g *Guard) RecordSuccess(ctx context.Context, userID string) error {
+	return g.reset(ctx, userID, nil)
+}
+
+// charge refuses with *LockedOutError while locked, then returns refuse
+// uncharged if it is set, and otherwise charges one failure.
+func (g *Guard) charge(ctx context.Context, userID string, now time.Time, refuse error) (Attempts, bool, error) {
+	p := g.Policy.orDefault()
+	var lockedNow bool
+	a, err := g.update(ctx, userID, nil, func(cur Attempts) (Attempts, bool, error) {
+		if cur.LockedAt(now) {
+			return cur, false, &LockedOutError{Until: cur.LockedUntil}
+		}
+		if refuse != nil {
+			return cur, false, refuse
+		}
+		next, l := p.charge(cur, now)
+		lockedNow = l
+		return next, true, nil
+	})
+	return a, lockedNow, err
+}
+
+// reset clears the counter; known, if set, is the last state we wrote and
+// saves a read when nobody changed it since.
+func (g *Guard) reset(ctx context.Context, userID string, known *Attempts) error {
+	_, err := g.update(ctx, userID, known, func(cur Attempts) (Attempts, bool, error) {
+		return Attempts{}, !cur.clean(), nil
+	})
+	return err
+}
+
+// update is the compare-and-swap loop over the attempt counter. fn returns
+// the next state, whether to write it, or an error that ends the loop. A
+// lost race reloads and calls fn again with the fresh state.
+func (g *Guard) update(ctx context.Context, userID string, known *Attempts, fn func(cur Attempts) (Attempts, bool, error)) (Attempts, error) {
+	for range maxCASRetries {
+		var cur Attempts
+		if known != nil {
+			cur, known = *known, nil
+		} else {
+			var err error
+			if cur, err = g.Store.LoadAttempts(ctx, userID); err != nil {
+				return Attempts{}, fmt.Errorf("mfa: loading attempts: %w", err)
+			}
+		}
+		next, write, err := fn(cur)
+		if err != nil || !write {
+			return cur, err
+		}
+		next.Version = cur.Version + 1
+		ok, err := g.Store.SaveAttempts(ctx, userID, cur.Version, next)
+		if err != nil {
+			return Attempts{}, fmt.Errorf("mfa: saving attempts: %w", err)
+		}
+		if ok {
+			return next, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return Attempts{}, err
+		}
+	}
+	return Attempts{}, ErrContention
+}
+
+// failed turns the cause of a failed, already charged attempt into the
+// error to return: the cause itself, or a fresh-lockout error wrapping it.
+func failed(charged Attempts, lockedNow bool, cause error) error {
+	if lockedNow {
+		return &LockedOutError{Until: charged.LockedUntil, JustLocked: true, Cause: cause}
+	}
+	return cause
+}

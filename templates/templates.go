@@ -1,0 +1,446 @@
+package templates
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+)
+
+//go:embed *.html static/*
+var files embed.FS
+
+// layoutFile holds the shared document shell ("layout") and the partials
+// every page may call. Each page file defines "content" and may override the
+// "width" and "brand" blocks.
+const layoutFile = "layout.html"
+
+// Page names, one per typed method. The value is the file that defines the
+// page's "content" template.
+const (
+	pageLogin             = "login.html"
+	pageConsent           = "consent.html"
+	pageError             = "error.html"
+	pageMFARequired       = "mfa_required.html"
+	pageFormPost          = "form_post.html"
+	pageLogoutConfirm     = "logout_confirm.html"
+	pageSignedOut         = "signed_out.html"
+	pageTOTPChallenge     = "totp_challenge.html"
+	pageRecoveryChallenge = "recovery_challenge.html"
+	pageEnrollScan        = "enroll_scan.html"
+	pageEnrollRecoveryKey = "enroll_recovery_key.html"
+	pageEnrollVerify      = "enroll_verify.html"
+	pageAccount           = "account.html"
+	pageRecoveryKeyIssued = "recovery_key_issued.html"
+	pageDemoHome          = "demo_home.html"
+	pageDemoClaims        = "demo_claims.html"
+)
+
+// requiredPages is every page Load must find; a missing one fails Load.
+var requiredPages = []string{
+	pageLogin,
+	pageConsent,
+	pageError,
+	pageMFARequired,
+	pageFormPost,
+	pageLogoutConfirm,
+	pageSignedOut,
+	pageTOTPChallenge,
+	pageRecoveryChallenge,
+	pageEnrollScan,
+	pageEnrollRecoveryKey,
+	pageEnrollVerify,
+	pageAccount,
+	pageRecoveryKeyIssued,
+	pageDemoHome,
+	pageDemoClaims,
+}
+
+// Templates holds every page, parsed once. It is safe for concurrent use.
+type Templates struct {
+	pages map[string]*template.Template
+}
+
+// Load parses the embedded layout and pages. It fails if any page is missing
+// or does not parse, so a broken build is caught at start, not at first use.
+func Load() (*Templates, error) {
+	return load(files)
+}
+
+// Static returns the static assets (CSS, icons), to be served under /static/.
+func Static() fs.FS {
+	sub, err := fs.Sub(files, "static")
+	if err != nil {
+		// fs.Sub fails only for an invalid path; "static" is a constant.
+		panic(err)
+	}
+	return sub
+}
+
+// load parses layoutFile plus each of requiredPages from fsys. Every page
+// gets its own clone of the layout so the pages' "content" definitions do not
+// collide.
+func load(fsys fs.FS) (*Templates, error) {
+	var missing []string
+	for _, name := range append([]string{layoutFile}, requiredPages...) {
+		if _, err := fs.Stat(fsys, name); err != nil {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("templates: missing %q", missing)
+	}
+
+	base, err := template.New(layoutFile).Funcs(funcs).ParseFS(fsys, layoutFile)
+	if err != nil {
+		return nil, fmt.Errorf("templates: parse layout: %w", err)
+	}
+	if base.Lookup("layout") == nil {
+		return nil, errors.New("templates: " + layoutFile + " does not define \"layout\"")
+	}
+
+	t := &Templates{pages: make(map[string]*template.Template, len(requiredPages))}
+	for _, name := range requiredPages {
+		clone, err := base.Clone()
+		if err != nil {
+			return nil, fmt.Errorf("templates: clone layout for %s: %w", name, err)
+		}
+		page, err := clone.ParseFS(fsys, name)
+		if err != nil {
+			return nil, fmt.Errorf("templates: parse %s: %w", name, err)
+		}
+		if c := page.Lookup("content"); c == nil || c.Tree == nil || c.Tree.Root == nil || len(c.Tree.Root.Nodes) == 0 {
+			return nil, fmt.Errorf("templates: %s does not define \"content\"", name)
+		}
+		t.pages[name] = page
+	}
+	return t, nil
+}
+
+var funcs = template.FuncMap{
+	// dict builds a map from key/value pairs so a partial can take
+	// several arguments: {{template "code-input" dict "ID" "code" "Autofocus" true}}.
+	"dict": func(kv ...any) (map[string]any, error) {
+		if len(kv)%2 != 0 {
+			return nil, errors.New("dict: odd number of arguments")
+		}
+		m := make(map[string]any, len(kv)/2)
+		for i := 0; i < len(kv); i += 2 {
+			k, ok := kv[i].(string)
+			if !ok {
+				return nil, fmt.Errorf("dict: key %v is not a string", kv[i])
+			}
+			m[k] = kv[i+1]
+		}
+		return m, nil
+	},
+}
+
+// render executes page into a buffer and copies it to w only when the whole
+// page rendered, so a template error never leaves half a page written.
+func (t *Templates) render(w io.Writer, page string, data any) error {
+	tmpl, ok := t.pages[page]
+	if !ok {
+		return fmt.Errorf("templates: page %s not loaded", page)
+	}
+	var buf bytes.Buffer
+	if err := tmpl.ExecuteTemplate(&buf, "layout", data); err != nil {
+		return fmt.Errorf("templates: render %s: %w", page, err)
+	}
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+// Page is the data every page shares. Each page type embeds it.
+type Page struct {
+	Title      string // shown as "<Title> · Portcullis"; each method fills a default when empty
+	RequestID  string // shown for support on the error page
+	CSPNonce   string // nonce of the one inline script (FormPost)
+	SignedInAs string // email, empty when not signed in
+}
+
+func (p Page) titled(def string) Page {
+	if p.Title == "" {
+		p.Title = def
+	}
+	return p
+}
+
+// LoginPage is the email + password form.
+type LoginPage struct {
+	Page
+	Action        string // form POST URL
+	AuthRequestID string // hidden field "auth_request"
+	Email         string // prefill from login_hint
+	ClientName    string // "Sign in to continue to X"; may be empty
+	Error         string
+}
+
+// Login renders the sign-in form.
+func (t *Templates) Login(w io.Writer, p LoginPage) error {
+	p.Page = p.Page.titled("Sign in")
+	return t.render(w, pageLogin, p)
+}
+
+// ScopeItem is one permission on the consent page.
+type ScopeItem struct {
+	Name        string
+	Description string
+}
+
+// ConsentPage asks the user to allow a client the listed scopes.
+type ConsentPage struct {
+	Page
+	Action        string
+	AuthRequestID string // hidden field "auth_request"
+	ClientName    string
+	Scopes        []ScopeItem
+}
+
+// Consent renders the consent form (decision=allow|deny).
+func (t *Templates) Consent(w io.Writer, p ConsentPage) error {
+	p.Page = p.Page.titled("Allow access")
+	return t.render(w, pageConsent, p)
+}
+
+// ErrorPage is the page the error adapter shows.
+type ErrorPage struct {
+	Page
+	Status  int // HTTP status; shown as a small label when non-zero
+	Heading string
+	Message string
+}
+
+// Error renders an error page with the request ID as a support reference.
+func (t *Templates) Error(w io.Writer, p ErrorPage) error {
+	p.Page = p.Page.titled("Something went wrong")
+	if p.Heading == "" {
+		p.Heading = "Something went wrong"
+	}
+	return t.render(w, pageError, p)
+}
+
+// MFARequiredPage tells the user their tenant requires 2FA.
+type MFARequiredPage struct {
+	Page
+	TenantName string
+}
+
+// MFARequired renders the interim "two-factor authentication required" page.
+func (t *Templates) MFARequired(w io.Writer, p MFARequiredPage) error {
+	p.Page = p.Page.titled("Two-factor authentication required")
+	return t.render(w, pageMFARequired, p)
+}
+
+// Param is one hidden field of a form-post response.
+type Param struct {
+	Name  string
+	Value string
+}
+
+// FormPostPage is the OAuth 2.0 Form Post response mode page.
+type FormPostPage struct {
+	Page
+	RedirectURI string
+	Params      []Param
+}
+
+// FormPost renders a form that posts Params to RedirectURI, submitted by a
+// nonce'd inline script, with a Continue button for browsers without script.
+func (t *Templates) FormPost(w io.Writer, p FormPostPage) error {
+	p.Page = p.Page.titled("Continuing")
+	return t.render(w, pageFormPost, p)
+}
+
+// LogoutConfirmPage asks before ending the session (RP-initiated logout).
+type LogoutConfirmPage struct {
+	Page
+	Action          string
+	LogoutRequestID string // hidden field "logout_request"
+	ClientName      string // the app that asked; may be empty
+}
+
+// LogoutConfirm renders "Sign out of Portcullis?" (decision=yes|no).
+func (t *Templates) LogoutConfirm(w io.Writer, p LogoutConfirmPage) error {
+	p.Page = p.Page.titled("Sign out")
+	return t.render(w, pageLogoutConfirm, p)
+}
+
+// SignedOutPage confirms the session has ended.
+type SignedOutPage struct {
+	Page
+	ReturnURL string // optional link back to the app
+}
+
+// SignedOut renders the signed-out confirmation.
+func (t *Templates) SignedOut(w io.Writer, p SignedOutPage) error {
+	p.Page = p.Page.titled("Signed out")
+	return t.render(w, pageSignedOut, p)
+}
+
+// TOTPChallengePage asks for the 6-digit code.
+type TOTPChallengePage struct {
+	Page
+	Action        string
+	AuthRequestID string // hidden field "auth_request"
+	Error         string
+	RecoveryURL   string
+}
+
+// TOTPChallenge renders the second-step code form.
+func (t *Templates) TOTPChallenge(w io.Writer, p TOTPChallengePage) error {
+	p.Page = p.Page.titled("Enter your code")
+	return t.render(w, pageTOTPChallenge, p)
+}
+
+// RecoveryPage asks for the recovery paper key.
+type RecoveryPage struct {
+	Page
+	Action        string
+	AuthRequestID string // hidden field "auth_request"
+	Error         string
+	BackURL       string // back to the code form
+}
+
+// RecoveryKeyChallenge renders the recovery-key form.
+func (t *Templates) RecoveryKeyChallenge(w io.Writer, p RecoveryPage) error {
+	p.Page = p.Page.titled("Use your recovery key")
+	return t.render(w, pageRecoveryChallenge, p)
+}
+
+// EnrollScanPage is enrollment step 1: add the secret to an authenticator.
+type EnrollScanPage struct {
+	Page
+	Action        string
+	AuthRequestID string       // hidden field "auth_request"
+	QRCodeDataURL template.URL // data:image/png;base64,...
+	GroupedSecret string       // base32 secret in groups of four
+	OTPAuthURL    template.URL // otpauth://totp/...
+	AccountName   string
+	Issuer        string
+}
+
+// EnrollScan renders enrollment step 1 of 3. The page shows a secret: send
+// Cache-Control: no-store.
+func (t *Templates) EnrollScan(w io.Writer, p EnrollScanPage) error {
+	p.Page = p.Page.titled("Set up two-factor authentication")
+	return t.render(w, pageEnrollScan, p)
+}
+
+// EnrollRecoveryKeyPage is enrollment step 2: store the recovery key.
+type EnrollRecoveryKeyPage struct {
+	Page
+	Action        string
+	AuthRequestID string // hidden field "auth_request"
+	GroupedKey    string
+	DownloadURL   string
+}
+
+// EnrollRecoveryKey renders enrollment step 2 of 3. The page shows a secret:
+// send Cache-Control: no-store.
+func (t *Templates) EnrollRecoveryKey(w io.Writer, p EnrollRecoveryKeyPage) error {
+	p.Page = p.Page.titled("Save your recovery key")
+	return t.render(w, pageEnrollRecoveryKey, p)
+}
+
+// EnrollVerifyPage is enrollment step 3: confirm with a code.
+type EnrollVerifyPage struct {
+	Page
+	Action        string
+	AuthRequestID string // hidden field "auth_request"
+	Error         string
+	RestartURL    string
+}
+
+// EnrollVerify renders enrollment step 3 of 3.
+func (t *Templates) EnrollVerify(w io.Writer, p EnrollVerifyPage) error {
+	p.Page = p.Page.titled("Confirm your authenticator")
+	return t.render(w, pageEnrollVerify, p)
+}
+
+// SessionRow is one of the user's sessions on the account page.
+type SessionRow struct {
+	ID            string // also posted as hidden field "session"
+	Device        string
+	IP            string
+	Started       string
+	LastActive    string
+	Current       bool
+	TFA           bool   // session was verified with a second factor
+	SignOutAction string // per-row POST URL; no button when empty
+}
+
+// Account form identifiers for AccountPage.ErrorFor.
+const (
+	FormDeactivate     = "deactivate"
+	FormNewRecoveryKey = "recovery_key"
+	FormPassword       = "password"
+)
+
+// AccountPage is the user's own account page.
+type AccountPage struct {
+	Page
+	Email                string
+	Name                 string
+	TenantName           string
+	TFAActive            bool
+	TenantRequiresTFA    bool
+	Notice               string // success message (role="status")
+	Error                string // error message (role="alert")
+	ErrorFor             string // optional: FormDeactivate, FormNewRecoveryKey or FormPassword; marks that form's inputs invalid
+	ActivateURL          string
+	DeactivateAction     string
+	NewRecoveryKeyAction string
+	Sessions             []SessionRow
+	SignOutOthersAction  string
+	PasswordAction       string
+}
+
+// Account renders the account page.
+func (t *Templates) Account(w io.Writer, p AccountPage) error {
+	p.Page = p.Page.titled("Your account")
+	return t.render(w, pageAccount, p)
+}
+
+// RecoveryKeyIssuedPage shows a freshly generated recovery key.
+type RecoveryKeyIssuedPage struct {
+	Page
+	GroupedKey  string
+	DownloadURL string
+	ContinueURL string
+}
+
+// RecoveryKeyIssued renders the new recovery key. The page shows a secret:
+// send Cache-Control: no-store.
+func (t *Templates) RecoveryKeyIssued(w io.Writer, p RecoveryKeyIssuedPage) error {
+	p.Page = p.Page.titled("Your new recovery key")
+	return t.render(w, pageRecoveryKeyIssued, p)
+}
+
+// DemoHomePage is the demo relying app's start page.
+type DemoHomePage struct {
+	Page
+	LoginURL string
+}
+
+// DemoHome renders the demo app's start page.
+func (t *Templates) DemoHome(w io.Writer, p DemoHomePage) error {
+	p.Page = p.Page.titled("Demo app")
+	return t.render(w, pageDemoHome, p)
+}
+
+// DemoClaimsPage shows the demo app's view of the signed-in user.
+type DemoClaimsPage struct {
+	Page
+	ClaimsJSON string // pretty-printed
+	LogoutURL  string
+}
+
+// DemoClaims renders the ID token claims the demo app received.
+func (t *Templates) DemoClaims(w io.Writer, p DemoClaimsPage) error {
+	p.Page = p.Page.titled("Signed in")
+	return t.render(w, pageDemoClaims, p)
+}
