@@ -95,7 +95,22 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.authorizeFailure(w, r, nil, fosite.ErrInvalidRequest.WithHint("A parameter was sent more than once."))
 		return
 	}
+	// Request objects are refused, but only after fosite has validated the
+	// client and redirect URI, so the refusal can go back to the client.
+	unsupported := error(nil)
+	if raw.Get("request") != "" {
+		unsupported = fosite.ErrRequestNotSupported.WithHint("Request objects are not supported; send the parameters directly.")
+	} else if uri := raw.Get("request_uri"); uri != "" && !strings.HasPrefix(uri, parURIPrefix) {
+		unsupported = fosite.ErrRequestURINotSupported.WithHint("Only request_uri values from the pushed authorization request endpoint are supported.")
+	}
+	if unsupported != nil {
+		r.Form.Del("request")
+		r.Form.Del("request_uri")
+	}
 	ar, err := s.oauth.NewAuthorizeRequest(ctx, r)
+	if err == nil {
+		err = unsupported
+	}
 	if err != nil {
 		s.authorizeFailure(w, r, ar, err)
 		return
@@ -120,9 +135,6 @@ func (s *Server) checkAuthorizeRequest(ar fosite.AuthorizeRequester, raw url.Val
 	if form.Get("request") != "" {
 		return fosite.ErrRequestNotSupported.WithHint("Request objects are not supported; send the parameters directly.")
 	}
-	if uri := raw.Get("request_uri"); uri != "" && !strings.HasPrefix(uri, parURIPrefix) {
-		return fosite.ErrRequestURINotSupported.WithHint("Only request_uri values from the pushed authorization request endpoint are supported.")
-	}
 	if !ar.GetRequestedScopes().Has(ScopeOpenID) {
 		return fosite.ErrInvalidScope.WithHint("The 'openid' scope is required.")
 	}
@@ -132,6 +144,15 @@ func (s *Server) checkAuthorizeRequest(ar fosite.AuthorizeRequester, raw url.Val
 	}
 	if m := form.Get("code_challenge_method"); form.Get("code_challenge") != "" && m != "S256" {
 		return fosite.ErrInvalidRequest.WithHint("Only the S256 code_challenge_method is supported.")
+	}
+	prompts := strings.Fields(form.Get("prompt"))
+	for _, p := range prompts {
+		if p != "none" && p != "login" && p != "consent" {
+			return fosite.ErrInvalidRequest.WithHintf("Unsupported prompt value '%s'.", p)
+		}
+	}
+	if slices.Contains(prompts, "none") && len(prompts) > 1 {
+		return fosite.ErrInvalidRequest.WithHint("prompt=none cannot be combined with other values.")
 	}
 	if _, err := parseClaimsParam(form.Get("claims")); err != nil {
 		return fosite.ErrInvalidRequest.WithHint("The 'claims' parameter is not valid JSON of the OpenID Connect claims request form.")

@@ -69,5 +69,3 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 		Message: he.Msg,
 	})
 }
-
-func (s *Server) notFound(w http.ResponseWriter, r *http.Request) error { return errNotFound }

@@ -43,8 +43,49 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /health/ready", s.handleReady)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(templates.Static())))
 
-	mux.Handle("/", s.page(s.notFound))
-	return s.middleware(mux)
+	return s.middleware(s.withNotFoundPage(mux))
+}
+
+// withNotFoundPage serves mux, answering unknown paths with our error page;
+// a known path with the wrong method keeps ServeMux's 405 and Allow header.
+func (s *Server) withNotFoundPage(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		probe := &headerProbe{header: http.Header{}}
+		h.ServeHTTP(probe, r)
+		if probe.status == http.StatusNotFound {
+			s.renderError(w, r, errNotFound)
+			return
+		}
+		for k, v := range probe.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(probe.status)
+		_, _ = w.Write([]byte(http.StatusText(probe.status) + "\n"))
+	})
+}
+
+// headerProbe records what a handler would answer without sending it.
+type headerProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *headerProbe) Header() http.Header { return p.header }
+func (p *headerProbe) Write(b []byte) (int, error) {
+	if p.status == 0 {
+		p.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (p *headerProbe) WriteHeader(code int) {
+	if p.status == 0 {
+		p.status = code
+	}
 }
 
 // staticHandler serves the embedded CSS and images; they change only with

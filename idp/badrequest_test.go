@@ -1,0 +1,199 @@
+package idp_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+)
+
+// TestBadRequests is the route table of malformed and hostile requests:
+// each gets a 4xx with an OAuth error body or an HTML error page, never a
+// 500, never a redirect to an unvalidated URI, and none changes stored
+// state.
+func TestBadRequests(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		challenge := oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())
+		auth := func(mod func(q url.Values)) string {
+			q := url.Values{
+				"client_id": {e.client.ID}, "response_type": {"code"}, "scope": {"openid email"},
+				"redirect_uri": {rpRedirect}, "state": {"state-0123456789"},
+				"code_challenge": {challenge}, "code_challenge_method": {"S256"},
+			}
+			mod(q)
+			return "/oauth2/auth?" + q.Encode()
+		}
+		form := func(kv ...string) string {
+			v := url.Values{}
+			for i := 0; i+1 < len(kv); i += 2 {
+				v.Add(kv[i], kv[i+1])
+			}
+			return v.Encode()
+		}
+		type expect int
+		const (
+			htmlPage      expect = iota // 4xx HTML error page, no redirect
+			redirectError               // 303 to the client with ?error=
+			jsonError                   // 4xx JSON with "error"
+			bare                        // just a 4xx status
+		)
+		cases := []struct {
+			name        string
+			method, url string
+			body        string
+			basicAuth   bool
+			want        expect
+			status      int
+			errCode     string
+		}{
+			{"unknown client", "GET", auth(func(q url.Values) { q.Set("client_id", "nope") }), "", false, htmlPage, 400, ""},
+			{"unregistered redirect_uri", "GET", auth(func(q url.Values) { q.Set("redirect_uri", "https://evil.example/cb") }), "", false, htmlPage, 400, ""},
+			{"redirect_uri with extra query", "GET", auth(func(q url.Values) { q.Set("redirect_uri", rpRedirect+"?x=1") }), "", false, htmlPage, 400, ""},
+			{"client_id twice", "GET", auth(func(q url.Values) { q.Add("client_id", e.client.ID) }), "", false, htmlPage, 400, ""},
+			{"missing PKCE", "GET", auth(func(q url.Values) { q.Del("code_challenge"); q.Del("code_challenge_method") }), "", false, redirectError, 303, "invalid_request"},
+			{"plain PKCE", "GET", auth(func(q url.Values) { q.Set("code_challenge_method", "plain") }), "", false, redirectError, 303, "invalid_request"},
+			{"scope twice", "GET", auth(func(q url.Values) { q.Add("scope", "openid") }), "", false, redirectError, 303, "invalid_request"},
+			{"no openid scope", "GET", auth(func(q url.Values) { q.Set("scope", "email") }), "", false, redirectError, 303, "invalid_scope"},
+			{"missing response_type", "GET", auth(func(q url.Values) { q.Del("response_type") }), "", false, redirectError, 303, "unsupported_response_type"},
+			{"implicit response_type", "GET", auth(func(q url.Values) { q.Set("response_type", "token") }), "", false, redirectError, 303, "unsupported_response_type"},
+			{"request object", "GET", auth(func(q url.Values) { q.Set("request", "eyJhbGciOiJub25lIn0.e30.") }), "", false, redirectError, 303, "request_not_supported"},
+			{"foreign request_uri", "GET", auth(func(q url.Values) { q.Set("request_uri", "https://evil.example/req") }), "", false, redirectError, 303, "request_uri_not_supported"},
+			{"short state", "GET", auth(func(q url.Values) { q.Set("state", "abc") }), "", false, redirectError, 303, "invalid_request"},
+			{"bad claims param", "GET", auth(func(q url.Values) { q.Set("claims", "{not json") }), "", false, redirectError, 303, "invalid_request"},
+			{"unknown prompt", "GET", auth(func(q url.Values) { q.Set("prompt", "bogus") }), "", false, redirectError, 303, "invalid_request"},
+			{"token: wrong secret", "POST", "/oauth2/token", form("grant_type", "authorization_code", "code", "x", "redirect_uri", rpRedirect, "client_id", e.client.ID, "client_secret", "wrong"), false, jsonError, 401, "invalid_client"},
+			{"token: unknown client", "POST", "/oauth2/token", form("grant_type", "client_credentials", "client_id", "nope", "client_secret", "x"), false, jsonError, 401, "invalid_client"},
+			{"token: no grant_type", "POST", "/oauth2/token", form("code", "x"), true, jsonError, 400, "invalid_request"},
+			{"token: password grant", "POST", "/oauth2/token", form("grant_type", "password", "username", "ada@example.com", "password", testPassword), true, jsonError, 400, ""},
+			{"token: bogus code", "POST", "/oauth2/token", form("grant_type", "authorization_code", "code", "bogus.code", "redirect_uri", rpRedirect, "code_verifier", strings.Repeat("a", 43)), true, jsonError, 400, "invalid_grant"},
+			{"token: duplicate grant_type", "POST", "/oauth2/token", form("grant_type", "authorization_code", "grant_type", "refresh_token"), true, jsonError, 400, "invalid_request"},
+			{"token: oversized body", "POST", "/oauth2/token", "grant_type=authorization_code&code=" + strings.Repeat("a", 2<<20), true, bare, 400, ""},
+			{"token: bogus refresh", "POST", "/oauth2/token", form("grant_type", "refresh_token", "refresh_token", "nope.nope"), true, jsonError, 400, "invalid_grant"},
+			{"introspect: no client auth", "POST", "/oauth2/introspect", form("token", "x"), false, jsonError, 401, ""},
+			{"revoke: wrong secret", "POST", "/oauth2/revoke", form("token", "x", "client_id", e.client.ID, "client_secret", "wrong"), false, jsonError, 401, "invalid_client"},
+			{"userinfo: no token", "GET", "/userinfo", "", false, jsonError, 401, ""},
+			{"userinfo: bad token", "GET", "/userinfo?x=1", "", false, jsonError, 401, "invalid_token"},
+			{"par: no client auth", "POST", "/oauth2/par", form("client_id", e.client.ID, "response_type", "code", "scope", "openid"), false, jsonError, 401, "invalid_client"},
+			{"login: unknown request", "GET", "/login?auth_request=nope", "", false, htmlPage, 400, ""},
+			{"login post: unknown request", "POST", "/login", form("auth_request", "nope", "email", "a@b.c", "password", "x"), false, htmlPage, 400, ""},
+			{"consent: unknown request", "GET", "/consent?auth_request=nope", "", false, htmlPage, 400, ""},
+			{"resume: unknown request", "GET", "/oauth2/auth/resume?auth_request=nope", "", false, htmlPage, 400, ""},
+			{"wrong method token", "GET", "/oauth2/token", "", false, bare, 405, ""},
+			{"wrong method auth", "DELETE", "/oauth2/auth", "", false, bare, 405, ""},
+			{"wrong method discovery", "POST", "/.well-known/openid-configuration", "", false, bare, 405, ""},
+			{"wrong method jwks", "PUT", "/.well-known/jwks.json", "", false, bare, 405, ""},
+			{"wrong method userinfo", "PUT", "/userinfo", "", false, bare, 405, ""},
+			{"wrong method introspect", "GET", "/oauth2/introspect", "", false, bare, 405, ""},
+			{"wrong method revoke", "GET", "/oauth2/revoke", "", false, bare, 405, ""},
+			{"unknown path", "GET", "/nope", "", false, htmlPage, 404, ""},
+		}
+		noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				before := e.rowCounts(t)
+				var body io.Reader
+				if tc.body != "" {
+					body = strings.NewReader(tc.body)
+				}
+				req, _ := http.NewRequest(tc.method, e.issuer+tc.url, body)
+				if tc.body != "" {
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				}
+				if tc.basicAuth {
+					req.SetBasicAuth(e.client.ID, e.secret)
+				}
+				if tc.name == "userinfo: bad token" {
+					req.Header.Set("Authorization", "Bearer not-a-token")
+				}
+				resp, err := noRedirect.Do(req)
+				must(t, err)
+				raw, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				text := string(raw)
+				if resp.StatusCode >= 500 {
+					t.Fatalf("status %d: %s", resp.StatusCode, text)
+				}
+				if resp.StatusCode != tc.status {
+					t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, text)
+				}
+				ct := resp.Header.Get("Content-Type")
+				switch tc.want {
+				case htmlPage:
+					if !strings.HasPrefix(ct, "text/html") || resp.Header.Get("Location") != "" {
+						t.Fatalf("want HTML page without redirect, got %q location %q", ct, resp.Header.Get("Location"))
+					}
+					if strings.Contains(text, "goroutine") || strings.Contains(text, ".go:") {
+						t.Fatal("stack trace in page")
+					}
+				case redirectError:
+					loc, err := url.Parse(resp.Header.Get("Location"))
+					must(t, err)
+					if !strings.HasPrefix(loc.String(), rpRedirect) || loc.Query().Get("error") != tc.errCode {
+						t.Fatalf("redirect %s, want error %s", loc, tc.errCode)
+					}
+					if loc.Query().Get("state") != "state-0123456789" && tc.name != "short state" {
+						t.Fatalf("state not returned: %s", loc)
+					}
+				case jsonError:
+					if !strings.HasPrefix(ct, "application/json") {
+						t.Fatalf("content type %q: %s", ct, text)
+					}
+					if tc.errCode != "" && !strings.Contains(text, `"error":"`+tc.errCode+`"`) {
+						t.Fatalf("want error %s in %s", tc.errCode, text)
+					}
+					if tc.status == 401 && strings.HasPrefix(tc.url, "/userinfo") && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+						t.Fatal("userinfo 401 without WWW-Authenticate: Bearer")
+					}
+				}
+				if after := e.rowCounts(t); after != before {
+					t.Fatalf("stored state changed: %v -> %v", before, after)
+				}
+			})
+		}
+	})
+}
+
+// rowCounts fingerprints the mutable tables.
+func (e *env) rowCounts(t *testing.T) [4]int64 {
+	var out [4]int64
+	for i, table := range []string{"oauth_tokens", "auth_requests", "browser_sessions", "consents"} {
+		must(t, e.store.DB().Table(table).Count(&out[i]).Error)
+	}
+	return out
+}
+
+// TestAuthorizationCodeReuse: a second exchange of a code fails and the
+// tokens from its first use are revoked (RFC 6749 §4.1.2).
+func TestAuthorizationCodeReuse(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		relying := e.rp(e.client, e.secret)
+		v := oauth2.GenerateVerifier()
+		landed := e.authorize(newBrowser(t), relying.cfg.AuthCodeURL("state-reuse-0001", oidc.Nonce("n-0123456789"), oauth2.S256ChallengeOption(v)), "ada@example.com", testPassword)
+		code := landed.Query().Get("code")
+		tok, err := relying.cfg.Exchange(ctx, code, oauth2.VerifierOption(v))
+		must(t, err)
+		if _, err := relying.cfg.Exchange(ctx, code, oauth2.VerifierOption(v)); err == nil {
+			t.Fatal("code accepted twice")
+		} else if !strings.Contains(err.Error(), "invalid_grant") {
+			t.Fatalf("reuse error = %v", err)
+		}
+		if e.introspect(t, tok.AccessToken) {
+			t.Fatal("access token from the first exchange still active after code reuse")
+		}
+		if _, err := relying.cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err == nil {
+			t.Fatal("refresh token from the first exchange still works after code reuse")
+		}
+		// Wrong PKCE verifier on a fresh code fails.
+		v2 := oauth2.GenerateVerifier()
+		landed = e.authorize(newBrowser(t), relying.cfg.AuthCodeURL("state-reuse-0002", oauth2.S256ChallengeOption(v2)), "ada@example.com", testPassword)
+		if _, err := relying.cfg.Exchange(ctx, landed.Query().Get("code"), oauth2.VerifierOption(oauth2.GenerateVerifier())); err == nil {
+			t.Fatal("wrong code_verifier accepted")
+		}
+	})
+}
