@@ -9,6 +9,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -34,7 +35,7 @@ const (
 
 // env is one running provider with a tenant, a user and two clients.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	store   *store.Store
 	srv     *idp.Server
 	ts      *httptest.Server
@@ -48,7 +49,7 @@ type env struct {
 	mSecret string
 }
 
-func newEnv(t *testing.T, open func(testing.TB) *store.Store) *env {
+func newEnv(t testing.TB, open func(testing.TB) *store.Store) *env {
 	t.Helper()
 	ctx := context.Background()
 	st := open(t)
@@ -190,7 +191,7 @@ func (b *browser) read(resp *http.Response) (*http.Response, string) {
 
 var authRequestRe = regexp.MustCompile(`name="auth_request" value="([^"]+)"`)
 
-func hiddenAuthRequest(t *testing.T, body string) string {
+func hiddenAuthRequest(t testing.TB, body string) string {
 	t.Helper()
 	m := authRequestRe.FindStringSubmatch(body)
 	if m == nil {
@@ -233,3 +234,5 @@ func hasString(list []string, v string) bool {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func getenv(k string) string { return os.Getenv(k) }
