@@ -16,5 +16,8 @@ func Models() []any {
 		&SigningKey{},
 		&settingRow{},
 		&AuditEvent{},
+		&mfaAuthenticatorRow{},
+		&mfaRecoveryKeyRow{},
+		&mfaAttemptsRow{},
 	}
 }

@@ -377,10 +377,12 @@ func (s *Store) CreatePARSession(ctx context.Context, requestURI string, r fosit
 	row := tokenRow{
 		Kind: kindPAR, Signature: requestURI, RequestID: r.GetID(), ClientID: r.GetClient().GetID(),
 		Active: true, RequestedAt: r.GetRequestedAt().UTC(), ExpiresAt: exp.UTC(),
-		RequestedScopes: strings.Join(r.GetRequestedScopes(), " "),
-		GrantedScopes:   strings.Join(r.GetGrantedScopes(), " "),
-		Form:            encodeForm(r.GetRequestForm()),
-		SessionData:     string(env),
+		RequestedScopes:   strings.Join(r.GetRequestedScopes(), " "),
+		GrantedScopes:     strings.Join(r.GetGrantedScopes(), " "),
+		RequestedAudience: strings.Join(r.GetRequestedAudience(), " "),
+		GrantedAudience:   strings.Join(r.GetGrantedAudience(), " "),
+		Form:              encodeForm(r.GetRequestForm()),
+		SessionData:       string(env),
 	}
 	if row.RequestedAt.IsZero() {
 		row.RequestedAt = s.now()
@@ -441,10 +443,9 @@ func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 }
 
 // lockClause is FOR UPDATE on PostgreSQL and nothing on SQLite, where the
-// transaction already holds the write lock (BEGIN IMMEDIATE).
+// transaction already holds the write lock (BEGIN IMMEDIATE): the SQLite
+// dialector drops clause.Locking. (An empty clause.Expr would instead be
+// added to WHERE as an empty condition, which is invalid SQL.)
 func (s *Store) lockClause() clause.Expression {
-	if s.dialect == "postgres" {
-		return clause.Locking{Strength: "UPDATE"}
-	}
-	return clause.Expr{}
+	return clause.Locking{Strength: clause.LockingStrengthUpdate}
 }

@@ -13,14 +13,19 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/ory/fosite"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+	"gorm.io/gorm/schema"
 
 	"github.com/portcullis-idp/portcullis/migrations"
 )
@@ -67,7 +72,10 @@ func Open(cfg Config) (*Store, error) {
 		dialector = sqlite.Open(sqliteDSN(cfg.DSN))
 		dialect = migrations.SQLite
 	case "postgres":
-		dialector = postgres.Open(cfg.DSN)
+		dialector = postgres.New(postgres.Config{
+			DSN:          cfg.DSN,
+			OptionOpenDB: []stdlib.OptionOpenDB{stdlib.OptionAfterConnect(utcTimestamptz)},
+		})
 		dialect = migrations.Postgres
 	default:
 		return nil, fmt.Errorf("store: unknown driver %q (want sqlite or postgres)", cfg.Driver)
@@ -75,6 +83,12 @@ func Open(cfg Config) (*Store, error) {
 	db, err := gorm.Open(dialector, gcfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", cfg.Driver, err)
+	}
+	if err := errors.Join(
+		db.Callback().Create().Before("gorm:create").Register("portcullis:utc_times", utcTimes),
+		db.Callback().Update().Before("gorm:update").Register("portcullis:utc_times", utcTimes),
+	); err != nil {
+		return nil, err
 	}
 	sqlDB, err := db.DB()
 	if err != nil {
@@ -98,6 +112,10 @@ func Open(cfg Config) (*Store, error) {
 // readers, a busy timeout so writers queue instead of failing, foreign keys,
 // and BEGIN IMMEDIATE so a transaction takes the write lock up front (a
 // compare-and-set then loses cleanly instead of with SQLITE_BUSY).
+//
+// No _time_format: the driver stops reading parameters after it, which
+// silently dropped _txlock; its default write format is the same
+// "2006-01-02 15:04:05.999999999-07:00" anyway.
 func sqliteDSN(path string) string {
 	if strings.Contains(path, "?") {
 		return path
@@ -108,8 +126,77 @@ func sqliteDSN(path string) string {
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Set("_txlock", "immediate")
-	q.Set("_time_format", "sqlite")
 	return path + "?" + q.Encode()
+}
+
+// utcTimes runs before every create and update and turns each time.Time
+// written into UTC. Callers may pass any zone, but SQLite keeps times as
+// text and compares them as text, so a time with an offset would sort
+// wrongly against the UTC times of every query (an expired session in
+// UTC+05:30 would look live).
+func utcTimes(db *gorm.DB) {
+	if db.Error != nil {
+		return
+	}
+	if m, ok := db.Statement.Dest.(map[string]any); ok {
+		for k, v := range m {
+			m[k] = utcValue(v)
+		}
+		return
+	}
+	sch, rv := db.Statement.Schema, db.Statement.ReflectValue
+	if sch == nil {
+		return
+	}
+	switch rv.Kind() {
+	case reflect.Struct:
+		utcFields(db.Statement.Context, sch, rv)
+	case reflect.Slice, reflect.Array:
+		for i := range rv.Len() {
+			if e := reflect.Indirect(rv.Index(i)); e.Kind() == reflect.Struct {
+				utcFields(db.Statement.Context, sch, e)
+			}
+		}
+	}
+}
+
+func utcFields(ctx context.Context, sch *schema.Schema, rv reflect.Value) {
+	for _, f := range sch.Fields {
+		fv := f.ReflectValueOf(ctx, rv)
+		if !fv.CanSet() {
+			continue
+		}
+		switch v := fv.Interface().(type) {
+		case time.Time, *time.Time:
+			fv.Set(reflect.ValueOf(utcValue(v)))
+		}
+	}
+}
+
+func utcValue(v any) any {
+	switch t := v.(type) {
+	case time.Time:
+		return t.UTC()
+	case *time.Time:
+		if t != nil {
+			u := t.UTC()
+			return &u
+		}
+	}
+	return v
+}
+
+// utcTimestamptz makes pgx scan timestamptz as UTC, as SQLite reads back
+// what utcTimes wrote; pgx's default is time.Local. (gorm's postgres
+// dialector installs its own AfterConnect, replacing this one, only when the
+// DSN sets TimeZone.)
+func utcTimestamptz(_ context.Context, conn *pgx.Conn) error {
+	conn.TypeMap().RegisterType(&pgtype.Type{
+		Name:  "timestamptz",
+		OID:   pgtype.TimestamptzOID,
+		Codec: &pgtype.TimestamptzCodec{ScanLocation: time.UTC},
+	})
+	return nil
 }
 
 // Migrate applies pending migrations and returns the versions applied.

@@ -1,0 +1,387 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/portcullis-idp/portcullis/idp"
+	"github.com/portcullis-idp/portcullis/idp/config"
+	"github.com/portcullis-idp/portcullis/idp/store"
+)
+
+// testKey is a valid secrets key: 32 bytes in base64.
+var testKey = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{42}, 32))
+
+// result is what one command line did.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// runCLI runs the real command tree in process with env as the whole
+// environment and stdin as standard input.
+func runCLI(t *testing.T, env map[string]string, stdin string, args ...string) result {
+	t.Helper()
+	return runCLIContext(context.Background(), t, env, stdin, nil, args...)
+}
+
+func runCLIContext(ctx context.Context, t *testing.T, env map[string]string, stdin string, onStart func(started), args ...string) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	c := &cli{
+		stdin:  strings.NewReader(stdin),
+		stdout: &stdout,
+		stderr: &stderr,
+		lookupEnv: func(k string) (string, bool) {
+			v, ok := env[k]
+			return v, ok
+		},
+		serveStarted: onStart,
+	}
+	code := c.run(ctx, args)
+	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// mustRun runs a command line that must succeed.
+func mustRun(t *testing.T, env map[string]string, stdin string, args ...string) result {
+	t.Helper()
+	r := runCLI(t, env, stdin, args...)
+	if r.code != exitOK {
+		t.Fatalf("portcullis %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// testEnv is an environment with a secrets key and a SQLite database in a
+// fresh directory, and the path of that database.
+func testEnv(t *testing.T) (map[string]string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "portcullis.db")
+	return map[string]string{
+		"PORTCULLIS_SECRETS_KEY": testKey,
+		"PORTCULLIS_DB":          "sqlite:" + db,
+		"PORTCULLIS_DATA_DIR":    filepath.Join(dir, "data"),
+	}, db
+}
+
+// openTestStore opens the database the commands wrote, for checks.
+func openTestStore(t *testing.T, db string) *store.Store {
+	t.Helper()
+	st, err := store.Open(store.Config{Driver: "sqlite", DSN: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+func TestAdminCommands(t *testing.T) {
+	env, db := testEnv(t)
+	ctx := context.Background()
+
+	// The first command on an empty database migrates it.
+	r := mustRun(t, env, "", "tenant", "create", "--slug", "acme", "--name", "Acme Corp")
+	if !strings.Contains(r.stdout, "created tenant acme (Acme Corp)") || !strings.Contains(r.stdout, "require TFA: true") {
+		t.Errorf("tenant create printed:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "database schema migrated") {
+		t.Errorf("tenant create on an empty database did not say it migrated:\n%s", r.stderr)
+	}
+	mustRun(t, env, "", "tenant", "create", "--slug", "lax", "--name", "Lax Ltd", "--require-tfa=false")
+	if r := runCLI(t, env, "", "tenant", "create", "--slug", "acme", "--name", "Again"); r.code != exitFailure || !strings.Contains(r.stderr, `tenant "acme" already exists`) {
+		t.Errorf("duplicate tenant: exit %d, stderr %q", r.code, r.stderr)
+	}
+
+	// tenant list: a table with a header.
+	r = mustRun(t, env, "", "tenant", "list")
+	rows := table(r.stdout)
+	if want := [][]string{{"SLUG", "NAME", "REQUIRE_TFA"}, {"acme", "Acme", "Corp", "true"}, {"lax", "Lax", "Ltd", "false"}}; !slices.EqualFunc(rows, want, slices.Equal) {
+		t.Errorf("tenant list:\n%s\nwant rows %q", r.stdout, want)
+	}
+
+	// user create with the password on stdin.
+	const password = "correct horse battery staple"
+	r = mustRun(t, env, password+"\n", "user", "create", "--tenant", "acme", "--email", "Ada@Acme.test", "--name", "Ada Lovelace", "--admin", "--password-stdin")
+	if !strings.Contains(r.stdout, "created user ada@acme.test") || strings.Contains(r.stdout, password) {
+		t.Errorf("user create printed:\n%s", r.stdout)
+	}
+	st := openTestStore(t, db)
+	ada, err := st.UserByEmail(ctx, "ada@acme.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := idp.CheckPassword(ada.PasswordHash, password); !ok || err != nil || ada.Role != store.RoleAdmin || ada.Name != "Ada Lovelace" {
+		t.Errorf("stored user: role %q, name %q, password matches %v (%v)", ada.Role, ada.Name, ok, err)
+	}
+
+	// user create without --password-stdin prints a generated password once.
+	r = mustRun(t, env, "", "user", "create", "--tenant", "acme", "--email", "bob@acme.test")
+	generated := valueAfter(r.stdout, "password: ")
+	bob, err := st.UserByEmail(ctx, "bob@acme.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := idp.CheckPassword(bob.PasswordHash, generated); !ok || bob.Role != store.RoleMember || len(generated) < 20 {
+		t.Errorf("generated password %q does not match the stored hash (role %q)", generated, bob.Role)
+	}
+
+	for _, tc := range []struct {
+		name  string
+		stdin string
+		args  []string
+		code  int
+		err   string
+	}{
+		{"short password", "short\n", []string{"--tenant", "acme", "--email", "c@acme.test", "--password-stdin"}, exitUsage, "use at least 12"},
+		{"empty stdin", "", []string{"--tenant", "acme", "--email", "c@acme.test", "--password-stdin"}, exitUsage, "held no password"},
+		{"bad email", "", []string{"--tenant", "acme", "--email", "Carol <c@acme.test>"}, exitUsage, "is not an email address"},
+		{"no tenant flag", "", []string{"--email", "c@acme.test"}, exitUsage, "--tenant is required"},
+		{"unknown tenant", "", []string{"--tenant", "nope", "--email", "c@acme.test"}, exitFailure, `no tenant "nope"`},
+		{"taken email", "", []string{"--tenant", "acme", "--email", "ada@acme.test"}, exitFailure, "already exists"},
+	} {
+		t.Run("user create/"+tc.name, func(t *testing.T) {
+			r := runCLI(t, env, tc.stdin, append([]string{"user", "create"}, tc.args...)...)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.err) {
+				t.Errorf("exit %d (want %d), stderr %q (want %q)", r.code, tc.code, r.stderr, tc.err)
+			}
+		})
+	}
+
+	r = mustRun(t, env, "", "user", "list", "--tenant", "acme")
+	if rows := table(r.stdout); len(rows) != 3 || rows[1][0] != "ada@acme.test" || rows[1][3] != "admin" || rows[2][0] != "bob@acme.test" {
+		t.Errorf("user list:\n%s", r.stdout)
+	}
+
+	// client create --json: a confidential client with the defaults.
+	r = mustRun(t, env, "", "client", "create", "--json", "--name", "Wiki",
+		"--redirect-uri", "https://wiki.example.com/callback", "--redirect-uri", "http://127.0.0.1:9000/callback",
+		"--post-logout-redirect-uri", "https://wiki.example.com/", "--tenant", "acme")
+	var wiki clientJSON
+	if err := json.Unmarshal([]byte(r.stdout), &wiki); err != nil {
+		t.Fatalf("client create --json printed no JSON: %v\n%s", err, r.stdout)
+	}
+	if wiki.ClientID == "" || wiki.ClientSecret == "" || wiki.Public || !wiki.RequirePKCE || wiki.Tenant != "acme" ||
+		!slices.Equal(wiki.GrantTypes, []string{"authorization_code", "refresh_token"}) ||
+		!slices.Equal(wiki.Scopes, idp.SupportedScopes) ||
+		!slices.Equal(wiki.RedirectURIs, []string{"https://wiki.example.com/callback", "http://127.0.0.1:9000/callback"}) {
+		t.Errorf("client create --json: %+v", wiki)
+	}
+	stored, err := st.ClientByID(ctx, wiki.ClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := base64.StdEncoding.DecodeString(testKey)
+	if !idp.ClientSecretMatches(key, wiki.ClientSecret, stored.SecretHash) {
+		t.Error("the printed secret does not match the stored digest")
+	}
+	if strings.Contains(stored.Name+string(stored.SecretHash), wiki.ClientSecret) {
+		t.Error("the secret is stored in the clear")
+	}
+
+	// A public client: no secret, PKCE forced, custom scheme allowed.
+	r = mustRun(t, env, "", "client", "create", "--json", "--public", "--name", "Phone app",
+		"--redirect-uri", "com.example.app:/oauth/callback", "--scopes", "openid,email")
+	var phone clientJSON
+	if err := json.Unmarshal([]byte(r.stdout), &phone); err != nil {
+		t.Fatal(err)
+	}
+	if phone.ClientSecret != "" || !phone.Public || !phone.RequirePKCE || !slices.Equal(phone.Scopes, []string{"openid", "email"}) {
+		t.Errorf("public client: %+v", phone)
+	}
+
+	// Every problem is reported at once.
+	r = runCLI(t, env, "", "client", "create", "--name", "Bad",
+		"--redirect-uri", "http://app.example.com/cb",
+		"--redirect-uri", "https://app.example.com/cb#frag",
+		"--redirect-uri", "/relative",
+		"--redirect-uri", "myapp:/cb",
+		"--grant-types", "authorization_code,password",
+		"--scopes", "openid,everything")
+	for _, want := range []string{"http is allowed only on a loopback host", "must not have a fragment", "must be an absolute URL",
+		"custom schemes are only for public native apps", `unknown grant type "password"`, `unknown scope "everything"`} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("client create with bad input: stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if r.code != exitUsage {
+		t.Errorf("client create with bad input: exit %d, want %d", r.code, exitUsage)
+	}
+	if r := runCLI(t, env, "", "client", "create", "--name", "M2M", "--public", "--grant-types", "client_credentials"); r.code != exitUsage || !strings.Contains(r.stderr, "client_credentials needs a confidential client") {
+		t.Errorf("public client_credentials client: exit %d, stderr %q", r.code, r.stderr)
+	}
+
+	r = mustRun(t, env, "", "client", "list")
+	if !strings.Contains(r.stdout, wiki.ClientID) || !strings.Contains(r.stdout, phone.ClientID) || strings.Contains(r.stdout, wiki.ClientSecret) {
+		t.Errorf("client list:\n%s", r.stdout)
+	}
+	mustRun(t, env, "", "client", "delete", phone.ClientID)
+	if r := runCLI(t, env, "", "client", "delete", phone.ClientID); r.code != exitFailure || !strings.Contains(r.stderr, "no client") {
+		t.Errorf("deleting a missing client: exit %d, stderr %q", r.code, r.stderr)
+	}
+
+	// The commands above migrated already.
+	r = mustRun(t, env, "", "migrate")
+	if strings.TrimSpace(r.stdout) != "schema is up to date" {
+		t.Errorf("migrate printed %q", r.stdout)
+	}
+}
+
+func TestMigrateFreshDatabase(t *testing.T) {
+	env, _ := testEnv(t)
+	delete(env, "PORTCULLIS_SECRETS_KEY") // migrate needs no key
+	r := mustRun(t, env, "", "migrate")
+	if !strings.HasPrefix(r.stdout, "applied migration 1\n") {
+		t.Errorf("migrate on an empty database printed %q", r.stdout)
+	}
+	if r := mustRun(t, env, "", "migrate"); strings.TrimSpace(r.stdout) != "schema is up to date" {
+		t.Errorf("second migrate printed %q", r.stdout)
+	}
+}
+
+func TestKeysRotate(t *testing.T) {
+	env, db := testEnv(t)
+	ctx := context.Background()
+	mustRun(t, env, "", "keys", "rotate")
+	r := mustRun(t, env, "", "keys", "rotate")
+	kid := strings.Fields(valueAfter(r.stdout, "new signing key "))[0]
+
+	st := openTestStore(t, db)
+	keys, err := st.PublishedSigningKeys(ctx, 1<<62)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 || keys[0].KID != kid || keys[0].RetiredAt != nil || keys[1].RetiredAt == nil {
+		t.Errorf("after two rotations: %d keys, the new one %s first and active, the old one retired; got %+v", len(keys), kid, keys)
+	}
+	key, _ := base64.StdEncoding.DecodeString(testKey)
+	cipher, err := idp.AtRestCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := idp.CheckAtRestCipher(ctx, st, cipher); err != nil {
+		t.Errorf("the new key is not sealed as the server opens it: %v", err)
+	}
+
+	// Another secrets key would seal a key no server can open: refused.
+	env["PORTCULLIS_SECRETS_KEY"] = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	if r := runCLI(t, env, "", "keys", "rotate"); r.code != exitFailure || !strings.Contains(r.stderr, "cannot be decrypted with this secrets key") {
+		t.Errorf("rotate with the wrong key: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if keys, _ := st.PublishedSigningKeys(ctx, 1<<62); len(keys) != 2 {
+		t.Errorf("a refused rotation added a key: %d keys", len(keys))
+	}
+}
+
+func TestServeWithoutSecretsKey(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"PORTCULLIS_DATA_DIR": dir}
+	r := runCLI(t, env, "", "serve", "--listen", "127.0.0.1:0")
+	if r.code != exitUsage {
+		t.Errorf("exit %d, want %d", r.code, exitUsage)
+	}
+	if !strings.Contains(r.stderr, config.ErrNoSecretsKey.Error()) {
+		t.Errorf("stderr does not explain how to get a key:\n%s", r.stderr)
+	}
+	if strings.Contains(r.stderr, "panic") || strings.Contains(r.stdout, "listening") {
+		t.Errorf("serve went further than it should:\n%s\n%s", r.stdout, r.stderr)
+	}
+}
+
+func TestConfigProblemsReportedTogether(t *testing.T) {
+	env, _ := testEnv(t)
+	env["PORTCULLIS_SESSION_IDLE"] = "soon"
+	r := runCLI(t, env, "", "migrate", "--issuer", "ftp://id.example.com", "--log-level", "loud")
+	if r.code != exitUsage {
+		t.Errorf("exit %d, want %d", r.code, exitUsage)
+	}
+	// A value that does not parse stops Load before validation; fix it and
+	// the validation problems come together.
+	if !strings.Contains(r.stderr, "PORTCULLIS_SESSION_IDLE") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	delete(env, "PORTCULLIS_SESSION_IDLE")
+	r = runCLI(t, env, "", "migrate", "--issuer", "ftp://id.example.com", "--log-level", "loud")
+	for _, want := range []string{"invalid configuration (2 problems)", "  issuer: ", "  log.level: "} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	env, _ := testEnv(t)
+	for _, args := range [][]string{
+		{"frobnicate"},
+		{"tenant", "frobnicate"},
+		{"tenant", "create", "--bogus"},
+		{"client", "delete"},
+		{"tenant", "create"},
+	} {
+		if r := runCLI(t, env, "", args...); r.code != exitUsage || r.stderr == "" {
+			t.Errorf("portcullis %s: exit %d (want %d), stderr %q", strings.Join(args, " "), r.code, exitUsage, r.stderr)
+		}
+	}
+	if r := runCLI(t, env, "", "version"); r.code != exitOK || !strings.HasPrefix(r.stdout, "portcullis dev (") {
+		t.Errorf("version: exit %d, %q", r.code, r.stdout)
+	}
+}
+
+func TestCheckRedirectURI(t *testing.T) {
+	for _, tc := range []struct {
+		uri    string
+		public bool
+		ok     bool
+	}{
+		{"https://app.example.com/cb", false, true},
+		{"https://app.example.com/cb?x=1", false, true},
+		{"http://127.0.0.1:8081/callback", false, true},
+		{"http://[::1]/callback", false, true},
+		{"http://localhost:3000/cb", false, true},
+		{"com.example.app:/oauth", true, true},
+		{"com.example.app:/oauth", false, false},
+		{"http://app.example.com/cb", false, false},
+		{"http://app.example.com/cb", true, false},
+		{"https://app.example.com/cb#x", false, false},
+		{"https://app.example.com/cb#", false, false},
+		{"https://user:pw@app.example.com/cb", false, false},
+		{"//app.example.com/cb", false, false},
+		{"/cb", false, false},
+		{"https:///cb", false, false},
+		{"javascript:alert(1)", true, false},
+		{"data:text/html,hi", true, false},
+		{"%zz", false, false},
+	} {
+		if err := checkRedirectURI(tc.uri, tc.public); (err == nil) != tc.ok {
+			t.Errorf("checkRedirectURI(%q, public=%v) = %v, want ok=%v", tc.uri, tc.public, err, tc.ok)
+		}
+	}
+}
+
+// table splits printed rows into their white-space separated fields.
+func table(out string) [][]string {
+	var rows [][]string
+	for line := range strings.Lines(out) {
+		if f := strings.Fields(line); len(f) > 0 {
+			rows = append(rows, f)
+		}
+	}
+	return rows
+}
+
+// valueAfter returns the rest of the first line of out that starts with
+// prefix.
+func valueAfter(out, prefix string) string {
+	for line := range strings.Lines(out) {
+		if v, ok := strings.CutPrefix(line, prefix); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portcullis-idp/portcullis/idp/config"
+	"github.com/portcullis-idp/portcullis/idp/store"
+)
+
+// newRootCmd builds the whole command tree on c.
+func newRootCmd(c *cli) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "portcullis",
+		Short: "Portcullis, an OpenID Connect provider with two-factor sign-in by default",
+		Long: `Portcullis is an OpenID Connect provider with two-factor sign-in by default.
+
+Try it with:  portcullis serve --dev
+
+Configuration comes from, in rising precedence: built-in defaults, the YAML
+file given with --config (or PORTCULLIS_CONFIG), PORTCULLIS_* environment
+variables, and the flags below.`,
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.ArbitraryArgs,
+		RunE:          groupRun,
+	}
+	root.SetVersionTemplate("portcullis {{.Version}}\n")
+	root.SetIn(c.stdin)
+	root.SetOut(c.stdout)
+	root.SetErr(c.stderr)
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())}
+	})
+	root.CompletionOptions.DisableDefaultCmd = true
+
+	pf := root.PersistentFlags()
+	pf.String("config", "", "YAML configuration file (default $PORTCULLIS_CONFIG)")
+	config.RegisterFlags(pf)
+
+	root.AddCommand(
+		newServeCmd(c),
+		newMigrateCmd(c),
+		newTenantCmd(c),
+		newUserCmd(c),
+		newClientCmd(c),
+		newKeysCmd(c),
+		newVersionCmd(c),
+	)
+	return root
+}
+
+// group returns a command that only holds subcommands.
+func group(use, short string, subs ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.ArbitraryArgs, RunE: groupRun}
+	cmd.AddCommand(subs...)
+	return cmd
+}
+
+// groupRun runs a command that has subcommands but was given none: help,
+// or an error for a word that names no subcommand.
+func groupRun(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError{fmt.Errorf("unknown command %q for %q (see '%s --help')", args[0], cmd.CommandPath(), cmd.CommandPath())}
+	}
+	return cmd.Help()
+}
+
+// exactArgs is cobra.ExactArgs reporting a usage error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return usageError{fmt.Errorf("%s: %w", cmd.CommandPath(), err)}
+		}
+		return nil
+	}
+}
+
+// loadConfig reads the configuration for cmd: defaults, the --config file,
+// the environment and the flags the user set. Problems come back together,
+// as a usage error.
+func (c *cli) loadConfig(cmd *cobra.Command) (config.Config, error) {
+	file, err := cmd.Flags().GetString("config")
+	if err != nil {
+		return config.Config{}, err
+	}
+	if file == "" {
+		file, _ = c.lookupEnv("PORTCULLIS_CONFIG")
+	}
+	cfg, err := config.Load(config.LoadOptions{File: file, LookupEnv: c.lookupEnv, Flags: cmd.Flags()})
+	if err != nil {
+		return config.Config{}, usageError{err}
+	}
+	return cfg, nil
+}
+
+// masterKey returns the secrets key. With dev and no key configured, it
+// uses (creating it on first use) the key file in the data directory, and
+// records it in cfg. Without either, the error says how to make a key.
+func masterKey(cfg *config.Config) ([]byte, error) {
+	if cfg.Dev && cfg.SecretsKey == "" {
+		key, err := config.EnsureDevSecretsKey(cfg.DataDir, nil)
+		if err != nil {
+			return nil, err
+		}
+		cfg.SecretsKey = key
+	}
+	key, err := cfg.MasterKey()
+	if errors.Is(err, config.ErrNoSecretsKey) {
+		return nil, usageError{err}
+	}
+	return key, err
+}
+
+// openStore opens the configured database and brings its schema up to
+// date, returning the migration versions it applied. For SQLite the
+// directory of the file is created (0700) if needed.
+func openStore(ctx context.Context, cfg config.Config) (*store.Store, []int64, error) {
+	driver, dsn := cfg.DBDriverAndDSN()
+	if driver == config.DriverSQLite {
+		path, _, _ := strings.Cut(dsn, "?")
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, nil, fmt.Errorf("create database directory: %w", err)
+		}
+	}
+	st, err := store.Open(store.Config{
+		Driver:       driver,
+		DSN:          dsn,
+		MaxOpenConns: cfg.DB.MaxOpenConns,
+		MaxIdleConns: cfg.DB.MaxIdleConns,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	applied, err := st.Migrate(ctx)
+	if err != nil {
+		_ = st.Close()
+		return nil, nil, fmt.Errorf("migrate database: %w", err)
+	}
+	return st, applied, nil
+}
+
+// openAdminStore loads the configuration and opens the store for an
+// administration command.
+func (c *cli) openAdminStore(cmd *cobra.Command) (*store.Store, config.Config, error) {
+	cfg, err := c.loadConfig(cmd)
+	if err != nil {
+		return nil, cfg, err
+	}
+	st, err := c.openStoreNoting(cmd.Context(), cfg)
+	return st, cfg, err
+}
+
+// openStoreNoting is openStore for the administration commands: it notes
+// on stderr any migration it applied, so that stdout keeps only the result.
+func (c *cli) openStoreNoting(ctx context.Context, cfg config.Config) (*store.Store, error) {
+	st, applied, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if len(applied) > 0 {
+		fmt.Fprintf(c.stderr, "portcullis: database schema migrated (applied %s)\n", versionList(applied))
+	}
+	return st, nil
+}
+
+// versionList formats migration versions as "1, 2, 3".
+func versionList(vs []int64) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = fmt.Sprint(v)
+	}
+	return strings.Join(s, ", ")
+}
+
+// tenantBySlug finds a tenant, with an error that names the slug.
+func tenantBySlug(ctx context.Context, st *store.Store, slug string) (*store.Tenant, error) {
+	t, err := st.TenantBySlug(ctx, slug)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("no tenant %q (see 'portcullis tenant list')", slug)
+	}
+	return t, err
+}

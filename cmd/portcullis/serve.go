@@ -1,0 +1,300 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portcullis-idp/portcullis/idp"
+	"github.com/portcullis-idp/portcullis/idp/config"
+	"github.com/portcullis-idp/portcullis/idp/demo"
+	"github.com/portcullis-idp/portcullis/templates"
+)
+
+func newServeCmd(c *cli) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the OpenID provider",
+		Long: `Run the OpenID provider until SIGINT or SIGTERM, then finish the requests
+in flight (up to shutdown_timeout) and stop. The database schema is brought
+up to date at start.
+
+A secrets key is required (PORTCULLIS_SECRETS_KEY or secrets_key_file).
+
+With --dev, serve is ready to try on one machine: a secrets key is generated
+in the data directory, the SQLite database lives there too, a demo tenant
+with an admin user and a demo relying app are created, and the demo app is
+started on demo.listen. The address to sign in at is printed.`,
+		Example: `  portcullis serve --dev
+  PORTCULLIS_SECRETS_KEY=$(cat /run/secrets/portcullis-key) portcullis serve --issuer https://id.example.com --db postgres://…`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := c.loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			return c.serve(cmd.Context(), cfg)
+		},
+	}
+}
+
+// started is what serve reports once it answers requests.
+type started struct {
+	Addr     string // where the provider listens
+	DemoURL  string // base URL of the demo app; empty without dev
+	DemoSeed devSeed
+}
+
+// serve runs the provider (and with dev the demo app) until ctx ends or a
+// termination signal arrives. Shutdown runs in the reverse order of
+// start: stop accepting and finish requests in flight, stop the background
+// work, close the database.
+func (c *cli) serve(ctx context.Context, cfg config.Config) (err error) {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := newLogger(c.stderr, cfg.Log)
+	defer func() {
+		if err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			log.Info("interrupted while starting")
+			err = nil // stopped on request, not failed
+		}
+	}()
+
+	if cfg.Dev {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return fmt.Errorf("create data directory: %w", err)
+		}
+	}
+	key, err := masterKey(&cfg)
+	if err != nil {
+		return err
+	}
+
+	// Bind before the slower start-up work: a busy port fails at once, and
+	// connections made meanwhile wait in the backlog instead of failing.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w (choose another address with --listen)", err)
+	}
+	defer ln.Close()
+	var demoLn net.Listener
+	if cfg.Dev {
+		if demoLn, err = net.Listen("tcp", cfg.Demo.Listen); err != nil {
+			return fmt.Errorf("demo app: listen: %w (choose another address with PORTCULLIS_DEMO_LISTEN)", err)
+		}
+		defer demoLn.Close()
+	}
+	warnIfIssuerElsewhere(log, cfg.Issuer, ln.Addr())
+
+	st, applied, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() { // last: after the servers and the background work stopped
+		if err := st.Close(); err != nil {
+			log.Warn("closing the database failed", "err", err)
+		}
+	}()
+	driver, _ := cfg.DBDriverAndDSN()
+	if len(applied) > 0 {
+		log.Info("database schema migrated", "driver", driver, "applied", applied)
+	} else {
+		log.Info("database schema is up to date", "driver", driver)
+	}
+
+	tpl, err := templates.Load()
+	if err != nil {
+		return err
+	}
+	srv, err := idp.New(ctx, idp.Options{
+		Store:                st,
+		Templates:            tpl,
+		Logger:               log,
+		Issuer:               cfg.Issuer,
+		MasterKey:            key,
+		SigningAlg:           cfg.Signing.Alg,
+		RSABits:              cfg.Signing.RSABits,
+		AccessTokenLifespan:  cfg.Tokens.AccessTokenLifespan.Std(),
+		RefreshTokenLifespan: cfg.Tokens.RefreshTokenLifespan.Std(),
+		AuthCodeLifespan:     cfg.Tokens.AuthCodeLifespan.Std(),
+		IDTokenLifespan:      cfg.Tokens.IDTokenLifespan.Std(),
+		SessionAbsolute:      cfg.Sessions.Absolute.Std(),
+		SessionIdle:          cfg.Sessions.Idle.Std(),
+	})
+	if err != nil {
+		return err
+	}
+
+	// Background work outlives the signal until the servers have drained.
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	var background sync.WaitGroup
+	background.Go(func() { srv.Run(runCtx) })
+	defer func() {
+		cancelRun()
+		background.Wait()
+	}()
+
+	var servers []*http.Server
+	defer func() { shutdown(servers, cfg.ShutdownTimeout.Std(), log) }()
+	failed := make(chan error, 2)
+	serveOn := func(name string, h http.Handler, l net.Listener) {
+		hs := newHTTPServer(h, log)
+		servers = append(servers, hs)
+		go func() {
+			if err := hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+				failed <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	serveOn("provider", srv.Handler(), ln)
+	log.Info("portcullis listening", "version", version, "addr", ln.Addr().String(), "issuer", cfg.Issuer, "dev", cfg.Dev)
+
+	info := started{Addr: ln.Addr().String()}
+	if cfg.Dev {
+		info.DemoURL = demoBaseURL(cfg.Demo.Listen, demoLn.Addr())
+		if info.DemoSeed, err = seedDev(ctx, st, key, cfg.DataDir, info.DemoURL); err != nil {
+			return err
+		}
+		app, err := demo.New(demo.Config{
+			Issuer:       cfg.Issuer,
+			ClientID:     info.DemoSeed.ClientID,
+			ClientSecret: info.DemoSeed.ClientSecret,
+			RedirectURL:  info.DemoURL + "/callback",
+			Templates:    tpl,
+			Logger:       log.With("component", "demo"),
+		})
+		if err != nil {
+			return err
+		}
+		serveOn("demo app", app, demoLn)
+		log.Info("demo app listening", "addr", demoLn.Addr().String(), "url", info.DemoURL)
+		printDevBanner(c.stdout, cfg, info)
+	}
+	if c.serveStarted != nil {
+		c.serveStarted(info)
+	}
+
+	select {
+	case <-ctx.Done():
+		stop() // a second signal ends the process at once
+		log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+		return nil
+	case err := <-failed:
+		return err
+	}
+}
+
+// newHTTPServer wraps h with the timeouts a server facing browsers needs.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// shutdown stops every server from accepting and waits, up to timeout in
+// all, for the requests in flight; what is still running then is cut off.
+func shutdown(servers []*http.Server, timeout time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Go(func() {
+			if err := s.Shutdown(ctx); err != nil {
+				log.Warn("requests still running at the shutdown timeout were cut off", "err", err)
+				_ = s.Close()
+			}
+		})
+	}
+	wg.Wait()
+	if len(servers) > 0 {
+		log.Info("HTTP servers stopped")
+	}
+}
+
+// newLogger builds the process logger: text or JSON on w, at the
+// configured level (Load has validated both).
+func newLogger(w io.Writer, lc config.LogConfig) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(lc.Level)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if lc.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// demoBaseURL is the URL browsers reach the demo app at: the configured
+// host (127.0.0.1 when it listens on every interface) and the port it got.
+func demoBaseURL(listen string, addr net.Addr) string {
+	host, _, _ := net.SplitHostPort(listen)
+	_, port, _ := net.SplitHostPort(addr.String())
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// warnIfIssuerElsewhere warns when a loopback http issuer names another
+// port than the one the server got, the usual result of changing --listen
+// without --issuer: relying apps would then talk to whatever listens there.
+func warnIfIssuerElsewhere(log *slog.Logger, issuer string, addr net.Addr) {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Scheme != "http" || !config.IsLoopbackHost(u.Hostname()) {
+		return
+	}
+	_, port, _ := net.SplitHostPort(addr.String())
+	issuerPort := u.Port()
+	if issuerPort == "" {
+		issuerPort = "80"
+	}
+	if issuerPort != port {
+		log.Warn("the issuer names another port than the server listens on; set --issuer to match unless a proxy forwards it",
+			"issuer", issuer, "listen_port", port)
+	}
+}
+
+// printDevBanner tells the developer where to sign in, and as whom.
+func printDevBanner(w io.Writer, cfg config.Config, info started) {
+	seed := info.DemoSeed
+	password := seed.AdminPassword
+	switch {
+	case password == "":
+		password = "(unknown)"
+	case seed.AdminPasswordNew:
+		password += "   (new; also saved in " + seed.AdminPasswordFile + ")"
+	default:
+		password += "   (from " + seed.AdminPasswordFile + ")"
+	}
+	fmt.Fprintf(w, `
+Portcullis is running in development mode; do not use it in production.
+
+  Sign in at   %s/   (the demo app)
+  Email        %s
+  Password     %s
+  Issuer       %s
+
+Stop with Ctrl+C.
+
+`, info.DemoURL, seed.AdminEmail, password, cfg.Issuer)
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portcullis-idp/portcullis/idp"
+	"github.com/portcullis-idp/portcullis/idp/store"
+)
+
+// minPasswordLen is the shortest password `user create --password-stdin`
+// accepts, in characters.
+const minPasswordLen = 12
+
+func newUserCmd(c *cli) *cobra.Command {
+	return group("user", "Manage the users of a tenant",
+		newUserCreateCmd(c),
+		newUserListCmd(c),
+	)
+}
+
+func newUserCreateCmd(c *cli) *cobra.Command {
+	var tenant, email, name string
+	var admin, passwordStdin bool
+	cmd := &cobra.Command{
+		Use:   "create --tenant SLUG --email EMAIL",
+		Short: "Create a user",
+		Long: `Create a user in a tenant.
+
+Without --password-stdin a strong password is generated and printed once.
+With it, the first line of standard input is the password (at least 12
+characters), so that it never appears in the shell history or the process
+list.`,
+		Example: `  portcullis user create --tenant acme --email ada@acme.test --name "Ada Lovelace" --admin
+  printf '%s\n' "$PASSWORD" | portcullis user create --tenant acme --email bob@acme.test --password-stdin`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var problems []string
+			if tenant == "" {
+				problems = append(problems, "--tenant is required")
+			}
+			addr, err := checkEmail(email)
+			if err != nil {
+				problems = append(problems, err.Error())
+			}
+			if err := problemsError(problems); err != nil {
+				return err
+			}
+
+			password, generated := "", false
+			if passwordStdin {
+				if password, err = readPassword(c.stdin); err != nil {
+					return usageError{err}
+				}
+			} else {
+				password, generated = idp.GeneratePassword(), true
+			}
+
+			st, _, err := c.openAdminStore(cmd)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ctx := cmd.Context()
+			t, err := tenantBySlug(ctx, st, tenant)
+			if err != nil {
+				return err
+			}
+			hash, err := idp.HashPassword(password, idp.DefaultArgon2)
+			if err != nil {
+				return err
+			}
+			u := &store.User{TenantID: t.ID, Email: addr, Name: strings.TrimSpace(name), PasswordHash: hash, Role: store.RoleMember}
+			if admin {
+				u.Role = store.RoleAdmin
+			}
+			if err := st.CreateUser(ctx, u); err != nil {
+				if errors.Is(err, store.ErrConflict) {
+					return fmt.Errorf("a user with email %s already exists", u.Email)
+				}
+				return err
+			}
+			fmt.Fprintf(c.stdout, "created user %s (id %s) in tenant %s, role %s\n", u.Email, u.ID, t.Slug, u.Role)
+			if generated {
+				fmt.Fprintf(c.stdout, "password: %s\n", password)
+				fmt.Fprintln(c.stderr, "portcullis: the password is shown only this once; hand it to the user over a safe channel.")
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&tenant, "tenant", "", "slug of the user's tenant (required)")
+	f.StringVar(&email, "email", "", "email address, used to sign in (required)")
+	f.StringVar(&name, "name", "", "display name")
+	f.BoolVar(&admin, "admin", false, "make the user an administrator of the tenant")
+	f.BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of standard input")
+	return cmd
+}
+
+// checkEmail returns the bare address in s, or an error if s is not one
+// email address (a display name or angle brackets are refused too).
+func checkEmail(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", errors.New("--email is required")
+	}
+	addr, err := mail.ParseAddress(s)
+	if err != nil || addr.Name != "" || addr.Address != s {
+		return "", fmt.Errorf("--email %q is not an email address such as ada@example.com", s)
+	}
+	return store.NormalizeEmail(addr.Address), nil
+}
+
+// readPassword reads the first line of r, without its line ending.
+func readPassword(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password from standard input: %w", err)
+	}
+	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+	switch n := utf8.RuneCountInString(line); {
+	case n == 0:
+		return "", errors.New("--password-stdin: standard input held no password")
+	case n < minPasswordLen:
+		return "", fmt.Errorf("--password-stdin: the password has %d characters; use at least %d", n, minPasswordLen)
+	}
+	return line, nil
+}
+
+func newUserListCmd(c *cli) *cobra.Command {
+	var tenant string
+	cmd := &cobra.Command{
+		Use:   "list --tenant SLUG",
+		Short: "List the users of a tenant",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if tenant == "" {
+				return usageError{errors.New("--tenant is required")}
+			}
+			st, _, err := c.openAdminStore(cmd)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ctx := cmd.Context()
+			t, err := tenantBySlug(ctx, st, tenant)
+			if err != nil {
+				return err
+			}
+			users, err := st.ListUsers(ctx, t.ID)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "EMAIL\tNAME\tROLE\tSTATUS\tLAST_LOGIN\tID")
+			for _, u := range users {
+				status, last := "active", "never"
+				if u.Disabled {
+					status = "disabled"
+				}
+				if u.LastLoginAt != nil {
+					last = u.LastLoginAt.UTC().Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Email, dash(u.Name), u.Role, status, last, u.ID)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&tenant, "tenant", "", "slug of the tenant (required)")
+	return cmd
+}
+
+// dash stands in for an empty table cell.
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,129 @@
+package idp_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/portcullis-idp/portcullis/idp/demo"
+	"github.com/portcullis-idp/portcullis/idp/store"
+	"github.com/portcullis-idp/portcullis/idp/store/storetest"
+	"github.com/portcullis-idp/portcullis/templates"
+)
+
+// chromium returns a headless browser context, or skips (fails under CI)
+// when no Chromium is installed.
+func chromium(t *testing.T) context.Context {
+	t.Helper()
+	var path string
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("Chromium must be installed in CI")
+		}
+		t.Skip("no Chromium installed")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	return ctx
+}
+
+// screenshot saves the page when PORTCULLIS_SCREENSHOT_DIR is set, so a
+// person can look at what the test saw.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	dir := os.Getenv("PORTCULLIS_SCREENSHOT_DIR")
+	if dir == "" {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	_ = os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
+}
+
+// TestDemoSignInInBrowser signs in through the demo relying app in a real
+// Chromium: demo home, sign-in page, consent, and the claims page.
+func TestDemoSignInInBrowser(t *testing.T) {
+	ctx := chromium(t)
+	e := newEnv(t, func(tb testing.TB) *store.Store { return storetest.OpenSQLite(tb) })
+	tpl, err := templates.Load()
+	must(t, err)
+
+	demoTS := httptest.NewUnstartedServer(nil)
+	demoURL := "http://" + demoTS.Listener.Addr().String()
+	secret, hash, err := e.srv.ClientSecret()
+	must(t, err)
+	client := &store.Client{
+		Name: "Portcullis demo app", SecretHash: hash, RedirectURIs: []string{demoURL + "/callback"},
+		RequirePKCE: true, Scopes: []string{"openid", "profile", "email"}, GrantTypes: []string{"authorization_code"},
+	}
+	must(t, e.store.CreateClient(context.Background(), client))
+	h, err := demo.New(demo.Config{Issuer: e.issuer, ClientID: client.ID, ClientSecret: secret, RedirectURL: demoURL + "/callback", Templates: tpl})
+	must(t, err)
+	demoTS.Config.Handler = h
+	demoTS.Start()
+	t.Cleanup(demoTS.Close)
+
+	must(t, chromedp.Do(ctx,
+		chromedp.Navigate(demoURL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/login"]`)),
+	))
+	screenshot(t, ctx, "demo-home")
+	must(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`a[href="/login"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`input[name="email"]`)),
+	))
+	loginTitle, err := chromedp.Run(ctx, chromedp.Title())
+	must(t, err)
+	screenshot(t, ctx, "login")
+	if !strings.Contains(loginTitle, "Sign in") {
+		t.Fatalf("login page title %q", loginTitle)
+	}
+	must(t, chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`input[name="email"]`), "ada@example.com"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), testPassword),
+		chromedp.Submit(chromedp.CSS(`input[name="password"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`button[name="decision"][value="allow"]`)),
+	))
+	screenshot(t, ctx, "consent")
+	must(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`button[name="decision"][value="allow"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`pre`)),
+	))
+	claims, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`pre`)))
+	must(t, err)
+	screenshot(t, ctx, "claims")
+	for _, want := range []string{`"email": "ada@example.com"`, `"pwd"`, `"sub": "` + e.user.ID + `"`, `"tenant": "acme"`} {
+		if !strings.Contains(claims, want) {
+			t.Errorf("claims page lacks %s:\n%s", want, claims)
+		}
+	}
+}

@@ -1,0 +1,146 @@
+package demo
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/portcullis-idp/portcullis/templates"
+)
+
+// httpError is what a handler returns to show an error page: Heading and
+// Msg are safe to show, Err goes to the log only.
+type httpError struct {
+	Code    int
+	Heading string
+	Msg     string
+	Err     error
+}
+
+func (e *httpError) Error() string {
+	if e.Err != nil {
+		return e.Msg + ": " + e.Err.Error()
+	}
+	return e.Msg
+}
+
+func (e *httpError) Unwrap() error { return e.Err }
+
+// What the user sees when a sign-in cannot go on.
+var (
+	errNotFound = &httpError{Code: http.StatusNotFound, Heading: "Page not found",
+		Msg: "There is nothing at this address."}
+	errFlowExpired = &httpError{Code: http.StatusBadRequest, Heading: "Sign-in expired",
+		Msg: "This sign-in has expired or was already completed. Go back to the demo app and sign in again."}
+	errStateMismatch = &httpError{Code: http.StatusBadRequest, Heading: "Sign-in failed",
+		Msg: "This answer from the identity provider does not belong to the sign-in this browser started. Go back to the demo app and sign in again."}
+	errInternal = &httpError{Code: http.StatusInternalServerError, Heading: "Something went wrong",
+		Msg: "The demo app could not complete your request. Please try again."}
+)
+
+func providerUnavailable(issuer string, err error) *httpError {
+	return &httpError{Code: http.StatusBadGateway, Heading: "Identity provider unavailable",
+		Msg: fmt.Sprintf("The demo app could not reach the identity provider at %s. Is it running? Try again in a moment.", issuer),
+		Err: err}
+}
+
+// providerRefused shows the error the provider redirected back with; both
+// values come from the query string and the template escapes them.
+func providerRefused(code, description string) *httpError {
+	msg := "The identity provider did not sign you in (" + code + ")."
+	if description != "" {
+		msg += " " + description
+	}
+	return &httpError{Code: http.StatusBadRequest, Heading: "Sign-in not completed", Msg: msg,
+		Err: errors.New("authorization error " + code)}
+}
+
+func errTokenInvalid(err error) *httpError {
+	return &httpError{Code: http.StatusBadGateway, Heading: "Sign-in failed",
+		Msg: "The ID token from the identity provider could not be verified, so the demo app did not sign you in.",
+		Err: err}
+}
+
+// page adapts a handler that returns an error: the user gets an error
+// page with a reference, the log gets the detail. Nothing else ever
+// reaches the browser, stack traces included.
+func (a *app) page(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				a.fail(w, r, fmt.Errorf("panic: %v", p))
+			}
+		}()
+		if err := h(w, r); err != nil {
+			a.fail(w, r, err)
+		}
+	})
+}
+
+// fail logs err and renders the error page for it.
+func (a *app) fail(w http.ResponseWriter, r *http.Request, err error) {
+	he, ok := errors.AsType[*httpError](err)
+	if !ok {
+		he = &httpError{Code: errInternal.Code, Heading: errInternal.Heading, Msg: errInternal.Msg, Err: err}
+	}
+	ref := newReference()
+	if he.Code >= 500 {
+		a.log.Error("demo app: request failed", "path", r.URL.Path, "reference", ref, "err", err)
+	} else {
+		a.log.Info("demo app: request refused", "path", r.URL.Path, "status", he.Code, "reason", he.Error())
+	}
+	err = a.render(w, he.Code, func(w io.Writer) error {
+		return a.cfg.Templates.Error(w, templates.ErrorPage{
+			Page:    templates.Page{Title: he.Heading, RequestID: ref},
+			Status:  he.Code,
+			Heading: he.Heading,
+			Message: he.Msg,
+		})
+	})
+	if err != nil {
+		a.log.Error("demo app: error page failed", "err", err)
+		http.Error(w, he.Heading, he.Code)
+	}
+}
+
+// render writes a page with status once it rendered whole; a template
+// error leaves w untouched, so the caller can still send an error page.
+func (a *app) render(w http.ResponseWriter, status int, page func(io.Writer) error) error {
+	var buf bytes.Buffer
+	if err := page(&buf); err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store") // the claims page shows personal data
+	w.WriteHeader(status)
+	if _, err := buf.WriteTo(w); err != nil {
+		a.log.Debug("demo app: write response", "err", err) // the browser went away
+	}
+	return nil
+}
+
+// securityHeaders sets the headers every response carries: no framing, no
+// sniffing, no Referer (the callback URL holds the code), and a policy that
+// allows only our own stylesheet and images.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// newReference is a short random id that links an error page to its log line.
+func newReference() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

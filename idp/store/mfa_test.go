@@ -1,0 +1,629 @@
+package store_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcullis-idp/portcullis/idp/store"
+	"github.com/portcullis-idp/portcullis/idp/store/storetest"
+	"github.com/portcullis-idp/portcullis/mfa"
+	"github.com/portcullis-idp/portcullis/mfa/mfatest"
+	"github.com/portcullis-idp/portcullis/migrations"
+)
+
+// TestMFAStoreConformance runs the mfa.Store contract on every backend.
+// The suite invents user ids; mfaLazyUsers creates each one (with a
+// confirmed authenticator, which AdvanceTOTPStep needs) on first use.
+func TestMFAStoreConformance(t *testing.T) {
+	for name, open := range storetest.Backends(t) {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			w := &mfaLazyUsers{Store: s, tenantID: mfaTenant(t, s).ID, made: map[string]bool{}}
+			mfatest.RunStoreTests(t, func(*testing.T) mfa.Store { return w })
+		})
+	}
+}
+
+// mfaLazyUsers is a *store.Store whose mfa.Store methods first create the
+// user they are given, as a member of tenantID with a confirmed
+// authenticator at step 0, so the foreign keys hold.
+type mfaLazyUsers struct {
+	*store.Store
+	tenantID string
+
+	mu   sync.Mutex
+	made map[string]bool
+}
+
+func (w *mfaLazyUsers) ensure(ctx context.Context, userID string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.made[userID] {
+		return nil
+	}
+	u := &store.User{ID: userID, TenantID: w.tenantID, Email: userID + "@example.test", PasswordHash: "$argon2id$stub"}
+	if err := w.CreateUser(ctx, u); err != nil {
+		return err
+	}
+	if err := w.BeginEnrollment(ctx, userID, "sealed-"+userID); err != nil {
+		return err
+	}
+	if err := w.ConfirmEnrollment(ctx, userID, 0, mfaHash("key-"+userID)); err != nil {
+		return err
+	}
+	w.made[userID] = true
+	return nil
+}
+
+func (w *mfaLazyUsers) AdvanceTOTPStep(ctx context.Context, userID string, step int64) error {
+	if err := w.ensure(ctx, userID); err != nil {
+		return err
+	}
+	return w.Store.AdvanceTOTPStep(ctx, userID, step)
+}
+
+func (w *mfaLazyUsers) LoadAttempts(ctx context.Context, userID string) (mfa.Attempts, error) {
+	if err := w.ensure(ctx, userID); err != nil {
+		return mfa.Attempts{}, err
+	}
+	return w.Store.LoadAttempts(ctx, userID)
+}
+
+func (w *mfaLazyUsers) SaveAttempts(ctx context.Context, userID string, prevVersion int64, next mfa.Attempts) (bool, error) {
+	if err := w.ensure(ctx, userID); err != nil {
+		return false, err
+	}
+	return w.Store.SaveAttempts(ctx, userID, prevVersion, next)
+}
+
+// TestMFA runs the enrollment, replay, recovery and administration cases on
+// every backend, each on a fresh store.
+func TestMFA(t *testing.T) {
+	cases := []struct {
+		name string
+		run  func(*testing.T, *store.Store)
+	}{
+		{"Enrollment/PendingThenConfirm", testMFAEnrollment},
+		{"Enrollment/ConfirmNeedsPending", testMFAConfirmNeedsPending},
+		{"Enrollment/JoinsTransaction", testMFAEnrollmentInTx},
+		{"Enrollment/SecretBoundToRow", testMFASealedSecret},
+		{"TOTPStep/ConfirmingStepNotReplayable", testMFAConfirmStepBurned},
+		{"TOTPStep/PendingNeverAdvances", testMFAPendingNoStep},
+		{"TOTPStep/ConcurrentOneWinner", testMFAStepRace},
+		{"RecoveryKey/WrongReplacedSpent", testMFARecoveryKey},
+		{"RecoveryKey/ConcurrentOneWinner", testMFARecoveryRace},
+		{"Reset/RemovesEverything", testMFAReset},
+		{"Status/TenantList", testMFAStatus},
+		{"Users/DeleteCascades", testMFACascade},
+	}
+	for name, open := range storetest.Backends(t) {
+		t.Run(name, func(t *testing.T) {
+			for _, c := range cases {
+				t.Run(c.name, func(t *testing.T) { c.run(t, open(t)) })
+			}
+		})
+	}
+}
+
+func testMFAEnrollment(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	u := mfaUser(t, s, mfaTenant(t, s).ID)
+
+	if _, err := s.PendingAuthenticator(ctx, u.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("PendingAuthenticator before enrolling: err = %v, want ErrNotFound", err)
+	}
+	if err := s.BeginEnrollment(ctx, u.ID, "sealed-1"); err != nil {
+		t.Fatalf("BeginEnrollment: %v", err)
+	}
+	// Starting again replaces the pending secret.
+	if err := s.BeginEnrollment(ctx, u.ID, "sealed-2"); err != nil {
+		t.Fatalf("BeginEnrollment again: %v", err)
+	}
+	if got, err := s.PendingAuthenticator(ctx, u.ID); err != nil || got != "sealed-2" {
+		t.Errorf("PendingAuthenticator = %q, %v; want sealed-2", got, err)
+	}
+	if _, _, err := s.ActiveAuthenticator(ctx, u.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ActiveAuthenticator while pending: err = %v, want ErrNotFound", err)
+	}
+	mfaWantActive(t, s, u.ID, false)
+
+	if err := s.ConfirmEnrollment(ctx, u.ID, 5000, mfaHash("paper")); err != nil {
+		t.Fatalf("ConfirmEnrollment: %v", err)
+	}
+	sealed, last, err := s.ActiveAuthenticator(ctx, u.ID)
+	if err != nil || sealed != "sealed-2" || last != 5000 {
+		t.Errorf("ActiveAuthenticator = %q, %d, %v; want sealed-2, 5000", sealed, last, err)
+	}
+	mfaWantActive(t, s, u.ID, true)
+	if _, err := s.PendingAuthenticator(ctx, u.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("PendingAuthenticator after confirming: err = %v, want ErrNotFound", err)
+	}
+	if err := s.ConfirmEnrollment(ctx, u.ID, 5001, mfaHash("other")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second ConfirmEnrollment: err = %v, want ErrNotFound", err)
+	}
+	// A confirmed authenticator is not replaced by a new enrollment.
+	if err := s.BeginEnrollment(ctx, u.ID, "sealed-3"); !errors.Is(err, store.ErrMFAActive) {
+		t.Errorf("BeginEnrollment with an active authenticator: err = %v, want ErrMFAActive", err)
+	}
+	if sealed, last, err := s.ActiveAuthenticator(ctx, u.ID); err != nil || sealed != "sealed-2" || last != 5000 {
+		t.Errorf("after refused BeginEnrollment: ActiveAuthenticator = %q, %d, %v; want unchanged", sealed, last, err)
+	}
+	// The recovery key written by the confirmation is the one that works.
+	if ok, err := s.UseRecoveryKey(ctx, u.ID, mfaHash("other")); err != nil || ok {
+		t.Errorf("UseRecoveryKey(key of the refused confirmation) = %v, %v; want false", ok, err)
+	}
+	if ok, err := s.UseRecoveryKey(ctx, u.ID, mfaHash("paper")); err != nil || !ok {
+		t.Errorf("UseRecoveryKey(confirmed key) = %v, %v; want true", ok, err)
+	}
+}
+
+func testMFAConfirmNeedsPending(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	u := mfaUser(t, s, mfaTenant(t, s).ID)
+	if err := s.ConfirmEnrollment(ctx, u.ID, 5000, mfaHash("paper")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ConfirmEnrollment without enrollment: err = %v, want ErrNotFound", err)
+	}
+	if ok, err := s.UseRecoveryKey(ctx, u.ID, mfaHash("paper")); err != nil || ok {
+		t.Errorf("refused ConfirmEnrollment left a recovery key: UseRecoveryKey = %v, %v", ok, err)
+	}
+	if err := s.BeginEnrollment(ctx, u.ID, "sealed"); err != nil {
+		t.Fatalf("BeginEnrollment: %v", err)
+	}
+	if err := s.ConfirmEnrollment(ctx, u.ID, 5000, nil); err == nil {
+		t.Error("ConfirmEnrollment with an empty recovery hash succeeded")
+	}
+	mfaWantActive(t, s, u.ID, false)
+}
+
+func testMFAEnrollmentInTx(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	u := mfaUser(t, s, mfaTenant(t, s).ID)
+	abort := errors.New("abort")
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		if err := s.BeginEnrollment(ctx, u.ID, "sealed"); err != nil {
+			return err
+		}
+		if err := s.ConfirmEnrollment(ctx, u.ID, 5000, mfaHash("paper")); err != nil {
+			return err
+		}
+		if ok, err := s.HasActiveAuthenticator(ctx, u.ID); err != nil || !ok {
+			t.Errorf("inside the transaction: HasActiveAuthenticator = %v, %v; want true", ok, err)
+		}
+		if ok, err := s.SaveAttempts(ctx, u.ID, 0, mfa.Attempts{Failures: 1, Version: 1}); err != nil || !ok {
+			t.Errorf("inside the transaction: SaveAttempts = %v, %v", ok, err)
+		}
+		return abort
+	})
+	if !errors.Is(err, abort) {
+		t.Fatalf("InTx = %v, want the abort error", err)
+	}
+	mfaWantActive(t, s, u.ID, false)
+	if _, err := s.PendingAuthenticator(ctx, u.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after rollback: PendingAuthenticator err = %v, want ErrNotFound", err)
+	}
+	if a, err := s.LoadAttempts(ctx, u.ID); err != nil || a.Version != 0 {
+		t.Errorf("after rollback: LoadAttempts = %+v, %v; want zero", a, err)
+	}
+	if ok, err := s.UseRecoveryKey(ctx, u.ID, mfaHash("paper")); err != nil || ok {
+		t.Errorf("after rollback: UseRecoveryKey = %v, %v; want false", ok, err)
+	}
+}
+
+func testMFASealedSecret(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	tn := mfaTenant(t, s)
+	u, other := mfaUser(t, s, tn.ID), mfaUser(t, s, tn.ID)
+	c, err := mfa.NewCipher("k1", map[string][]byte{"k1": make([]byte, mfa.KeySize)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := []byte("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+	sealed, err := c.Seal(secret, mfa.AAD("mfa_authenticators", "secret", u.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.BeginEnrollment(ctx, u.ID, sealed); err != nil {
+		t.Fatalf("BeginEnrollment: %v", err)
+	}
+	// Someone with database access copies the value to another user's row.
+	if err := s.BeginEnrollment(ctx, other.ID, sealed); err != nil {
+		t.Fatalf("BeginEnrollment: %v", err)
+	}
+	got, err := s.PendingAuthenticator(ctx, u.ID)
+	if err != nil {
+		t.Fatalf("PendingAuthenticator: %v", err)
+	}
+	if pt, err := c.Open(got, mfa.AAD("mfa_authenticators", "secret", u.ID)); err != nil || string(pt) != string(secret) {
+		t.Errorf("Open(own row) = %q, %v", pt, err)
+	}
+	copied, err := s.PendingAuthenticator(ctx, other.ID)
+	if err != nil {
+		t.Fatalf("PendingAuthenticator: %v", err)
+	}
+	if _, err := c.Open(copied, mfa.AAD("mfa_authenticators", "secret", other.ID)); !errors.Is(err, mfa.ErrDecrypt) {
+		t.Errorf("Open(value copied to another row) err = %v, want ErrDecrypt", err)
+	}
+}
+
+func testMFAConfirmStepBurned(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	u := mfaEnrolled(t, s, mfaTenant(t, s).ID, 5000)
+	for _, step := range []int64{5000, 4999} {
+		if err := s.AdvanceTOTPStep(ctx, u.ID, step); !errors.Is(err, mfa.ErrCodeReused) {
+			t.Errorf("AdvanceTOTPStep(%d) after confirming at 5000: err = %v, want ErrCodeReused", step, err)
+		}
+	}
+	if err := s.AdvanceTOTPStep(ctx, u.ID, 5001); err != nil {
+		t.Fatalf("AdvanceTOTPStep(5001): %v", err)
+	}
+	if err := s.AdvanceTOTPStep(ctx, u.ID, 5001); !errors.Is(err, mfa.ErrCodeReused) {
+		t.Errorf("AdvanceTOTPStep(5001) twice: err = %v, want ErrCodeReused", err)
+	}
+	if _, last, err := s.ActiveAuthenticator(ctx, u.ID); err != nil || last != 5001 {
+		t.Errorf("ActiveAuthenticator last step = %d, %v; want 5001", last, err)
+	}
+}
+
+func testMFAPendingNoStep(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	tn := mfaTenant(t, s)
+	none, pending := mfaUser(t, s, tn.ID), mfaUser(t, s, tn.ID)
+	if err := s.BeginEnrollment(ctx, pending.ID, "sealed"); err != nil {
+		t.Fatalf("BeginEnrollment: %v", err)
+	}
+	for _, id := range []string{none.ID, pending.ID, "no-such-user"} {
+		if err := s.AdvanceTOTPStep(ctx, id, 5000); !errors.Is(err, mfa.ErrCodeReused) {
+			t.Errorf("AdvanceTOTPStep without a confirmed authenticator: err = %v, want ErrCodeReused", err)
+		}
+	}
+	if err := s.ConfirmEnrollment(ctx, pending.ID, 4000, mfaHash("paper")); err != nil {
+		t.Fatalf("ConfirmEnrollment: %v", err)
+	}
+	if err := s.AdvanceTOTPStep(ctx, pending.ID, 5000); err != nil {
+		t.Errorf("AdvanceTOTPStep after confirming: %v", err)
+	}
+}
+
+func testMFAStepRace(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	u := mfaEnrolled(t, s, mfaTenant(t, s).ID, 4999)
+	errs := mfaRace(20, func() error { return s.AdvanceTOTPStep(ctx, u.ID, 5000) })
+	wins := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case !errors.Is(err, mfa.ErrCodeReused):
+			t.Errorf("racer: err = %v, want nil or ErrCodeReused", err)
+		}
+	}
+	if wins != 1 {
+		t.Errorf("%d of %d racers burned step 5000, want exactly 1", wins, len(errs))
+	}
+}
+
+func testMFARecoveryKey(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	u := mfaEnrolled(t, s, mfaTenant(t, s).ID, 5000) // recovery key "paper"
+	for _, h := range [][]byte{mfaHash("wrong"), nil, {}} {
+		if ok, err := s.UseRecoveryKey(ctx, u.ID, h); err != nil || ok {
+			t.Errorf("UseRecoveryKey(%x) = %v, %v; want false", h, ok, err)
+		}
+	}
+	mfaWantActive(t, s, u.ID, true) // a wrong key removes nothing
+
+	if err := s.ReplaceRecoveryKey(ctx, u.ID, mfaHash("paper-2")); err != nil {
+		t.Fatalf("ReplaceRecoveryKey: %v", err)
+	}
+	if ok, err := s.UseRecoveryKey(ctx, u.ID, mfaHash("paper")); err != nil || ok {
+		t.Errorf("UseRecoveryKey(replaced key) = %v, %v; want false", ok, err)
+	}
+	mfaWantActive(t, s, u.ID, true)
+	if ok, err := s.UseRecoveryKey(ctx, u.ID, mfaHash("paper-2")); err != nil || !ok {
+		t.Fatalf("UseRecoveryKey(current key) = %v, %v; want true", ok, err)
+	}
+	mfaWantActive(t, s, u.ID, false)
+	if ok, err := s.UseRecoveryKey(ctx, u.ID, mfaHash("paper-2")); err != nil || ok {
+		t.Errorf("UseRecoveryKey(spent key) = %v, %v; want false", ok, err)
+	}
+	// Re-enrollment writes a new key; the spent one stays spent.
+	if err := s.BeginEnrollment(ctx, u.ID, "sealed-new"); err != nil {
+		t.Fatalf("BeginEnrollment after recovery: %v", err)
+	}
+	if err := s.ConfirmEnrollment(ctx, u.ID, 6000, mfaHash("paper-3")); err != nil {
+		t.Fatalf("ConfirmEnrollment after recovery: %v", err)
+	}
+	if ok, err := s.UseRecoveryKey(ctx, u.ID, mfaHash("paper-2")); err != nil || ok {
+		t.Errorf("UseRecoveryKey(old spent key) after re-enrolling = %v, %v; want false", ok, err)
+	}
+	if ok, err := s.UseRecoveryKey(ctx, u.ID, mfaHash("paper-3")); err != nil || !ok {
+		t.Errorf("UseRecoveryKey(new key) = %v, %v; want true", ok, err)
+	}
+	if err := s.ReplaceRecoveryKey(ctx, u.ID, nil); err == nil {
+		t.Error("ReplaceRecoveryKey with an empty hash succeeded")
+	}
+}
+
+func testMFARecoveryRace(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	u := mfaEnrolled(t, s, mfaTenant(t, s).ID, 5000)
+	const racers = 10
+
+	// A transaction holding the key's row (PostgreSQL) or the write lock
+	// (SQLite) makes the racers pile up: on PostgreSQL every one of them has
+	// read the key as unused and waits in its UPDATE, so only the
+	// conditional UPDATE can stop a second use.
+	holdCtx, err := s.BeginTX(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReplaceRecoveryKey(holdCtx, u.ID, mfaHash("paper")); err != nil {
+		_ = s.Rollback(holdCtx)
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	wins := 0
+	done := make(chan []error)
+	go func() {
+		done <- mfaRace(racers, func() error {
+			ok, err := s.UseRecoveryKey(ctx, u.ID, mfaHash("paper"))
+			if ok {
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			}
+			return err
+		})
+	}()
+	mfaAwaitBlocked(t, s, "UPDATE mfa_recovery_keys", racers)
+	if err := s.Commit(holdCtx); err != nil {
+		t.Fatal(err)
+	}
+	errs := <-done
+	for _, err := range errs {
+		if err != nil {
+			t.Errorf("racer: %v", err)
+		}
+	}
+	if wins != 1 {
+		t.Errorf("%d of %d racers spent the recovery key, want exactly 1", wins, len(errs))
+	}
+	mfaWantActive(t, s, u.ID, false)
+	if _, err := s.PendingAuthenticator(ctx, u.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after recovery: PendingAuthenticator err = %v, want ErrNotFound (authenticator removed)", err)
+	}
+}
+
+func testMFAReset(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	tn := mfaTenant(t, s)
+	u := mfaEnrolled(t, s, tn.ID, 5000)
+	keep := mfaEnrolled(t, s, tn.ID, 5000)
+	for _, id := range []string{u.ID, keep.ID} {
+		if ok, err := s.SaveAttempts(ctx, id, 0, mfa.Attempts{Failures: 3, Version: 1}); err != nil || !ok {
+			t.Fatalf("SaveAttempts = %v, %v", ok, err)
+		}
+	}
+	if err := s.ResetMFA(ctx, u.ID); err != nil {
+		t.Fatalf("ResetMFA: %v", err)
+	}
+	mfaWantActive(t, s, u.ID, false)
+	if a, err := s.LoadAttempts(ctx, u.ID); err != nil || a != (mfa.Attempts{}) {
+		t.Errorf("after reset: LoadAttempts = %+v, %v; want zero", a, err)
+	}
+	if ok, err := s.UseRecoveryKey(ctx, u.ID, mfaHash("paper")); err != nil || ok {
+		t.Errorf("after reset: UseRecoveryKey = %v, %v; want false", ok, err)
+	}
+	if _, err := s.UserByID(ctx, u.ID); err != nil {
+		t.Errorf("after reset: UserByID: %v", err)
+	}
+	// Resetting nothing is fine; a pending enrollment is reset too.
+	if err := s.ResetMFA(ctx, u.ID); err != nil {
+		t.Errorf("second ResetMFA: %v", err)
+	}
+	if err := s.BeginEnrollment(ctx, u.ID, "sealed"); err != nil {
+		t.Fatalf("BeginEnrollment after reset: %v", err)
+	}
+	if err := s.ResetMFA(ctx, u.ID); err != nil {
+		t.Fatalf("ResetMFA of a pending enrollment: %v", err)
+	}
+	if _, err := s.PendingAuthenticator(ctx, u.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after reset: PendingAuthenticator err = %v, want ErrNotFound", err)
+	}
+	// Other users keep theirs.
+	mfaWantActive(t, s, keep.ID, true)
+	if a, err := s.LoadAttempts(ctx, keep.ID); err != nil || a.Failures != 3 {
+		t.Errorf("other user: LoadAttempts = %+v, %v; want Failures 3", a, err)
+	}
+}
+
+func testMFAStatus(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	tn, otherTenant := mfaTenant(t, s), mfaTenant(t, s)
+	active := mfaEnrolled(t, s, tn.ID, 5000)
+	activeLocked := mfaEnrolled(t, s, tn.ID, 5000)
+	pending := mfaUser(t, s, tn.ID)
+	lockExpired := mfaUser(t, s, tn.ID)
+	none := mfaUser(t, s, tn.ID)
+	outsider := mfaEnrolled(t, s, otherTenant.ID, 5000)
+	if err := s.BeginEnrollment(ctx, pending.ID, "sealed"); err != nil {
+		t.Fatal(err)
+	}
+	until := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
+	for id, a := range map[string]mfa.Attempts{
+		activeLocked.ID: {Lockouts: 1, LockedUntil: until.In(time.FixedZone("UTC+05:30", 5*3600+30*60)), Version: 1},
+		lockExpired.ID:  {Failures: 2, Lockouts: 1, LockedUntil: time.Now().Add(-time.Minute), Version: 1},
+		outsider.ID:     {Lockouts: 1, LockedUntil: until, Version: 1},
+	} {
+		if ok, err := s.SaveAttempts(ctx, id, 0, a); err != nil || !ok {
+			t.Fatalf("SaveAttempts = %v, %v", ok, err)
+		}
+	}
+
+	got, err := s.MFAStatus(ctx, tn.ID)
+	if err != nil {
+		t.Fatalf("MFAStatus: %v", err)
+	}
+	if len(got) != 5 {
+		t.Errorf("MFAStatus has %d users, want the tenant's 5: %v", len(got), got)
+	}
+	if _, ok := got[outsider.ID]; ok {
+		t.Error("MFAStatus lists a user of another tenant")
+	}
+	for _, w := range []struct {
+		name   string
+		id     string
+		active bool
+		locked bool
+	}{
+		{"active", active.ID, true, false},
+		{"active and locked", activeLocked.ID, true, true},
+		{"pending", pending.ID, false, false},
+		{"lock expired", lockExpired.ID, false, false},
+		{"nothing", none.ID, false, false},
+	} {
+		st, ok := got[w.id]
+		switch {
+		case !ok:
+			t.Errorf("%s: missing from MFAStatus", w.name)
+		case st.Active != w.active:
+			t.Errorf("%s: Active = %v, want %v", w.name, st.Active, w.active)
+		case w.locked && (st.LockedUntil == nil || !st.LockedUntil.Equal(until) || st.LockedUntil.Location() != time.UTC):
+			t.Errorf("%s: LockedUntil = %v, want %v in UTC", w.name, st.LockedUntil, until)
+		case !w.locked && st.LockedUntil != nil:
+			t.Errorf("%s: LockedUntil = %v, want nil", w.name, st.LockedUntil)
+		}
+	}
+
+	empty, err := s.MFAStatus(ctx, "no-such-tenant")
+	if err != nil || len(empty) != 0 {
+		t.Errorf("MFAStatus(unknown tenant) = %v, %v; want empty", empty, err)
+	}
+}
+
+func testMFACascade(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	u := mfaEnrolled(t, s, mfaTenant(t, s).ID, 5000)
+	if ok, err := s.SaveAttempts(ctx, u.ID, 0, mfa.Attempts{Failures: 1, Version: 1}); err != nil || !ok {
+		t.Fatalf("SaveAttempts = %v, %v", ok, err)
+	}
+	if err := s.DB().WithContext(ctx).Exec("DELETE FROM users WHERE id = ?", u.ID).Error; err != nil {
+		t.Fatalf("delete user: %v", err)
+	}
+	for _, table := range []string{"mfa_authenticators", "mfa_recovery_keys", "mfa_attempts"} {
+		var n int64
+		if err := s.DB().WithContext(ctx).Table(table).Where("user_id = ?", u.ID).Count(&n).Error; err != nil {
+			t.Fatalf("count %s: %v", table, err)
+		}
+		if n != 0 {
+			t.Errorf("%s keeps %d rows of a deleted user", table, n)
+		}
+	}
+	// And no row can point at a user that does not exist.
+	if err := s.BeginEnrollment(ctx, u.ID, "sealed"); err == nil {
+		t.Error("BeginEnrollment for a deleted user succeeded")
+	}
+}
+
+// --- helpers ---
+
+func mfaTenant(t testing.TB, s *store.Store) *store.Tenant {
+	t.Helper()
+	tn := &store.Tenant{Slug: "mfa-" + store.NewID()[:10], Name: "MFA test", RequireTFA: true}
+	if err := s.CreateTenant(t.Context(), tn); err != nil {
+		t.Fatalf("CreateTenant: %v", err)
+	}
+	return tn
+}
+
+func mfaUser(t testing.TB, s *store.Store, tenantID string) *store.User {
+	t.Helper()
+	u := &store.User{TenantID: tenantID, Email: store.NewID() + "@example.test", PasswordHash: "$argon2id$stub"}
+	if err := s.CreateUser(t.Context(), u); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	return u
+}
+
+// mfaEnrolled is a user with an authenticator confirmed at step and the
+// recovery key "paper".
+func mfaEnrolled(t testing.TB, s *store.Store, tenantID string, step int64) *store.User {
+	t.Helper()
+	u := mfaUser(t, s, tenantID)
+	if err := s.BeginEnrollment(t.Context(), u.ID, "sealed-"+u.ID); err != nil {
+		t.Fatalf("BeginEnrollment: %v", err)
+	}
+	if err := s.ConfirmEnrollment(t.Context(), u.ID, step, mfaHash("paper")); err != nil {
+		t.Fatalf("ConfirmEnrollment: %v", err)
+	}
+	return u
+}
+
+func mfaHash(key string) []byte {
+	sum := sha256.Sum256([]byte(key))
+	return sum[:]
+}
+
+func mfaWantActive(t testing.TB, s *store.Store, userID string, want bool) {
+	t.Helper()
+	ctx := t.Context()
+	got, err := s.HasActiveAuthenticator(ctx, userID)
+	if err != nil || got != want {
+		t.Errorf("HasActiveAuthenticator = %v, %v; want %v", got, err, want)
+	}
+	_, _, err = s.ActiveAuthenticator(ctx, userID)
+	if want && err != nil || !want && !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ActiveAuthenticator: err = %v (want active: %v)", err, want)
+	}
+}
+
+// mfaAwaitBlocked waits until n statements starting with prefix wait for a
+// lock on PostgreSQL (bounded, so a slow machine only weakens the case); on
+// SQLite, where waiting happens in the busy handler, it just gives the
+// racers a moment to start.
+func mfaAwaitBlocked(t testing.TB, s *store.Store, prefix string, n int) {
+	t.Helper()
+	if s.Dialect() != migrations.Postgres {
+		time.Sleep(100 * time.Millisecond)
+		return
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int64
+		err := s.DB().WithContext(t.Context()).Raw(
+			`SELECT count(*) FROM pg_stat_activity
+			  WHERE wait_event_type = 'Lock' AND query LIKE ?`, prefix+"%").Scan(&waiting).Error
+		if err != nil {
+			t.Fatalf("pg_stat_activity: %v", err)
+		}
+		if waiting >= int64(n) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Logf("only %d of %d racers waiting for the lock after 10s; going on", waiting, n)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// mfaRace runs f in n goroutines released at the same moment and returns
+// their errors.
+func mfaRace(n int, f func() error) []error {
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = f()
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}

@@ -1,0 +1,174 @@
+package migrations_test
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pressly/goose/v3"
+
+	"github.com/portcullis-idp/portcullis/idp/store"
+	"github.com/portcullis-idp/portcullis/idp/store/storetest"
+	"github.com/portcullis-idp/portcullis/migrations"
+)
+
+var dialects = []migrations.Dialect{migrations.SQLite, migrations.Postgres}
+
+var fileName = regexp.MustCompile(`^(\d{5})_[a-z0-9_]+\.sql$`)
+
+// TestFiles checks the layout the embedding and goose rely on: the same
+// numbered files for every dialect, versions 1..Latest without gaps, each
+// with an Up and a Down section.
+func TestFiles(t *testing.T) {
+	var names [][]string
+	for _, d := range dialects {
+		entries, err := os.ReadDir(string(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var list []string
+		for i, e := range entries {
+			m := fileName.FindStringSubmatch(e.Name())
+			if m == nil {
+				t.Errorf("%s/%s: want NNNNN_name.sql", d, e.Name())
+				continue
+			}
+			if want := fmt.Sprintf("%05d", i+1); m[1] != want {
+				t.Errorf("%s/%s: version %s, want %s (no gaps)", d, e.Name(), m[1], want)
+			}
+			b, err := os.ReadFile(string(d) + "/" + e.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			up, down := strings.Index(string(b), "-- +goose Up"), strings.Index(string(b), "-- +goose Down")
+			if up < 0 || down < up {
+				t.Errorf("%s/%s: want a -- +goose Up section followed by a -- +goose Down section", d, e.Name())
+			}
+			list = append(list, e.Name())
+		}
+		latest, err := migrations.Latest(d)
+		if err != nil || latest != int64(len(list)) {
+			t.Errorf("Latest(%s) = %d, %v; want %d", d, latest, err, len(list))
+		}
+		names = append(names, list)
+	}
+	if !slices.Equal(names[0], names[1]) {
+		t.Errorf("dialects differ: %s has %q, %s has %q", dialects[0], names[0], dialects[1], names[1])
+	}
+}
+
+// TestUpDownUp runs every migration up, all the way down and up again on
+// each engine, so the Down sections are exercised too.
+func TestUpDownUp(t *testing.T) {
+	for name, config := range storetest.Configs(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := t.Context()
+			s, err := store.Open(config(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			sqlDB, err := s.DB().DB()
+			if err != nil {
+				t.Fatal(err)
+			}
+			latest, err := migrations.Latest(s.Dialect())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := migrations.Apply(ctx, sqlDB, s.Dialect()); err != nil {
+				t.Fatalf("Apply: %v", err)
+			}
+			tables := tableColumns(t, s)
+
+			gooseDialect := map[migrations.Dialect]goose.Dialect{migrations.SQLite: goose.DialectSQLite3, migrations.Postgres: goose.DialectPostgres}[s.Dialect()]
+			p, err := goose.NewProvider(gooseDialect, sqlDB, os.DirFS(string(s.Dialect())), goose.WithDisableGlobalRegistry(true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			down, err := p.DownTo(ctx, 0)
+			if err != nil {
+				t.Fatalf("DownTo(0): %v", err)
+			}
+			if len(down) != int(latest) {
+				t.Errorf("DownTo(0) ran %d migrations, want %d", len(down), latest)
+			}
+			if left := slices.DeleteFunc(slices.Collect(maps.Keys(tableColumns(t, s))), func(s string) bool { return s == "goose_db_version" }); len(left) != 0 {
+				t.Errorf("tables left after DownTo(0): %q", left)
+			}
+
+			applied, err := migrations.Apply(ctx, sqlDB, s.Dialect())
+			if err != nil {
+				t.Fatalf("Apply after Down: %v", err)
+			}
+			if len(applied) != int(latest) {
+				t.Errorf("Apply after Down applied %v, want %d versions", applied, latest)
+			}
+			if again := tableColumns(t, s); !maps.EqualFunc(again, tables, slices.Equal) {
+				t.Errorf("schema after down and up differs:\n got %v\nwant %v", again, tables)
+			}
+		})
+	}
+}
+
+// TestDialectsAgree compares the schema the two dialects build: the same
+// tables, the same columns, the same nullability (goose's own table aside).
+func TestDialectsAgree(t *testing.T) {
+	backends := storetest.Backends(t)
+	if len(backends) < 2 {
+		t.Skip("needs both engines")
+	}
+	sqlite := tableColumns(t, backends["sqlite"](t))
+	postgres := tableColumns(t, backends["postgres"](t))
+	delete(sqlite, "goose_db_version")
+	delete(postgres, "goose_db_version")
+	for _, table := range slices.Sorted(maps.Keys(sqlite)) {
+		if pg, ok := postgres[table]; !ok {
+			t.Errorf("table %s: only in SQLite", table)
+		} else if !slices.Equal(sqlite[table], pg) {
+			t.Errorf("table %s:\n sqlite   %q\n postgres %q", table, sqlite[table], pg)
+		}
+	}
+	for table := range postgres {
+		if _, ok := sqlite[table]; !ok {
+			t.Errorf("table %s: only in PostgreSQL", table)
+		}
+	}
+}
+
+// tableColumns maps every table to its sorted "column" or "column NULL".
+func tableColumns(t *testing.T, s *store.Store) map[string][]string {
+	t.Helper()
+	m := s.DB().WithContext(t.Context()).Migrator()
+	tables, err := m.GetTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, table := range tables {
+		if strings.HasPrefix(table, "sqlite_") {
+			continue
+		}
+		cols, err := m.ColumnTypes(table)
+		if err != nil {
+			t.Fatalf("%s: %v", table, err)
+		}
+		var list []string
+		for _, c := range cols {
+			name := c.Name()
+			if nullable, ok := c.Nullable(); ok && nullable {
+				if pk, ok := c.PrimaryKey(); !ok || !pk { // SQLite allows NULL in a TEXT PRIMARY KEY
+					name += " NULL"
+				}
+			}
+			list = append(list, name)
+		}
+		slices.Sort(list)
+		out[table] = list
+	}
+	return out
+}
