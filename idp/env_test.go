@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -223,16 +222,5 @@ func (e *env) authorize(b *browser, authURL, email, password string) *url.URL {
 	}
 	return b.landed
 }
-
-func hasString(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func getenv(k string) string { return os.Getenv(k) }

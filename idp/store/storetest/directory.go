@@ -162,7 +162,7 @@ func testClients(t *testing.T, s *store.Store) {
 
 	got, err = s.ClientByID(ctx, pub.ID)
 	mustNil(t, "ClientByID(public)", err)
-	if !got.Public || got.TenantID != nil || len(got.RedirectURIs) != 0 || len(got.Scopes) != 0 || got.SecretHash != nil && len(got.SecretHash) != 0 {
+	if !got.Public || got.TenantID != nil || len(got.RedirectURIs) != 0 || len(got.Scopes) != 0 || len(got.SecretHash) != 0 {
 		t.Errorf("public client = %+v", got)
 	}
 	if !got.AllowsTenant(tn.ID) || !got.AllowsTenant("any") {
