@@ -106,7 +106,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err != nil || iss.Host == "" {
 		return nil, fmt.Errorf("idp: bad issuer %q", o.Issuer)
 	}
-	cipher, err := mfa.NewCipher("k1", map[string][]byte{"k1": mfa.DeriveKey(o.MasterKey, "at-rest")})
+	cipher, err := AtRestCipher(o.MasterKey)
 	if err != nil {
 		return nil, err
 	}

@@ -142,7 +142,13 @@ func (c *Client) GetGrantTypes() fosite.Arguments {
 func (c *Client) GetResponseTypes() fosite.Arguments { return fosite.Arguments{"code"} }
 func (c *Client) GetScopes() fosite.Arguments        { return fosite.Arguments(c.Scopes) }
 func (c *Client) IsPublic() bool                     { return c.Public }
-func (c *Client) GetAudience() fosite.Arguments      { return nil }
+
+// GetResponseModes implements fosite.ResponseModeClient: every client may
+// use the query and form_post response modes.
+func (c *Client) GetResponseModes() []fosite.ResponseModeType {
+	return []fosite.ResponseModeType{fosite.ResponseModeDefault, fosite.ResponseModeQuery, fosite.ResponseModeFormPost}
+}
+func (c *Client) GetAudience() fosite.Arguments { return nil }
 
 // AllowsTenant reports whether users of tenantID may sign in to c.
 func (c *Client) AllowsTenant(tenantID string) bool {
