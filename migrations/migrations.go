@@ -37,7 +37,9 @@ var ErrDatabaseNewer = errors.New("database schema is newer than this binary; up
 // ErrSchemaBehind means migrations are pending.
 var ErrSchemaBehind = errors.New("database schema is behind; run `portcullis migrate`")
 
-func provider(db *sql.DB, dialect Dialect) (*goose.Provider, error) {
+// provider builds a goose provider. Only Apply takes PostgreSQL's advisory
+// lock: the readiness check must not wait behind a replica that migrates.
+func provider(db *sql.DB, dialect Dialect, lockMigrations bool) (*goose.Provider, error) {
 	sub, err := fs.Sub(files, string(dialect))
 	if err != nil {
 		return nil, err
@@ -46,6 +48,8 @@ func provider(db *sql.DB, dialect Dialect) (*goose.Provider, error) {
 	gooseDialect := goose.DialectSQLite3
 	if dialect == Postgres {
 		gooseDialect = goose.DialectPostgres
+	}
+	if dialect == Postgres && lockMigrations {
 		locker, err := lock.NewPostgresSessionLocker()
 		if err != nil {
 			return nil, err
@@ -75,7 +79,7 @@ func Latest(dialect Dialect) (int64, error) {
 // Apply brings the schema up to date and returns the versions it applied.
 // It refuses to touch a database that is ahead of this binary.
 func Apply(ctx context.Context, db *sql.DB, dialect Dialect) ([]int64, error) {
-	p, err := provider(db, dialect)
+	p, err := provider(db, dialect, true)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +101,7 @@ func Apply(ctx context.Context, db *sql.DB, dialect Dialect) ([]int64, error) {
 
 // Check reports whether the schema is exactly current (used by readiness).
 func Check(ctx context.Context, db *sql.DB, dialect Dialect) error {
-	p, err := provider(db, dialect)
+	p, err := provider(db, dialect, false)
 	if err != nil {
 		return err
 	}

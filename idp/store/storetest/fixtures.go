@@ -224,6 +224,34 @@ func race(n int, fn func(i int) error) []error {
 	return errs
 }
 
+// rendezvous lets racers wait for one another inside their transactions,
+// so that all of them have read before any of them writes: where
+// transactions only take the write lock when they first write, the losers
+// then fail on their stale snapshot (SQLITE_BUSY). Where BEGIN already
+// serialises them (SQLite's BEGIN IMMEDIATE) nobody else can arrive, and
+// each racer waits out the timeout instead.
+type rendezvous struct {
+	mu      sync.Mutex
+	want    int
+	arrived int
+	all     chan struct{}
+}
+
+func newRendezvous(n int) *rendezvous { return &rendezvous{want: n, all: make(chan struct{})} }
+
+func (r *rendezvous) wait(timeout time.Duration) {
+	r.mu.Lock()
+	r.arrived++
+	if r.arrived == r.want {
+		close(r.all)
+	}
+	r.mu.Unlock()
+	select {
+	case <-r.all:
+	case <-time.After(timeout):
+	}
+}
+
 // oneWinner checks that exactly one racer succeeded and every other one
 // lost cleanly with loser (not SQLITE_BUSY, a deadlock or a
 // serialization failure); it returns the winner's index.

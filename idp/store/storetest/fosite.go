@@ -20,6 +20,9 @@ import (
 // racers is how many goroutines contend in the single-winner cases.
 const racers = 8
 
+// rendezvousTimeout bounds how long a racer waits for the others to read.
+const rendezvousTimeout = 50 * time.Millisecond
+
 func testAuthorizeCode(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	req := newRequest(mustClient(t, s), newSession("alice", "sid-alice"))
@@ -64,9 +67,12 @@ func testAuthorizeCodeRace(t *testing.T, s *store.Store) {
 	// then invalidate it, in one transaction. SQLite must queue the
 	// writers (BEGIN IMMEDIATE) rather than fail them with SQLITE_BUSY.
 	mustNil(t, "CreateAuthorizeCodeSession", s.CreateAuthorizeCodeSession(ctx, "code-tx", newRequest(c, newSession("bob", ""))))
+	all := newRendezvous(racers)
 	errs = race(racers, func(i int) error {
 		return inTx(ctx, s, func(ctx context.Context) error {
-			if _, err := s.GetAuthorizeCodeSession(ctx, "code-tx", store.NewSession()); err != nil {
+			_, err := s.GetAuthorizeCodeSession(ctx, "code-tx", store.NewSession())
+			all.wait(rendezvousTimeout)
+			if err != nil {
 				return err
 			}
 			if err := s.InvalidateAuthorizeCodeSession(ctx, "code-tx"); err != nil {
@@ -173,9 +179,11 @@ func testRefreshRotateRace(t *testing.T, s *store.Store) {
 	mustNil(t, "create at-0", s.CreateAccessTokenSession(ctx, "at-0", req))
 	mustNil(t, "create rt-0", s.CreateRefreshTokenSession(ctx, "rt-0", "at-0", req))
 
+	all := newRendezvous(racers)
 	errs := race(racers, func(i int) error {
 		return inTx(ctx, s, func(ctx context.Context) error {
 			old, err := s.GetRefreshTokenSession(ctx, "rt-0", store.NewSession())
+			all.wait(rendezvousTimeout)
 			if err != nil {
 				return err
 			}
