@@ -119,7 +119,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *store.U
 	b := s.readBrowser(r)
 	if b.SessionSecret != "" {
 		if old, err := s.store.ActiveSession(ctx, hashToken(b.SessionSecret), s.opts.SessionIdle); err == nil && old.UserID != u.ID {
-			if _, err := s.endSessions(ctx, old.ID, "replaced"); err != nil {
+			if _, err := s.store.EndSession(ctx, old.ID, "replaced"); err != nil {
 				return nil, err
 			}
 		}
@@ -151,11 +151,6 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *store.U
 		s.logger(ctx).Warn("last login", "err", err)
 	}
 	return bs, nil
-}
-
-// endSessions ends one session and its tokens.
-func (s *Server) endSessions(ctx context.Context, sessionID, reason string) ([]store.EndedSession, error) {
-	return s.store.EndSession(ctx, sessionID, reason)
 }
 
 func truncate(v string, n int) string {

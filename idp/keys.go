@@ -203,5 +203,5 @@ func (k *Keys) PublicKey(kid string) (*jose.JSONWebKey, bool) {
 	return nil, false
 }
 
-// Algs lists the algorithms of published keys (for discovery).
+// Alg is the algorithm new keys are made with (for discovery).
 func (k *Keys) Alg() string { return k.alg }

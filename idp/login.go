@@ -85,12 +85,17 @@ func (s *Server) submitLogin(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+func (s *Server) makeDummyHash() {
+	s.dummyHash, _ = HashPassword(GeneratePassword(), *s.opts.Argon2)
+}
+
 // checkCredentials verifies email and password. An unknown email still
 // costs one argon2id hash, so the answer takes the same time either way.
 // The returned user is non-nil (possibly empty) for audit.
 func (s *Server) checkCredentials(r *http.Request, email, password string) (*store.User, bool, error) {
 	user, err := s.store.UserByEmail(r.Context(), email)
 	if errors.Is(err, store.ErrNotFound) {
+		s.dummyOnce.Do(s.makeDummyHash)
 		_, _ = CheckPassword(s.dummyHash, password)
 		return &store.User{}, false, nil
 	}

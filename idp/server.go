@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/gorilla/sessions"
 	"github.com/ory/fosite"
 
+	"github.com/portcullis-idp/portcullis/idp/config"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/mfa"
 	"github.com/portcullis-idp/portcullis/templates"
@@ -42,27 +44,33 @@ type Options struct {
 	Now func() time.Time
 }
 
+// defaults fills what the caller left zero from config.Default(), the one
+// place defaults are written.
 func (o *Options) defaults() {
+	d := config.Default()
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	if o.AccessTokenLifespan == 0 {
-		o.AccessTokenLifespan = 15 * time.Minute
+	if o.SigningAlg == "" {
+		o.SigningAlg = d.Signing.Alg
 	}
-	if o.RefreshTokenLifespan == 0 {
-		o.RefreshTokenLifespan = 30 * 24 * time.Hour
+	if o.RSABits == 0 {
+		o.RSABits = d.Signing.RSABits
 	}
-	if o.AuthCodeLifespan == 0 {
-		o.AuthCodeLifespan = time.Minute
-	}
-	if o.IDTokenLifespan == 0 {
-		o.IDTokenLifespan = time.Hour
-	}
-	if o.SessionAbsolute == 0 {
-		o.SessionAbsolute = 7 * 24 * time.Hour
-	}
-	if o.SessionIdle == 0 {
-		o.SessionIdle = 24 * time.Hour
+	for _, f := range []struct {
+		v   *time.Duration
+		def config.Duration
+	}{
+		{&o.AccessTokenLifespan, d.Tokens.AccessTokenLifespan},
+		{&o.RefreshTokenLifespan, d.Tokens.RefreshTokenLifespan},
+		{&o.AuthCodeLifespan, d.Tokens.AuthCodeLifespan},
+		{&o.IDTokenLifespan, d.Tokens.IDTokenLifespan},
+		{&o.SessionAbsolute, d.Sessions.Absolute},
+		{&o.SessionIdle, d.Sessions.Idle},
+	} {
+		if *f.v == 0 {
+			*f.v = f.def.Std()
+		}
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -88,7 +96,11 @@ type Server struct {
 	fcfg      *fosite.Config
 	cookies   *sessions.CookieStore
 	discovery []byte
-	dummyHash string // hashed when the email is unknown, so timing matches
+	// dummyHash is checked when the email is unknown, so a wrong email
+	// costs the same argon2id work as a wrong password. Made in the
+	// background at start, so it does not delay listening.
+	dummyOnce sync.Once
+	dummyHash string
 	now       func() time.Time
 }
 
@@ -148,9 +160,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if s.discovery, err = s.buildDiscovery(); err != nil {
 		return nil, err
 	}
-	if s.dummyHash, err = HashPassword(GeneratePassword(), *o.Argon2); err != nil {
-		return nil, err
-	}
+	go s.dummyOnce.Do(s.makeDummyHash)
 	return s, nil
 }
 

@@ -38,8 +38,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	session := store.NewSession()
 	ar, err := s.oauth.NewAccessRequest(ctx, r, session)
 	if err != nil {
-		s.logger(ctx).Info("token request refused", "error", oauthError(err).ErrorField, "debug", oauthError(err).DebugField)
-		s.oauth.WriteAccessError(ctx, w, ar, oauthError(err))
+		s.writeTokenError(w, r, ar, err)
 		return
 	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
@@ -56,11 +55,18 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := s.oauth.NewAccessResponse(ctx, ar)
 	if err != nil {
-		s.logger(ctx).Info("token response refused", "error", oauthError(err).ErrorField, "debug", oauthError(err).DebugField)
-		s.oauth.WriteAccessError(ctx, w, ar, oauthError(err))
+		s.writeTokenError(w, r, ar, err)
 		return
 	}
 	s.oauth.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// writeTokenError logs why a token request failed (fosite's debug text, never
+// a credential) and answers with a registered error code.
+func (s *Server) writeTokenError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	rfc := oauthError(err)
+	s.logger(r.Context()).Info("token request refused", "error", rfc.ErrorField, "debug", rfc.DebugField)
+	s.oauth.WriteAccessError(r.Context(), w, ar, rfc)
 }
 
 // handleRevoke is RFC 7009 revocation; revoking a refresh token also
