@@ -10,6 +10,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+
+	"github.com/portcullis-idp/portcullis/idp/store"
 )
 
 type ctxKey int
@@ -69,6 +71,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		log := s.log.With("request_id", id)
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
 		ctx = context.WithValue(ctx, loggerKey, log)
+		ctx = store.WithRequestCache(ctx)
 		r = r.WithContext(ctx)
 
 		h := w.Header()

@@ -6,6 +6,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ory/fosite"
@@ -172,11 +173,43 @@ func (s *Store) CreateClient(ctx context.Context, c *Client) error {
 	return translate(s.conn(ctx).Create(c).Error)
 }
 
+type clientCacheKey struct{}
+
+type clientCache struct {
+	mu sync.Mutex
+	m  map[string]*Client
+}
+
+// WithRequestCache returns a context in which each client is read from the
+// database once. One token or introspection request looks its client up
+// for authentication and again for every stored request it loads; the
+// cache lives only as long as the request, so a deleted or changed client
+// is seen by the next one.
+func WithRequestCache(ctx context.Context) context.Context {
+	return context.WithValue(ctx, clientCacheKey{}, &clientCache{m: map[string]*Client{}})
+}
+
 // ClientByID finds a client.
 func (s *Store) ClientByID(ctx context.Context, id string) (*Client, error) {
+	cache, _ := ctx.Value(clientCacheKey{}).(*clientCache)
+	if cache != nil {
+		cache.mu.Lock()
+		c, ok := cache.m[id]
+		cache.mu.Unlock()
+		if ok {
+			return c, nil
+		}
+	}
 	var c Client
-	err := s.conn(ctx).Where("id = ?", id).Take(&c).Error
-	return &c, translate(err)
+	if err := s.conn(ctx).Where("id = ?", id).Take(&c).Error; err != nil {
+		return &c, translate(err)
+	}
+	if cache != nil {
+		cache.mu.Lock()
+		cache.m[id] = &c
+		cache.mu.Unlock()
+	}
+	return &c, nil
 }
 
 // ListClients returns every client ordered by name.
