@@ -1,29 +1,13 @@
 package idp
 
 import (
-	"errors"
 	"net/http"
 
-	"github.com/portcullis-idp/portcullis/templates"
+	"github.com/portcullis-idp/portcullis/idp/web"
 )
 
-// httpError is what a page handler returns to show the user an error page:
-// Msg is safe to show, Err is logged only.
-type httpError struct {
-	Code    int
-	Heading string
-	Msg     string
-	Err     error
-}
-
-func (e *httpError) Error() string {
-	if e.Err != nil {
-		return e.Msg + ": " + e.Err.Error()
-	}
-	return e.Msg
-}
-
-func (e *httpError) Unwrap() error { return e.Err }
+// httpError is the page error every handler returns (see package web).
+type httpError = web.Error
 
 // User-facing messages, kept in one place.
 var (
@@ -50,10 +34,7 @@ func (s *Server) page(h func(http.ResponseWriter, *http.Request) error) http.Han
 }
 
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) {
-	var he *httpError
-	if !errors.As(err, &he) {
-		he = &httpError{Code: errInternal.Code, Heading: errInternal.Heading, Msg: errInternal.Msg, Err: err}
-	}
+	he := web.AsError(err, errInternal)
 	log := s.logger(r.Context())
 	if he.Code >= 500 {
 		log.Error("request failed", "err", err)
@@ -61,11 +42,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 		log.Info("request refused", "status", he.Code, "reason", he.Error())
 	}
 	pageHeaders(w, "")
-	w.WriteHeader(he.Code)
-	_ = s.tpl.Error(w, templates.ErrorPage{
-		Page:    templates.Page{Title: he.Heading, RequestID: RequestID(r.Context())},
-		Status:  he.Code,
-		Heading: he.Heading,
-		Message: he.Msg,
-	})
+	if err := web.WriteErrorPage(w, s.tpl, RequestID(r.Context()), he); err != nil {
+		log.Error("error page failed", "err", err)
+	}
 }

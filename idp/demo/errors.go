@@ -9,26 +9,11 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/portcullis-idp/portcullis/templates"
+	"github.com/portcullis-idp/portcullis/idp/web"
 )
 
-// httpError is what a handler returns to show an error page: Heading and
-// Msg are safe to show, Err goes to the log only.
-type httpError struct {
-	Code    int
-	Heading string
-	Msg     string
-	Err     error
-}
-
-func (e *httpError) Error() string {
-	if e.Err != nil {
-		return e.Msg + ": " + e.Err.Error()
-	}
-	return e.Msg
-}
-
-func (e *httpError) Unwrap() error { return e.Err }
+// httpError is the page error every handler returns (see package web).
+type httpError = web.Error
 
 // What the user sees when a sign-in cannot go on.
 var (
@@ -83,27 +68,15 @@ func (a *app) page(h func(http.ResponseWriter, *http.Request) error) http.Handle
 
 // fail logs err and renders the error page for it.
 func (a *app) fail(w http.ResponseWriter, r *http.Request, err error) {
-	he, ok := errors.AsType[*httpError](err)
-	if !ok {
-		he = &httpError{Code: errInternal.Code, Heading: errInternal.Heading, Msg: errInternal.Msg, Err: err}
-	}
+	he := web.AsError(err, errInternal)
 	ref := newReference()
 	if he.Code >= 500 {
 		a.log.Error("demo app: request failed", "path", r.URL.Path, "reference", ref, "err", err)
 	} else {
 		a.log.Info("demo app: request refused", "path", r.URL.Path, "status", he.Code, "reason", he.Error())
 	}
-	err = a.render(w, he.Code, func(w io.Writer) error {
-		return a.cfg.Templates.Error(w, templates.ErrorPage{
-			Page:    templates.Page{Title: he.Heading, RequestID: ref},
-			Status:  he.Code,
-			Heading: he.Heading,
-			Message: he.Msg,
-		})
-	})
-	if err != nil {
+	if err := web.WriteErrorPage(w, a.cfg.Templates, ref, he); err != nil {
 		a.log.Error("demo app: error page failed", "err", err)
-		http.Error(w, he.Heading, he.Code)
 	}
 }
 
