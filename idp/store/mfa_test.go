@@ -22,7 +22,7 @@ func TestMFAStoreConformance(t *testing.T) {
 	for name, open := range storetest.Backends(t) {
 		t.Run(name, func(t *testing.T) {
 			s := open(t)
-			w := &mfaLazyUsers{Store: s, tenantID: mfaTenant(t, s).ID, made: map[string]bool{}}
+			w := &mfaLazyUsers{Store: s, tenantID: storetest.NewTenant(t, s).ID, made: map[string]bool{}}
 			mfatest.RunStoreTests(t, func(*testing.T) mfa.Store { return w })
 		})
 	}
@@ -111,7 +111,7 @@ func TestMFA(t *testing.T) {
 
 func testMFAEnrollment(t *testing.T, s *store.Store) {
 	ctx := t.Context()
-	u := mfaUser(t, s, mfaTenant(t, s).ID)
+	u := storetest.NewUser(t, s, storetest.NewTenant(t, s).ID)
 
 	if _, err := s.PendingAuthenticator(ctx, u.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("PendingAuthenticator before enrolling: err = %v, want ErrNotFound", err)
@@ -163,7 +163,7 @@ func testMFAEnrollment(t *testing.T, s *store.Store) {
 
 func testMFAConfirmNeedsPending(t *testing.T, s *store.Store) {
 	ctx := t.Context()
-	u := mfaUser(t, s, mfaTenant(t, s).ID)
+	u := storetest.NewUser(t, s, storetest.NewTenant(t, s).ID)
 	if err := s.ConfirmEnrollment(ctx, u.ID, 5000, mfaHash("paper")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("ConfirmEnrollment without enrollment: err = %v, want ErrNotFound", err)
 	}
@@ -181,7 +181,7 @@ func testMFAConfirmNeedsPending(t *testing.T, s *store.Store) {
 
 func testMFAEnrollmentInTx(t *testing.T, s *store.Store) {
 	ctx := t.Context()
-	u := mfaUser(t, s, mfaTenant(t, s).ID)
+	u := storetest.NewUser(t, s, storetest.NewTenant(t, s).ID)
 	abort := errors.New("abort")
 	err := s.InTx(ctx, func(ctx context.Context) error {
 		if err := s.BeginEnrollment(ctx, u.ID, "sealed"); err != nil {
@@ -215,8 +215,8 @@ func testMFAEnrollmentInTx(t *testing.T, s *store.Store) {
 
 func testMFASealedSecret(t *testing.T, s *store.Store) {
 	ctx := t.Context()
-	tn := mfaTenant(t, s)
-	u, other := mfaUser(t, s, tn.ID), mfaUser(t, s, tn.ID)
+	tn := storetest.NewTenant(t, s)
+	u, other := storetest.NewUser(t, s, tn.ID), storetest.NewUser(t, s, tn.ID)
 	c, err := mfa.NewCipher("k1", map[string][]byte{"k1": make([]byte, mfa.KeySize)})
 	if err != nil {
 		t.Fatal(err)
@@ -251,7 +251,7 @@ func testMFASealedSecret(t *testing.T, s *store.Store) {
 
 func testMFAConfirmStepBurned(t *testing.T, s *store.Store) {
 	ctx := t.Context()
-	u := mfaEnrolled(t, s, mfaTenant(t, s).ID, 5000)
+	u := mfaEnrolled(t, s, storetest.NewTenant(t, s).ID, 5000)
 	for _, step := range []int64{5000, 4999} {
 		if err := s.AdvanceTOTPStep(ctx, u.ID, step); !errors.Is(err, mfa.ErrCodeReused) {
 			t.Errorf("AdvanceTOTPStep(%d) after confirming at 5000: err = %v, want ErrCodeReused", step, err)
@@ -270,8 +270,8 @@ func testMFAConfirmStepBurned(t *testing.T, s *store.Store) {
 
 func testMFAPendingNoStep(t *testing.T, s *store.Store) {
 	ctx := t.Context()
-	tn := mfaTenant(t, s)
-	none, pending := mfaUser(t, s, tn.ID), mfaUser(t, s, tn.ID)
+	tn := storetest.NewTenant(t, s)
+	none, pending := storetest.NewUser(t, s, tn.ID), storetest.NewUser(t, s, tn.ID)
 	if err := s.BeginEnrollment(ctx, pending.ID, "sealed"); err != nil {
 		t.Fatalf("BeginEnrollment: %v", err)
 	}
@@ -290,7 +290,7 @@ func testMFAPendingNoStep(t *testing.T, s *store.Store) {
 
 func testMFAStepRace(t *testing.T, s *store.Store) {
 	ctx := t.Context()
-	u := mfaEnrolled(t, s, mfaTenant(t, s).ID, 4999)
+	u := mfaEnrolled(t, s, storetest.NewTenant(t, s).ID, 4999)
 	errs := mfaRace(20, func() error { return s.AdvanceTOTPStep(ctx, u.ID, 5000) })
 	wins := 0
 	for _, err := range errs {
@@ -308,7 +308,7 @@ func testMFAStepRace(t *testing.T, s *store.Store) {
 
 func testMFARecoveryKey(t *testing.T, s *store.Store) {
 	ctx := t.Context()
-	u := mfaEnrolled(t, s, mfaTenant(t, s).ID, 5000) // recovery key "paper"
+	u := mfaEnrolled(t, s, storetest.NewTenant(t, s).ID, 5000) // recovery key "paper"
 	for _, h := range [][]byte{mfaHash("wrong"), nil, {}} {
 		if ok, err := s.UseRecoveryKey(ctx, u.ID, h); err != nil || ok {
 			t.Errorf("UseRecoveryKey(%x) = %v, %v; want false", h, ok, err)
@@ -350,7 +350,7 @@ func testMFARecoveryKey(t *testing.T, s *store.Store) {
 
 func testMFARecoveryRace(t *testing.T, s *store.Store) {
 	ctx := t.Context()
-	u := mfaEnrolled(t, s, mfaTenant(t, s).ID, 5000)
+	u := mfaEnrolled(t, s, storetest.NewTenant(t, s).ID, 5000)
 	const racers = 10
 
 	// A transaction holding the key's row (PostgreSQL) or the write lock
@@ -400,7 +400,7 @@ func testMFARecoveryRace(t *testing.T, s *store.Store) {
 
 func testMFAReset(t *testing.T, s *store.Store) {
 	ctx := t.Context()
-	tn := mfaTenant(t, s)
+	tn := storetest.NewTenant(t, s)
 	u := mfaEnrolled(t, s, tn.ID, 5000)
 	keep := mfaEnrolled(t, s, tn.ID, 5000)
 	for _, id := range []string{u.ID, keep.ID} {
@@ -443,12 +443,12 @@ func testMFAReset(t *testing.T, s *store.Store) {
 
 func testMFAStatus(t *testing.T, s *store.Store) {
 	ctx := t.Context()
-	tn, otherTenant := mfaTenant(t, s), mfaTenant(t, s)
+	tn, otherTenant := storetest.NewTenant(t, s), storetest.NewTenant(t, s)
 	active := mfaEnrolled(t, s, tn.ID, 5000)
 	activeLocked := mfaEnrolled(t, s, tn.ID, 5000)
-	pending := mfaUser(t, s, tn.ID)
-	lockExpired := mfaUser(t, s, tn.ID)
-	none := mfaUser(t, s, tn.ID)
+	pending := storetest.NewUser(t, s, tn.ID)
+	lockExpired := storetest.NewUser(t, s, tn.ID)
+	none := storetest.NewUser(t, s, tn.ID)
 	outsider := mfaEnrolled(t, s, otherTenant.ID, 5000)
 	if err := s.BeginEnrollment(ctx, pending.ID, "sealed"); err != nil {
 		t.Fatal(err)
@@ -507,7 +507,7 @@ func testMFAStatus(t *testing.T, s *store.Store) {
 
 func testMFACascade(t *testing.T, s *store.Store) {
 	ctx := t.Context()
-	u := mfaEnrolled(t, s, mfaTenant(t, s).ID, 5000)
+	u := mfaEnrolled(t, s, storetest.NewTenant(t, s).ID, 5000)
 	if ok, err := s.SaveAttempts(ctx, u.ID, 0, mfa.Attempts{Failures: 1, Version: 1}); err != nil || !ok {
 		t.Fatalf("SaveAttempts = %v, %v", ok, err)
 	}
@@ -531,29 +531,11 @@ func testMFACascade(t *testing.T, s *store.Store) {
 
 // --- helpers ---
 
-func mfaTenant(t testing.TB, s *store.Store) *store.Tenant {
-	t.Helper()
-	tn := &store.Tenant{Slug: "mfa-" + store.NewID()[:10], Name: "MFA test", RequireTFA: true}
-	if err := s.CreateTenant(t.Context(), tn); err != nil {
-		t.Fatalf("CreateTenant: %v", err)
-	}
-	return tn
-}
-
-func mfaUser(t testing.TB, s *store.Store, tenantID string) *store.User {
-	t.Helper()
-	u := &store.User{TenantID: tenantID, Email: store.NewID() + "@example.test", PasswordHash: "$argon2id$stub"}
-	if err := s.CreateUser(t.Context(), u); err != nil {
-		t.Fatalf("CreateUser: %v", err)
-	}
-	return u
-}
-
 // mfaEnrolled is a user with an authenticator confirmed at step and the
 // recovery key "paper".
 func mfaEnrolled(t testing.TB, s *store.Store, tenantID string, step int64) *store.User {
 	t.Helper()
-	u := mfaUser(t, s, tenantID)
+	u := storetest.NewUser(t, s, tenantID)
 	if err := s.BeginEnrollment(t.Context(), u.ID, "sealed-"+u.ID); err != nil {
 		t.Fatalf("BeginEnrollment: %v", err)
 	}

@@ -59,7 +59,7 @@ func testTenants(t *testing.T, s *store.Store) {
 
 func testUsers(t *testing.T, s *store.Store) {
 	ctx := t.Context()
-	acme, other := mustTenant(t, s), mustTenant(t, s)
+	acme, other := NewTenant(t, s), NewTenant(t, s)
 	u := &store.User{TenantID: acme.ID, Email: "  Ada.Lovelace@Example.COM ", Name: "Ada", PasswordHash: "h1"}
 	mustNil(t, "CreateUser", s.CreateUser(ctx, u))
 	if u.Email != "ada.lovelace@example.com" || u.Role != store.RoleMember || u.ID == "" {
@@ -84,7 +84,7 @@ func testUsers(t *testing.T, s *store.Store) {
 
 	admin := &store.User{TenantID: acme.ID, Email: "root@example.com", PasswordHash: "h", Role: store.RoleAdmin}
 	mustNil(t, "CreateUser(admin)", s.CreateUser(ctx, admin))
-	mustUser(t, s, other.ID)
+	NewUser(t, s, other.ID)
 	list, err := s.ListUsers(ctx, acme.ID)
 	mustNil(t, "ListUsers", err)
 	var emails []string
@@ -116,7 +116,7 @@ func testUsers(t *testing.T, s *store.Store) {
 
 func testClients(t *testing.T, s *store.Store) {
 	ctx := t.Context()
-	tn := mustTenant(t, s)
+	tn := NewTenant(t, s)
 	c := &store.Client{
 		ID:                     "web-app",
 		Name:                   "Web",
@@ -188,7 +188,7 @@ func testClients(t *testing.T, s *store.Store) {
 
 func testConsents(t *testing.T, s *store.Store) {
 	ctx := t.Context()
-	u := mustUser(t, s, mustTenant(t, s).ID)
+	u := NewUser(t, s, NewTenant(t, s).ID)
 	c1, c2 := mustClient(t, s), mustClient(t, s)
 
 	got, err := s.ConsentedScopes(ctx, u.ID, c1.ID)

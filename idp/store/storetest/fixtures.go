@@ -18,7 +18,8 @@ import (
 // microseconds), so a round trip compares with Equal.
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
-func mustTenant(t testing.TB, s *store.Store) *store.Tenant {
+// NewTenant creates a tenant with a unique slug (RequireTFA on).
+func NewTenant(t testing.TB, s *store.Store) *store.Tenant {
 	t.Helper()
 	tn := &store.Tenant{Slug: "acme-" + store.NewID()[:10], Name: "Acme", RequireTFA: true}
 	if err := s.CreateTenant(t.Context(), tn); err != nil {
@@ -27,7 +28,8 @@ func mustTenant(t testing.TB, s *store.Store) *store.Tenant {
 	return tn
 }
 
-func mustUser(t testing.TB, s *store.Store, tenantID string) *store.User {
+// NewUser creates a user of tenantID with a unique email.
+func NewUser(t testing.TB, s *store.Store, tenantID string) *store.User {
 	t.Helper()
 	u := &store.User{TenantID: tenantID, Email: store.NewID() + "@example.com", Name: "Ada", PasswordHash: "$argon2id$stub"}
 	if err := s.CreateUser(t.Context(), u); err != nil {

@@ -26,7 +26,7 @@ func active(t testing.TB, s *store.Store, secretHash string) bool {
 
 func testActiveSession(t *testing.T, s *store.Store) {
 	ctx := t.Context()
-	u := mustUser(t, s, mustTenant(t, s).ID)
+	u := NewUser(t, s, NewTenant(t, s).ID)
 	n := now()
 
 	live := mustBrowserSession(t, s, u, func(bs *store.BrowserSession) { bs.ACR = "urn:portcullis:mfa" })
@@ -79,7 +79,7 @@ func testActiveSession(t *testing.T, s *store.Store) {
 
 func testUpdateSessionAuth(t *testing.T, s *store.Store) {
 	ctx := t.Context()
-	u := mustUser(t, s, mustTenant(t, s).ID)
+	u := NewUser(t, s, NewTenant(t, s).ID)
 	bs := mustBrowserSession(t, s, u, nil)
 	authTime := now().Add(time.Second)
 	mustNil(t, "UpdateSessionAuth", s.UpdateSessionAuth(ctx, bs.ID, store.SessionUpdate{
@@ -155,7 +155,7 @@ func sorted(ids ...string) []string {
 
 func testEndSession(t *testing.T, s *store.Store) {
 	ctx := t.Context()
-	u := mustUser(t, s, mustTenant(t, s).ID)
+	u := NewUser(t, s, NewTenant(t, s).ID)
 	bs, other := mustBrowserSession(t, s, u, nil), mustBrowserSession(t, s, u, nil)
 	c1, c2 := mustClient(t, s), mustClient(t, s)
 	for _, link := range [][2]string{{bs.ID, c1.ID}, {bs.ID, c2.ID}, {bs.ID, c1.ID}, {other.ID, c1.ID}} {
@@ -194,7 +194,7 @@ var errNothingEnded = errors.New("nothing ended")
 // testEndSessionRace logs one session out from several tabs at once.
 func testEndSessionRace(t *testing.T, s *store.Store) {
 	ctx := t.Context()
-	u := mustUser(t, s, mustTenant(t, s).ID)
+	u := NewUser(t, s, NewTenant(t, s).ID)
 	bs := mustBrowserSession(t, s, u, nil)
 	sessionTokens(t, s, mustClient(t, s), bs.ID)
 	errs := race(racers, func(int) error {
@@ -215,8 +215,8 @@ func testEndSessionRace(t *testing.T, s *store.Store) {
 
 func testEndTenantSessions(t *testing.T, s *store.Store) {
 	ctx := t.Context()
-	acme, other := mustTenant(t, s), mustTenant(t, s)
-	u1, u2, u3 := mustUser(t, s, acme.ID), mustUser(t, s, acme.ID), mustUser(t, s, other.ID)
+	acme, other := NewTenant(t, s), NewTenant(t, s)
+	u1, u2, u3 := NewUser(t, s, acme.ID), NewUser(t, s, acme.ID), NewUser(t, s, other.ID)
 	keep, a2, a3 := mustBrowserSession(t, s, u1, nil), mustBrowserSession(t, s, u1, nil), mustBrowserSession(t, s, u2, nil)
 	b1 := mustBrowserSession(t, s, u3, nil)
 	c := mustClient(t, s)
@@ -250,8 +250,8 @@ func testEndTenantSessions(t *testing.T, s *store.Store) {
 
 func testEndUserSessions(t *testing.T, s *store.Store) {
 	ctx := t.Context()
-	tn := mustTenant(t, s)
-	u, v := mustUser(t, s, tn.ID), mustUser(t, s, tn.ID)
+	tn := NewTenant(t, s)
+	u, v := NewUser(t, s, tn.ID), NewUser(t, s, tn.ID)
 	s1, s2, s3 := mustBrowserSession(t, s, u, nil), mustBrowserSession(t, s, u, nil), mustBrowserSession(t, s, u, nil)
 	s4 := mustBrowserSession(t, s, v, nil)
 
@@ -278,7 +278,7 @@ func testEndUserSessions(t *testing.T, s *store.Store) {
 
 func testListUserSessions(t *testing.T, s *store.Store) {
 	ctx := t.Context()
-	u := mustUser(t, s, mustTenant(t, s).ID)
+	u := NewUser(t, s, NewTenant(t, s).ID)
 	n := now()
 	older := mustBrowserSession(t, s, u, func(bs *store.BrowserSession) { bs.CreatedAt = n.Add(-2 * time.Hour) })
 	newer := mustBrowserSession(t, s, u, func(bs *store.BrowserSession) { bs.CreatedAt = n.Add(-time.Hour) })
@@ -286,7 +286,7 @@ func testListUserSessions(t *testing.T, s *store.Store) {
 	gone := mustBrowserSession(t, s, u, nil)
 	_, err := s.EndSession(ctx, gone.ID, "logout")
 	mustNil(t, "EndSession", err)
-	mustBrowserSession(t, s, mustUser(t, s, u.TenantID), nil)
+	mustBrowserSession(t, s, NewUser(t, s, u.TenantID), nil)
 
 	list, err := s.ListUserSessions(ctx, u.ID)
 	mustNil(t, "ListUserSessions", err)
@@ -317,7 +317,7 @@ func testRevokeTokensBySession(t *testing.T, s *store.Store) {
 func testAuthRequests(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	c := mustClient(t, s)
-	u := mustUser(t, s, mustTenant(t, s).ID)
+	u := NewUser(t, s, NewTenant(t, s).ID)
 	n := now()
 	ar := &store.AuthRequest{
 		ID: "ar-1", BrowserID: "browser-1", ClientID: c.ID,

@@ -36,8 +36,8 @@ func checkUTC(t testing.TB, what string, got, want time.Time) {
 func testTimesUTC(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	n := now()
-	tn := mustTenant(t, s)
-	u := mustUser(t, s, tn.ID)
+	tn := NewTenant(t, s)
+	u := NewUser(t, s, tn.ID)
 	c := mustClient(t, s)
 
 	live := mustBrowserSession(t, s, u, func(bs *store.BrowserSession) {
@@ -143,13 +143,13 @@ func (c *clock) Advance(d time.Duration) {
 func testClockUTC(t *testing.T, s *store.Store, c *clock) {
 	ctx := t.Context()
 	t0 := c.Now()
-	tn := mustTenant(t, s)
+	tn := NewTenant(t, s)
 	got, err := s.TenantByID(ctx, tn.ID)
 	mustNil(t, "TenantByID", err)
 	checkUTC(t, "tenant CreatedAt", got.CreatedAt, t0)
 	checkUTC(t, "tenant UpdatedAt", got.UpdatedAt, t0)
 
-	u := mustUser(t, s, tn.ID)
+	u := NewUser(t, s, tn.ID)
 	mustNil(t, "TouchLastLogin", s.TouchLastLogin(ctx, u.ID))
 	gu, err := s.UserByID(ctx, u.ID)
 	mustNil(t, "UserByID", err)
@@ -210,7 +210,7 @@ func testClockUTC(t *testing.T, s *store.Store, c *clock) {
 // through a session's idle and absolute limits.
 func testClockSessionWindows(t *testing.T, s *store.Store, c *clock) {
 	ctx := t.Context()
-	u := mustUser(t, s, mustTenant(t, s).ID)
+	u := NewUser(t, s, NewTenant(t, s).ID)
 	start := c.Now()
 	idler := mustBrowserSession(t, s, u, func(bs *store.BrowserSession) {
 		bs.AuthTime, bs.ExpiresAt = start, start.Add(2*time.Hour)
