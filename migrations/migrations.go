@@ -50,7 +50,9 @@ func provider(db *sql.DB, dialect Dialect, lockMigrations bool) (*goose.Provider
 		gooseDialect = goose.DialectPostgres
 	}
 	if dialect == Postgres && lockMigrations {
-		locker, err := lock.NewPostgresSessionLocker()
+		// Poll the advisory lock every second (goose waits 5 s between
+		// tries), still giving up after five minutes.
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 		if err != nil {
 			return nil, err
 		}

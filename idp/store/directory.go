@@ -11,6 +11,7 @@ import (
 
 	"github.com/ory/fosite"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // NewID returns a random, opaque, URL-safe identifier (128 bits).
@@ -245,25 +246,30 @@ func (s *Store) ConsentedScopes(ctx context.Context, userID, clientID string) ([
 	return row.Scopes, err
 }
 
-// SaveConsent remembers the scopes a user allowed (merged with earlier ones).
+// SaveConsent remembers the scopes a user allowed, merged with earlier
+// ones. The row is created first and then read under a row lock, so two
+// consents saved at once (two tabs, two replicas) both survive.
 func (s *Store) SaveConsent(ctx context.Context, userID, clientID string, scopes []string) error {
 	return s.InTx(ctx, func(ctx context.Context) error {
-		existing, err := s.ConsentedScopes(ctx, userID, clientID)
-		if err != nil {
-			return err
+		db := s.conn(ctx)
+		now := s.now()
+		if err := db.Clauses(clause.OnConflict{DoNothing: true}).Create(&consentRow{
+			UserID: userID, ClientID: clientID, Scopes: StringList{}, GrantedAt: now,
+		}).Error; err != nil {
+			return translate(err)
 		}
-		merged := StringList(existing)
+		var row consentRow
+		if err := db.Clauses(s.lockClause()).Where("user_id = ? AND client_id = ?", userID, clientID).Take(&row).Error; err != nil {
+			return translate(err)
+		}
+		merged := row.Scopes
 		for _, sc := range scopes {
 			if !merged.has(sc) {
 				merged = append(merged, sc)
 			}
 		}
-		row := consentRow{UserID: userID, ClientID: clientID, Scopes: merged.orEmpty(), GrantedAt: s.now()}
-		if existing == nil {
-			return translate(s.conn(ctx).Create(&row).Error)
-		}
-		return s.conn(ctx).Model(&consentRow{}).Where("user_id = ? AND client_id = ?", userID, clientID).
-			Updates(map[string]any{"scopes": merged.jsonText(), "granted_at": row.GrantedAt}).Error
+		return db.Model(&consentRow{}).Where("user_id = ? AND client_id = ?", userID, clientID).
+			Updates(map[string]any{"scopes": merged.jsonText(), "granted_at": now}).Error
 	})
 }
 
