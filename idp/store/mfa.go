@@ -195,21 +195,24 @@ func (s *Store) HasActiveAuthenticator(ctx context.Context, userID string) (bool
 // caller verified a code against its secret (mfa.MatchStep): in one
 // transaction it sets confirmed_at, records step as the last accepted one
 // (so the confirming code cannot be replayed at the next sign-in), and
-// replaces the user's recovery key with recoveryHash. It returns
-// ErrNotFound, and changes nothing, when no pending authenticator exists
-// (never started, already confirmed, or confirmed concurrently).
+// replaces the user's recovery key with recoveryHash. sealedSecret is the
+// pending secret the code was checked against: if the user started over in
+// another tab meanwhile, the newer secret is not confirmed by a code for the
+// older one. It returns ErrNotFound, and changes nothing, when no such
+// pending authenticator exists (never started, started over, already
+// confirmed, or confirmed concurrently).
 //
 // It does not burn the step through AdvanceTOTPStep: that only applies to a
 // confirmed authenticator, so mfa.Guard.CheckCode cannot confirm one.
-func (s *Store) ConfirmEnrollment(ctx context.Context, userID string, step int64, recoveryHash []byte) error {
+func (s *Store) ConfirmEnrollment(ctx context.Context, userID, sealedSecret string, step int64, recoveryHash []byte) error {
 	if len(recoveryHash) == 0 {
 		return errEmptyRecoveryHash
 	}
 	return s.InTx(ctx, func(ctx context.Context) error {
 		res := s.conn(ctx).Exec(
 			`UPDATE mfa_authenticators SET confirmed_at = ?, last_step = ?
-			  WHERE user_id = ? AND confirmed_at IS NULL`,
-			s.now(), step, userID)
+			  WHERE user_id = ? AND confirmed_at IS NULL AND secret = ?`,
+			s.now(), step, userID, sealedSecret)
 		if res.Error != nil {
 			return res.Error
 		}

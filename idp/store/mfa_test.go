@@ -52,7 +52,7 @@ func (w *mfaLazyUsers) ensure(ctx context.Context, userID string) error {
 	if err := w.BeginEnrollment(ctx, userID, "sealed-"+userID); err != nil {
 		return err
 	}
-	if err := w.ConfirmEnrollment(ctx, userID, 0, mfaHash("key-"+userID)); err != nil {
+	if err := w.ConfirmEnrollment(ctx, userID, "sealed-"+userID, 0, mfaHash("key-"+userID)); err != nil {
 		return err
 	}
 	w.made[userID] = true
@@ -131,7 +131,12 @@ func testMFAEnrollment(t *testing.T, s *store.Store) {
 	}
 	mfaWantActive(t, s, u.ID, false)
 
-	if err := s.ConfirmEnrollment(ctx, u.ID, 5000, mfaHash("paper")); err != nil {
+	// A code checked against a secret that was since replaced (another tab
+	// started over) confirms nothing.
+	if err := s.ConfirmEnrollment(ctx, u.ID, "sealed-1", 5000, mfaHash("paper")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ConfirmEnrollment with a replaced secret: err = %v, want ErrNotFound", err)
+	}
+	if err := s.ConfirmEnrollment(ctx, u.ID, "sealed-2", 5000, mfaHash("paper")); err != nil {
 		t.Fatalf("ConfirmEnrollment: %v", err)
 	}
 	sealed, last, err := s.ActiveAuthenticator(ctx, u.ID)
@@ -142,7 +147,7 @@ func testMFAEnrollment(t *testing.T, s *store.Store) {
 	if _, err := s.PendingAuthenticator(ctx, u.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("PendingAuthenticator after confirming: err = %v, want ErrNotFound", err)
 	}
-	if err := s.ConfirmEnrollment(ctx, u.ID, 5001, mfaHash("other")); !errors.Is(err, store.ErrNotFound) {
+	if err := s.ConfirmEnrollment(ctx, u.ID, "sealed-2", 5001, mfaHash("other")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("second ConfirmEnrollment: err = %v, want ErrNotFound", err)
 	}
 	// A confirmed authenticator is not replaced by a new enrollment.
@@ -164,7 +169,7 @@ func testMFAEnrollment(t *testing.T, s *store.Store) {
 func testMFAConfirmNeedsPending(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	u := storetest.NewUser(t, s, storetest.NewTenant(t, s).ID)
-	if err := s.ConfirmEnrollment(ctx, u.ID, 5000, mfaHash("paper")); !errors.Is(err, store.ErrNotFound) {
+	if err := s.ConfirmEnrollment(ctx, u.ID, "sealed", 5000, mfaHash("paper")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("ConfirmEnrollment without enrollment: err = %v, want ErrNotFound", err)
 	}
 	if ok, err := s.UseRecoveryKey(ctx, u.ID, mfaHash("paper")); err != nil || ok {
@@ -173,7 +178,7 @@ func testMFAConfirmNeedsPending(t *testing.T, s *store.Store) {
 	if err := s.BeginEnrollment(ctx, u.ID, "sealed"); err != nil {
 		t.Fatalf("BeginEnrollment: %v", err)
 	}
-	if err := s.ConfirmEnrollment(ctx, u.ID, 5000, nil); err == nil {
+	if err := s.ConfirmEnrollment(ctx, u.ID, "sealed", 5000, nil); err == nil {
 		t.Error("ConfirmEnrollment with an empty recovery hash succeeded")
 	}
 	mfaWantActive(t, s, u.ID, false)
@@ -187,7 +192,7 @@ func testMFAEnrollmentInTx(t *testing.T, s *store.Store) {
 		if err := s.BeginEnrollment(ctx, u.ID, "sealed"); err != nil {
 			return err
 		}
-		if err := s.ConfirmEnrollment(ctx, u.ID, 5000, mfaHash("paper")); err != nil {
+		if err := s.ConfirmEnrollment(ctx, u.ID, "sealed", 5000, mfaHash("paper")); err != nil {
 			return err
 		}
 		if ok, err := s.HasActiveAuthenticator(ctx, u.ID); err != nil || !ok {
@@ -280,7 +285,7 @@ func testMFAPendingNoStep(t *testing.T, s *store.Store) {
 			t.Errorf("AdvanceTOTPStep without a confirmed authenticator: err = %v, want ErrCodeReused", err)
 		}
 	}
-	if err := s.ConfirmEnrollment(ctx, pending.ID, 4000, mfaHash("paper")); err != nil {
+	if err := s.ConfirmEnrollment(ctx, pending.ID, "sealed", 4000, mfaHash("paper")); err != nil {
 		t.Fatalf("ConfirmEnrollment: %v", err)
 	}
 	if err := s.AdvanceTOTPStep(ctx, pending.ID, 5000); err != nil {
@@ -334,7 +339,7 @@ func testMFARecoveryKey(t *testing.T, s *store.Store) {
 	if err := s.BeginEnrollment(ctx, u.ID, "sealed-new"); err != nil {
 		t.Fatalf("BeginEnrollment after recovery: %v", err)
 	}
-	if err := s.ConfirmEnrollment(ctx, u.ID, 6000, mfaHash("paper-3")); err != nil {
+	if err := s.ConfirmEnrollment(ctx, u.ID, "sealed-new", 6000, mfaHash("paper-3")); err != nil {
 		t.Fatalf("ConfirmEnrollment after recovery: %v", err)
 	}
 	if ok, err := s.UseRecoveryKey(ctx, u.ID, mfaHash("paper-2")); err != nil || ok {
@@ -539,7 +544,7 @@ func mfaEnrolled(t testing.TB, s *store.Store, tenantID string, step int64) *sto
 	if err := s.BeginEnrollment(t.Context(), u.ID, "sealed-"+u.ID); err != nil {
 		t.Fatalf("BeginEnrollment: %v", err)
 	}
-	if err := s.ConfirmEnrollment(t.Context(), u.ID, step, mfaHash("paper")); err != nil {
+	if err := s.ConfirmEnrollment(t.Context(), u.ID, "sealed-"+u.ID, step, mfaHash("paper")); err != nil {
 		t.Fatalf("ConfirmEnrollment: %v", err)
 	}
 	return u
