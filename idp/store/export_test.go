@@ -19,5 +19,6 @@ func Models() []any {
 		&mfaAuthenticatorRow{},
 		&mfaRecoveryKeyRow{},
 		&mfaAttemptsRow{},
+		&LogoutDelivery{},
 	}
 }

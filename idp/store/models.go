@@ -17,8 +17,11 @@ type Tenant struct {
 	Slug       string
 	Name       string
 	RequireTFA bool `gorm:"column:require_tfa"`
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// Session lifetimes overriding the deployment's; 0 keeps its setting.
+	SessionAbsoluteSeconds int
+	SessionIdleSeconds     int
+	CreatedAt              time.Time
+	UpdatedAt              time.Time
 }
 
 func (Tenant) TableName() string { return "tenants" }
@@ -97,6 +100,9 @@ type BrowserSession struct {
 	IP         string `gorm:"column:ip"`
 	EndedAt    *time.Time
 	EndReason  string
+	// IdleSeconds is the idle limit the session started with; 0 means the
+	// deployment's.
+	IdleSeconds int
 }
 
 func (BrowserSession) TableName() string { return "browser_sessions" }
@@ -119,8 +125,11 @@ type AuthRequest struct {
 	UserID    string // set once the password was checked
 	SessionID string // the browser session that completed the request
 	Stage     string
-	CreatedAt time.Time
-	ExpiresAt time.Time
+	// SecretData is the sealed recovery key shown during enrollment, kept
+	// until the confirming code stores its hash.
+	SecretData string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
 }
 
 func (AuthRequest) TableName() string { return "auth_requests" }
@@ -187,3 +196,22 @@ type AuditEvent struct {
 }
 
 func (AuditEvent) TableName() string { return "audit_events" }
+
+// LogoutDelivery is one back-channel logout notification owed to a relying
+// app for an ended session (the outbox; see backchannel.go).
+type LogoutDelivery struct {
+	ID            int64 `gorm:"primaryKey;autoIncrement"`
+	SessionID     string
+	ClientID      string
+	UserID        string
+	TenantID      string
+	URI           string `gorm:"column:uri"`
+	Attempts      int
+	NextAttemptAt time.Time
+	LastError     string
+	DeliveredAt   *time.Time
+	FailedAt      *time.Time
+	CreatedAt     time.Time
+}
+
+func (LogoutDelivery) TableName() string { return "logout_deliveries" }
