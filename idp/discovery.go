@@ -20,6 +20,7 @@ const (
 	pathIntrospect = "/oauth2/introspect"
 	pathUserinfo   = "/userinfo"
 	pathJWKS       = "/.well-known/jwks.json"
+	pathEndSession = "/logout"
 )
 
 // supportedClaims are the claims Portcullis can put in ID tokens or
@@ -41,6 +42,10 @@ func (s *Server) buildDiscovery() ([]byte, error) {
 		"revocation_endpoint":                           s.issuer + pathRevoke,
 		"introspection_endpoint":                        s.issuer + pathIntrospect,
 		"pushed_authorization_request_endpoint":         s.issuer + pathPAR,
+		"end_session_endpoint":                          s.issuer + pathEndSession,
+		"backchannel_logout_supported":                  true,
+		"backchannel_logout_session_supported":          true,
+		"frontchannel_logout_supported":                 false,
 		"response_types_supported":                      []string{"code"},
 		"response_modes_supported":                      []string{"query", "form_post"},
 		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials"},

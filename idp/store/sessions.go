@@ -29,15 +29,31 @@ func (s *Store) CreateBrowserSession(ctx context.Context, bs *BrowserSession) er
 }
 
 // ActiveSession finds the live session whose cookie secret hashes to
-// secretHash: not ended, not past its absolute end, not idle for longer
-// than idle. Anything else is ErrNotFound.
-func (s *Store) ActiveSession(ctx context.Context, secretHash string, idle time.Duration) (*BrowserSession, error) {
+// secretHash: not ended, not past its absolute end, and not idle for longer
+// than its own idle limit (IdleSeconds), or than defaultIdle when it has
+// none. Anything else is ErrNotFound.
+func (s *Store) ActiveSession(ctx context.Context, secretHash string, defaultIdle time.Duration) (*BrowserSession, error) {
 	now := s.now()
 	var bs BrowserSession
 	err := s.conn(ctx).
-		Where("secret_hash = ? AND ended_at IS NULL AND expires_at > ? AND last_seen_at > ?", secretHash, now, now.Add(-idle)).
+		Where("secret_hash = ? AND ended_at IS NULL AND expires_at > ?", secretHash, now).
 		Take(&bs).Error
-	return &bs, translate(err)
+	if err != nil {
+		return nil, translate(err)
+	}
+	if !bs.LastSeenAt.After(now.Add(-bs.IdleLimit(defaultIdle))) {
+		return nil, ErrNotFound
+	}
+	return &bs, nil
+}
+
+// IdleLimit is how long the session may go unused: its own limit, or
+// defaultIdle when it was started without one.
+func (bs *BrowserSession) IdleLimit(defaultIdle time.Duration) time.Duration {
+	if bs.IdleSeconds > 0 {
+		return time.Duration(bs.IdleSeconds) * time.Second
+	}
+	return defaultIdle
 }
 
 // SessionByID returns a session whatever its state.
