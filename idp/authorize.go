@@ -244,10 +244,10 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, ar fosite.Author
 			}
 		}
 		if hint := form.Get("id_token_hint"); hint != "" {
-			if sub, ok := s.idTokenHintSubject(hint); !ok {
+			if hc, ok := s.verifyIDTokenHint(hint); !ok {
 				s.authorizeFailure(w, r, ar, fosite.ErrInvalidRequest.WithHint("The id_token_hint was not issued by this provider."))
 				return
-			} else if sub != si.User.ID {
+			} else if hc.Sub != si.User.ID {
 				needLogin = true
 			}
 		}
@@ -257,7 +257,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, ar fosite.Author
 			s.authorizeFailure(w, r, ar, fosite.ErrLoginRequired)
 			return
 		}
-		s.toStep(w, r, ar, pending, stageLogin, "/login")
+		s.toStep(w, r, ar, pending, stageLogin, "/login", nil)
 		return
 	}
 	user := si.User
@@ -270,19 +270,26 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, ar fosite.Author
 		s.authorizeFailure(w, r, ar, fosite.ErrServerError.WithWrap(err))
 		return
 	}
-	if tenant.RequireTFA && si.Session.ACR != ACRMFA {
-		// Two-factor enrollment is not built yet: say so instead of
-		// issuing a password-only token to a tenant that requires more.
+	// Step-up: the relying app asked for the MFA level and this session
+	// has only a password. The tenant's own policy is applied when a
+	// session is created (afterPassword), so sessions that existed before
+	// an admin required two factors run to their end unless the admin
+	// cleared them.
+	if wantsMFA(form) && si.Session.ACR != ACRMFA {
 		if promptNone {
-			s.authorizeFailure(w, r, ar, fosite.ErrInteractionRequired)
+			s.authorizeFailure(w, r, ar, fosite.ErrInteractionRequired.WithHint("The session has not passed the second factor the application asked for."))
 			return
 		}
-		pageHeaders(w, "")
-		w.WriteHeader(http.StatusForbidden)
-		_ = s.tpl.MFARequired(w, templates.MFARequiredPage{
-			Page:       templates.Page{Title: "Two-factor authentication required", RequestID: RequestID(ctx), SignedInAs: user.Email},
-			TenantName: tenant.Name,
-		})
+		has, err := s.store.HasActiveAuthenticator(ctx, user.ID)
+		if err != nil {
+			s.authorizeFailure(w, r, ar, fosite.ErrServerError.WithWrap(err))
+			return
+		}
+		stage, path := stageEnroll, pathEnroll
+		if has {
+			stage, path = stageTOTP, pathCode
+		}
+		s.toStep(w, r, ar, pending, stage, path, map[string]any{"user_id": user.ID, "session_id": si.Session.ID})
 		return
 	}
 
@@ -306,16 +313,16 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, ar fosite.Author
 				s.authorizeFailure(w, r, ar, fosite.ErrConsentRequired)
 				return
 			}
-			s.toStep(w, r, ar, pending, stageConsent, "/consent")
+			s.toStep(w, r, ar, pending, stageConsent, "/consent", nil)
 			return
 		}
 	}
 	s.issueCode(w, r, ar, pending, si, tenant)
 }
 
-// toStep stores (or moves) the pending request and sends the browser to
-// the page of the next step.
-func (s *Server) toStep(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, pending *store.AuthRequest, stage, path string) {
+// toStep stores (or moves) the pending request, setting the columns in
+// set, and sends the browser to the page of the next step.
+func (s *Server) toStep(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, pending *store.AuthRequest, stage, path string, set map[string]any) {
 	ctx := r.Context()
 	if pending == nil {
 		bid, err := s.browserID(w, r)
@@ -341,12 +348,18 @@ func (s *Server) toStep(w http.ResponseWriter, r *http.Request, ar fosite.Author
 		if pending.CreatedAt.IsZero() {
 			pending.CreatedAt = now
 		}
+		pending.UserID, _ = set["user_id"].(string)
+		pending.SessionID, _ = set["session_id"].(string)
 		if err := s.store.CreateAuthRequest(ctx, pending); err != nil {
 			s.authorizeFailure(w, r, ar, fosite.ErrServerError.WithWrap(err))
 			return
 		}
-	} else if pending.Stage != stage {
-		if err := s.store.AdvanceAuthRequest(ctx, pending.ID, pending.Stage, map[string]any{"stage": stage}); err != nil {
+	} else if pending.Stage != stage || len(set) > 0 {
+		fields := map[string]any{"stage": stage}
+		for k, v := range set {
+			fields[k] = v
+		}
+		if err := s.store.AdvanceAuthRequest(ctx, pending.ID, pending.Stage, fields); err != nil {
 			s.renderError(w, r, errRequestExpired)
 			return
 		}
@@ -397,7 +410,9 @@ func (s *Server) userSession(si *signedIn, tenant *store.Tenant, scopes fosite.A
 	c.Issuer = s.issuer
 	c.Subject = u.ID
 	c.AuthTime = bs.AuthTime.UTC().Truncate(time.Second)
-	c.RequestedAt = requestedAt.UTC()
+	// Both whole seconds, as the ID token carries them: fosite compares
+	// them for prompt=login and prompt=none.
+	c.RequestedAt = requestedAt.UTC().Truncate(time.Second)
 	c.AuthenticationMethodsReferences = append([]string(nil), bs.AMR...)
 	c.AuthenticationContextClassReference = bs.ACR
 	c.Extra["sid"] = bs.ID

@@ -124,6 +124,14 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *store.U
 			}
 		}
 	}
+	tenant, err := s.store.TenantByID(ctx, u.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	absolute := s.opts.SessionAbsolute
+	if tenant.SessionAbsoluteSeconds > 0 {
+		absolute = time.Duration(tenant.SessionAbsoluteSeconds) * time.Second
+	}
 	now := s.now().UTC()
 	secret := randomToken()
 	bs := &store.BrowserSession{
@@ -133,9 +141,11 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *store.U
 		AuthTime:   now,
 		AMR:        amr,
 		ACR:        acr,
-		ExpiresAt:  now.Add(s.opts.SessionAbsolute),
-		UserAgent:  truncate(r.UserAgent(), 300),
-		IP:         clientIP(r),
+		ExpiresAt:  now.Add(absolute),
+		// The tenant's idle limit at sign-in; 0 keeps the deployment's.
+		IdleSeconds: tenant.SessionIdleSeconds,
+		UserAgent:   truncate(r.UserAgent(), 300),
+		IP:          clientIP(r),
 	}
 	if err := s.store.CreateBrowserSession(ctx, bs); err != nil {
 		return nil, err

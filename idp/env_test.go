@@ -46,13 +46,14 @@ type env struct {
 	public  *store.Client
 	machine *store.Client // client credentials
 	mSecret string
+	codes   *codeClock // the provider's clock for TOTP codes
 }
 
 func newEnv(t testing.TB, open func(testing.TB) *store.Store) *env {
 	t.Helper()
 	ctx := context.Background()
 	st := open(t)
-	e := &env{t: t, store: st}
+	e := &env{t: t, store: st, codes: &codeClock{}}
 	e.ts = httptest.NewUnstartedServer(nil)
 	e.issuer = "http://" + e.ts.Listener.Addr().String()
 	master := make([]byte, 32)
@@ -67,6 +68,7 @@ func newEnv(t testing.TB, open func(testing.TB) *store.Store) *env {
 	e.srv, err = idp.New(ctx, idp.Options{
 		Store: st, Templates: tpl, Issuer: e.issuer, MasterKey: master,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Argon2: &a,
+		CodeClock: e.codes.now,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -47,7 +47,6 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, pending *st
 }
 
 func (s *Server) submitLogin(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
 	if err := r.ParseForm(); err != nil {
 		return badRequest("The form could not be read.")
 	}
@@ -71,18 +70,8 @@ func (s *Server) submitLogin(w http.ResponseWriter, r *http.Request) error {
 		s.audit(r, &store.AuditEvent{Event: "login.failed", TenantID: user.TenantID, SubjectID: user.ID})
 		return s.renderLogin(w, r, pending, email, msgBadCredentials, http.StatusUnauthorized)
 	}
-	bs, err := s.startSession(w, r, user, []string{"pwd"}, ACRPassword)
-	if err != nil {
-		return err
-	}
-	if err := s.store.AdvanceAuthRequest(ctx, pending.ID, stageLogin, map[string]any{
-		"user_id": user.ID, "session_id": bs.ID, "stage": stageConsent,
-	}); err != nil {
-		return errRequestExpired
-	}
 	s.audit(r, &store.AuditEvent{Event: "login.password", TenantID: user.TenantID, ActorID: user.ID, SubjectID: user.ID})
-	http.Redirect(w, r, pathAuthorize+"/resume?auth_request="+url.QueryEscape(pending.ID), http.StatusSeeOther)
-	return nil
+	return s.afterPassword(w, r, pending, user)
 }
 
 func (s *Server) makeDummyHash() {
@@ -113,30 +102,55 @@ func (s *Server) checkCredentials(r *http.Request, email, password string) (*sto
 	return user, ok, nil
 }
 
-// idTokenHintSubject verifies that hint is an ID token signed by one of our
-// published keys (expiry ignored, as the spec allows) and returns its sub.
-// Unsigned ("alg": "none") or foreign tokens are rejected.
-func (s *Server) idTokenHintSubject(hint string) (string, bool) {
+// hintClaims are the claims of an id_token_hint Portcullis relies on.
+type hintClaims struct {
+	Iss string   `json:"iss"`
+	Sub string   `json:"sub"`
+	Sid string   `json:"sid"`
+	Aud audience `json:"aud"`
+}
+
+// audience is the aud claim: one string or an array of them.
+type audience []string
+
+func (a *audience) UnmarshalJSON(b []byte) error {
+	var one string
+	if json.Unmarshal(b, &one) == nil {
+		*a = audience{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return err
+	}
+	*a = many
+	return nil
+}
+
+// verifyIDTokenHint checks that hint is an ID token signed by one of our
+// published keys (expiry ignored, as the specs allow for hints) and returns
+// its claims. Unsigned ("alg": "none") or foreign tokens are rejected.
+func (s *Server) verifyIDTokenHint(hint string) (*hintClaims, bool) {
+	if len(hint) > 8192 {
+		return nil, false
+	}
 	jws, err := jose.ParseSigned(hint)
 	if err != nil || len(jws.Signatures) != 1 {
-		return "", false
+		return nil, false
 	}
 	key, ok := s.keys.PublicKey(jws.Signatures[0].Header.KeyID)
 	if !ok || jws.Signatures[0].Header.Algorithm != key.Algorithm {
-		return "", false
+		return nil, false
 	}
 	payload, err := jws.Verify(key)
 	if err != nil {
-		return "", false
+		return nil, false
 	}
-	var claims struct {
-		Iss string `json:"iss"`
-		Sub string `json:"sub"`
+	var c hintClaims
+	if json.Unmarshal(payload, &c) != nil || c.Iss != s.issuer || c.Sub == "" {
+		return nil, false
 	}
-	if json.Unmarshal(payload, &claims) != nil || claims.Iss != s.issuer || claims.Sub == "" {
-		return "", false
-	}
-	return claims.Sub, true
+	return &c, true
 }
 
 // audit writes an audit event with the request's IP and user agent; a

@@ -38,6 +38,34 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /consent", form(s.page(s.submitConsent)))
 	mux.Handle("GET /oauth2/auth/resume", s.page(s.resumeAuthorize))
 
+	// The second factor (secondfactor.go), bound to the same pending request.
+	mux.Handle("GET "+pathCode, s.page(s.showCode))
+	mux.Handle("POST "+pathCode, form(s.page(s.submitCode)))
+	mux.Handle("GET "+pathRecovery, s.page(s.showRecovery))
+	mux.Handle("POST "+pathRecovery, form(s.page(s.submitRecovery)))
+	mux.Handle("GET "+pathEnroll, s.page(s.showEnroll))
+	mux.Handle("POST "+pathEnroll, form(s.page(s.submitEnroll)))
+	mux.Handle("GET "+pathEnrollKey, s.page(s.showEnrollKey))
+	mux.Handle("POST "+pathEnrollKey, form(s.page(s.submitEnrollKey)))
+	mux.Handle("GET "+pathEnrollKeyFile, s.page(s.downloadEnrollKey))
+	mux.Handle("GET "+pathEnrollVerify, s.page(s.showEnrollVerify))
+	mux.Handle("POST "+pathEnrollVerify, form(s.page(s.submitEnrollVerify)))
+
+	// RP-initiated logout: the relying app's GET or cross-site POST is the
+	// protocol, so it is not origin-checked; the confirmation form is.
+	mux.Handle("GET "+pathEndSession, s.page(s.handleEndSession))
+	mux.Handle("POST "+pathEndSession, s.page(s.handleEndSession))
+	mux.Handle("POST "+pathLogoutConfirm, form(s.page(s.confirmLogout)))
+
+	// The user's own account page (account.go).
+	mux.Handle("GET "+pathAccount, s.page(s.showAccount))
+	mux.Handle("POST "+pathAccountActivate, form(s.page(s.accountAction(s.activate2FA))))
+	mux.Handle("POST "+pathAccountDeactivate, form(s.page(s.accountAction(s.deactivate2FA))))
+	mux.Handle("POST "+pathAccountRecoveryKey, form(s.page(s.accountAction(s.newRecoveryKey))))
+	mux.Handle("POST "+pathAccountEndSession, form(s.page(s.accountAction(s.endAccountSession))))
+	mux.Handle("POST "+pathAccountEndOthers, form(s.page(s.accountAction(s.endOtherSessions))))
+	mux.Handle("POST "+pathAccountPassword, form(s.page(s.accountAction(s.changePassword))))
+
 	// Operations.
 	mux.HandleFunc("GET /health/alive", s.handleAlive)
 	mux.HandleFunc("GET /health/ready", s.handleReady)

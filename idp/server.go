@@ -42,6 +42,12 @@ type Options struct {
 	Argon2 *Argon2Params
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// CodeClock is the clock TOTP codes and code-entry lockouts are judged
+	// by; nil means Now. Tests move it forward to use a fresh time step
+	// for every code instead of waiting 30 seconds.
+	CodeClock func() time.Time
+	// Logout tunes back-channel logout delivery (backchannel.go).
+	Logout LogoutOptions
 }
 
 // defaults fills what the caller left zero from config.Default(), the one
@@ -75,6 +81,9 @@ func (o *Options) defaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.CodeClock == nil {
+		o.CodeClock = o.Now
+	}
 	if o.Argon2 == nil {
 		p := DefaultArgon2
 		o.Argon2 = &p
@@ -84,18 +93,22 @@ func (o *Options) defaults() {
 // Server is the OpenID provider: fosite, the sign-in pages and the
 // browser sessions, mounted on one route table (routes.go).
 type Server struct {
-	opts      Options
-	store     *store.Store
-	tpl       *templates.Templates
-	log       *slog.Logger
-	issuer    string
-	secure    bool // cookies Secure, HSTS: false only for an http loopback issuer
-	keys      *Keys
-	cipher    *mfa.Cipher
-	oauth     fosite.OAuth2Provider
-	fcfg      *fosite.Config
-	cookies   *sessions.CookieStore
-	discovery []byte
+	opts   Options
+	store  *store.Store
+	tpl    *templates.Templates
+	log    *slog.Logger
+	issuer string
+	secure bool // cookies Secure, HSTS: false only for an http loopback issuer
+	keys   *Keys
+	cipher *mfa.Cipher
+	guard  *mfa.Guard
+	// logoutWake nudges the back-channel logout worker after this replica
+	// ended sessions (other replicas' endings are found by polling).
+	logoutWake chan struct{}
+	oauth      fosite.OAuth2Provider
+	fcfg       *fosite.Config
+	cookies    *sessions.CookieStore
+	discovery  []byte
 	// dummyHash is checked when the email is unknown, so a wrong email
 	// costs the same argon2id work as a wrong password. Made in the
 	// background at start, so it does not delay listening.
@@ -123,14 +136,16 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		opts:   o,
-		store:  o.Store,
-		tpl:    o.Templates,
-		log:    o.Logger,
-		issuer: o.Issuer,
-		secure: iss.Scheme == "https",
-		cipher: cipher,
-		now:    o.Now,
+		opts:       o,
+		store:      o.Store,
+		tpl:        o.Templates,
+		log:        o.Logger,
+		issuer:     o.Issuer,
+		secure:     iss.Scheme == "https",
+		cipher:     cipher,
+		guard:      &mfa.Guard{Store: o.Store, Clock: guardClock(o.CodeClock)},
+		logoutWake: make(chan struct{}, 1),
+		now:        o.Now,
 	}
 	s.keys = newKeys(o.Store, cipher, o.SigningAlg, o.RSABits, o.IDTokenLifespan+o.AccessTokenLifespan, o.Logger)
 	if err := s.keys.Ensure(ctx); err != nil {
@@ -168,6 +183,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 // key rotations and deleting expired rows.
 func (s *Server) Run(ctx context.Context) {
 	go s.keys.Watch(ctx, 10*time.Second)
+	go s.runLogoutDeliveries(ctx)
 	t := time.NewTicker(5 * time.Minute)
 	defer t.Stop()
 	for {

@@ -337,6 +337,7 @@ type EnrollRecoveryKeyPage struct {
 	AuthRequestID string // hidden field "auth_request"
 	GroupedKey    string
 	DownloadURL   string
+	Error         string // the acknowledgement was missing
 }
 
 // EnrollRecoveryKey renders enrollment step 2 of 3. The page shows a secret:
@@ -409,7 +410,7 @@ func (t *Templates) Account(w io.Writer, p AccountPage) error {
 type RecoveryKeyIssuedPage struct {
 	Page
 	GroupedKey  string
-	DownloadURL string
+	DownloadURL template.URL // may be a data: URL holding the key as text
 	ContinueURL string
 }
 

@@ -92,7 +92,7 @@ func (s *clientSpec) check() error {
 		}
 	}
 	if s.backchannelLogoutURI != "" {
-		if err := checkRedirectURI(s.backchannelLogoutURI, false); err != nil {
+		if err := checkBackchannelLogoutURI(s.backchannelLogoutURI); err != nil {
 			problems = append(problems, "--backchannel-logout-uri: "+err.Error())
 		}
 	}
@@ -151,6 +151,17 @@ func checkRedirectURI(raw string, allowCustomScheme bool) error {
 		}
 	}
 	return nil
+}
+
+// checkBackchannelLogoutURI says what is wrong with a back-channel logout
+// URI, or nil: the provider POSTs logout tokens to it, so it must be an
+// absolute https URL (http only on a loopback host) without a fragment
+// (Back-Channel Logout 1.0 §2.2).
+func checkBackchannelLogoutURI(raw string) error {
+	if u, err := url.Parse(raw); err == nil && u.IsAbs() && u.Scheme != "https" && u.Scheme != "http" {
+		return fmt.Errorf("%q: use https (or http on a loopback host)", raw)
+	}
+	return checkRedirectURI(raw, false)
 }
 
 // dedupe returns xs without empty and repeated entries, in order.
@@ -215,11 +226,16 @@ client, its secret. The secret is shown only this once: Portcullis keeps a
 keyed digest of it, so it needs the secrets key, like serve.
 
 Redirect URIs must be absolute, without a fragment, and https (http is
-allowed on loopback hosts). Public clients (apps that cannot keep a secret:
-single-page and native apps) get no secret, must use PKCE, and may use a
-private-use URI scheme for native apps.`,
+allowed on loopback hosts). So must --backchannel-logout-uri, where the
+provider POSTs an OpenID Connect back-channel logout token whenever a
+session that signed into the app ends (logout, revocation, expiry).
+
+Public clients (apps that cannot keep a secret: single-page and native
+apps) get no secret, must use PKCE, and may use a private-use URI scheme
+for native apps.`,
 		Example: `  portcullis client create --name "Wiki" --redirect-uri https://wiki.example.com/oidc/callback \
-      --post-logout-redirect-uri https://wiki.example.com/
+      --post-logout-redirect-uri https://wiki.example.com/ \
+      --backchannel-logout-uri https://wiki.example.com/oidc/backchannel-logout
   portcullis client create --name "CLI" --public --redirect-uri http://127.0.0.1/callback --json`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -342,7 +358,7 @@ func newClientListCmd(c *cli) *cobra.Command {
 				return enc.Encode(out)
 			}
 			tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "CLIENT_ID\tNAME\tTYPE\tTENANT\tGRANT_TYPES\tREDIRECT_URIS")
+			fmt.Fprintln(tw, "CLIENT_ID\tNAME\tTYPE\tTENANT\tGRANT_TYPES\tREDIRECT_URIS\tBACKCHANNEL_LOGOUT_URI")
 			for i := range clients {
 				cl := &clients[i]
 				kind := "confidential"
@@ -353,8 +369,8 @@ func newClientListCmd(c *cli) *cobra.Command {
 				if tenant == "" {
 					tenant = "(any)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cl.ID, cl.Name, kind, tenant,
-					strings.Join(cl.GrantTypes, ","), dash(strings.Join(cl.RedirectURIs, " ")))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cl.ID, cl.Name, kind, tenant,
+					strings.Join(cl.GrantTypes, ","), dash(strings.Join(cl.RedirectURIs, " ")), dash(cl.BackchannelLogoutURI))
 			}
 			return tw.Flush()
 		},

@@ -56,8 +56,11 @@ type devSeed struct {
 //     and created again when its secret file is gone or no longer matches,
 //     or when its URIs differ from what demoURL calls for.
 //
-// The tenant is created with RequireTFA off, so that the first sign-in
-// needs no authenticator app.
+// The tenant is created with RequireTFA on, so that the demo shows what a
+// user of such a tenant sees: the first sign-in goes through setting up an
+// authenticator app (QR code, recovery key, first code). A tenant that
+// exists already is left as it is, so an operator who turned the policy off
+// (portcullis tenant require-tfa --slug demo --off) keeps it off.
 func seedDev(ctx context.Context, st *store.Store, masterKey []byte, dataDir, demoURL string) (devSeed, error) {
 	seed := devSeed{
 		TenantSlug:        demoTenantSlug,
@@ -68,7 +71,7 @@ func seedDev(ctx context.Context, st *store.Store, masterKey []byte, dataDir, de
 
 	tenant, err := st.TenantBySlug(ctx, demoTenantSlug)
 	if errors.Is(err, store.ErrNotFound) {
-		tenant = &store.Tenant{Slug: demoTenantSlug, Name: demoTenantName, RequireTFA: false}
+		tenant = &store.Tenant{Slug: demoTenantSlug, Name: demoTenantName, RequireTFA: true}
 		err = st.CreateTenant(ctx, tenant)
 		if errors.Is(err, store.ErrConflict) { // another process seeded it just now
 			tenant, err = st.TenantBySlug(ctx, demoTenantSlug)

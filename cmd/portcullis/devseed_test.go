@@ -62,8 +62,9 @@ func TestSeedDevIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tenant.Name != "Demo Company" || tenant.RequireTFA {
-		t.Errorf("tenant: %+v", tenant)
+	// The demo tenant requires TFA: the first sign-in enrolls an authenticator.
+	if tenant.Name != "Demo Company" || !tenant.RequireTFA {
+		t.Errorf("tenant: %+v, want Demo Company requiring TFA", tenant)
 	}
 	admin, err := st.UserByEmail(ctx, "admin@demo.test")
 	if err != nil {
@@ -134,6 +135,17 @@ func TestSeedDevIsIdempotent(t *testing.T) {
 	}
 	if got := counts(); got != [3]int{1, 1, 1} {
 		t.Errorf("after reseeding: tenants, users, clients = %v, want one of each", got)
+	}
+
+	// An operator turned the demo's Require TFA off: reseeding keeps it off.
+	if err := st.SetTenantRequireTFA(ctx, tenant.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := seedDev(ctx, st, key, dataDir, demoURL); err != nil {
+		t.Fatal(err)
+	}
+	if tenant, err = st.TenantBySlug(ctx, "demo"); err != nil || tenant.RequireTFA {
+		t.Errorf("reseeding changed the demo tenant's policy back: %+v, %v", tenant, err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portcullis-idp/portcullis/idp"
 	"github.com/portcullis-idp/portcullis/idp/config"
@@ -102,7 +103,7 @@ func TestAdminCommands(t *testing.T) {
 	// tenant list: a table with a header.
 	r = mustRun(t, env, "", "tenant", "list")
 	rows := table(r.stdout)
-	if want := [][]string{{"SLUG", "NAME", "REQUIRE_TFA"}, {"acme", "Acme", "Corp", "true"}, {"lax", "Lax", "Ltd", "false"}}; !slices.EqualFunc(rows, want, slices.Equal) {
+	if want := [][]string{{"SLUG", "NAME", "REQUIRE_TFA", "SESSION_ABSOLUTE", "SESSION_IDLE"}, {"acme", "Acme", "Corp", "true", "default", "default"}, {"lax", "Lax", "Ltd", "false", "default", "default"}}; !slices.EqualFunc(rows, want, slices.Equal) {
 		t.Errorf("tenant list:\n%s\nwant rows %q", r.stdout, want)
 	}
 
@@ -384,4 +385,293 @@ func valueAfter(out, prefix string) string {
 		}
 	}
 	return ""
+}
+
+// seedSession starts a live browser session of u directly in the store.
+func seedSession(t *testing.T, st *store.Store, u *store.User) *store.BrowserSession {
+	t.Helper()
+	now := time.Now().UTC()
+	bs := &store.BrowserSession{
+		SecretHash: "hash-" + store.NewID(), UserID: u.ID, TenantID: u.TenantID,
+		AuthTime: now, AMR: store.StringList{"pwd"}, ExpiresAt: now.Add(time.Hour),
+	}
+	if err := st.CreateBrowserSession(context.Background(), bs); err != nil {
+		t.Fatal(err)
+	}
+	return bs
+}
+
+// seedUser creates a user of the tenant slug directly in the store.
+func seedUser(t *testing.T, st *store.Store, slug, email string) *store.User {
+	t.Helper()
+	ctx := context.Background()
+	tn, err := st.TenantBySlug(ctx, slug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &store.User{TenantID: tn.ID, Email: email, PasswordHash: "$argon2id$stub"}
+	if err := st.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// liveSessions reports, for each session, whether it has not ended.
+func liveSessions(t *testing.T, st *store.Store, sessions ...*store.BrowserSession) []bool {
+	t.Helper()
+	live := make([]bool, len(sessions))
+	for i, bs := range sessions {
+		got, err := st.SessionByID(context.Background(), bs.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		live[i] = got.EndedAt == nil
+	}
+	return live
+}
+
+// lastAudit returns the newest audit event named event of the tenant.
+func lastAudit(t *testing.T, st *store.Store, tenantID, event string) store.AuditEvent {
+	t.Helper()
+	es, err := st.ListAudit(context.Background(), store.AuditFilter{TenantID: tenantID, Event: event, Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) == 0 {
+		t.Fatalf("no %s event for tenant %s", event, tenantID)
+	}
+	return es[0]
+}
+
+// cliCase is a command line that must fail with code and an error
+// containing err.
+type cliCase struct {
+	name string
+	args []string
+	code int
+	err  string
+}
+
+func runFailing(t *testing.T, env map[string]string, cases []cliCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runCLI(t, env, "", tc.args...)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.err) {
+				t.Errorf("portcullis %s: exit %d (want %d), stderr %q (want %q)", strings.Join(tc.args, " "), r.code, tc.code, r.stderr, tc.err)
+			}
+			if r.stdout != "" {
+				t.Errorf("a failed command printed a result:\n%s", r.stdout)
+			}
+		})
+	}
+}
+
+func TestTenantRequireTFA(t *testing.T) {
+	env, db := testEnv(t)
+	ctx := context.Background()
+	mustRun(t, env, "", "tenant", "create", "--slug", "lax", "--name", "Lax Ltd", "--require-tfa=false")
+	mustRun(t, env, "", "tenant", "create", "--slug", "other", "--name", "Other")
+	st := openTestStore(t, db)
+	ada, bob := seedUser(t, st, "lax", "ada@lax.test"), seedUser(t, st, "lax", "bob@lax.test")
+	eve := seedUser(t, st, "other", "eve@other.test")
+	s1, s2, s3 := seedSession(t, st, ada), seedSession(t, st, bob), seedSession(t, st, eve)
+	lax, _ := st.TenantBySlug(ctx, "lax")
+	requireTFA := func() bool {
+		tn, err := st.TenantByID(ctx, lax.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tn.RequireTFA
+	}
+
+	// On, keeping sessions.
+	r := mustRun(t, env, "", "tenant", "require-tfa", "--slug", "lax", "--on")
+	if !strings.Contains(r.stdout, "require TFA is on; sessions ended: 0") || !requireTFA() {
+		t.Errorf("require-tfa --on printed:\n%s", r.stdout)
+	}
+	if got := liveSessions(t, st, s1, s2, s3); !slices.Equal(got, []bool{true, true, true}) {
+		t.Errorf("require-tfa --on without --clear-sessions ended sessions: live %v", got)
+	}
+	if e := lastAudit(t, st, lax.ID, "tenant.require_tfa"); e.Detail != `{"require_tfa":true,"option":"keep_sessions","sessions_ended":0,"via":"cli"}` || e.SubjectID != lax.ID {
+		t.Errorf("audit: %+v", e)
+	}
+
+	// Off, then on clearing every session of the tenant.
+	r = mustRun(t, env, "", "tenant", "require-tfa", "--slug", "lax", "--off")
+	if !strings.Contains(r.stdout, "require TFA is off") || requireTFA() {
+		t.Errorf("require-tfa --off printed:\n%s", r.stdout)
+	}
+	r = mustRun(t, env, "", "tenant", "require-tfa", "--slug", "lax", "--on", "--clear-sessions")
+	if !strings.Contains(r.stdout, "require TFA is on; sessions ended: 2") || !requireTFA() {
+		t.Errorf("require-tfa --on --clear-sessions printed:\n%s", r.stdout)
+	}
+	if got := liveSessions(t, st, s1, s2, s3); !slices.Equal(got, []bool{false, false, true}) {
+		t.Errorf("after --clear-sessions: live %v, want only the other tenant's", got)
+	}
+	if e := lastAudit(t, st, lax.ID, "tenant.require_tfa"); e.Detail != `{"require_tfa":true,"option":"clear_sessions","sessions_ended":2,"via":"cli"}` {
+		t.Errorf("audit: %+v", e)
+	}
+
+	r = mustRun(t, env, "", "tenant", "list")
+	if rows := table(r.stdout); len(rows) != 3 || rows[1][0] != "lax" || rows[1][3] != "true" {
+		t.Errorf("tenant list:\n%s", r.stdout)
+	}
+
+	runFailing(t, env, []cliCase{
+		{"no slug", []string{"tenant", "require-tfa", "--on"}, exitUsage, "--slug is required"},
+		{"neither on nor off", []string{"tenant", "require-tfa", "--slug", "lax"}, exitUsage, "give --on or --off"},
+		{"on and off", []string{"tenant", "require-tfa", "--slug", "lax", "--on", "--off"}, exitUsage, "not both"},
+		{"clear with off", []string{"tenant", "require-tfa", "--slug", "lax", "--off", "--clear-sessions"}, exitUsage, "--clear-sessions goes with --on only"},
+		{"argument", []string{"tenant", "require-tfa", "--slug", "lax", "--on", "extra"}, exitUsage, "accepts 0 arg"},
+		{"unknown flag", []string{"tenant", "require-tfa", "--slug", "lax", "--onn"}, exitUsage, "unknown flag"},
+		{"unknown tenant", []string{"tenant", "require-tfa", "--slug", "nope", "--on"}, exitFailure, `no tenant "nope"`},
+	})
+	if !requireTFA() {
+		t.Error("a refused command changed the policy")
+	}
+}
+
+func TestTenantSetSessions(t *testing.T) {
+	env, db := testEnv(t)
+	ctx := context.Background()
+	mustRun(t, env, "", "tenant", "create", "--slug", "acme", "--name", "Acme")
+	st := openTestStore(t, db)
+	lifetimes := func() [2]int {
+		t.Helper()
+		tn, err := st.TenantBySlug(ctx, "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return [2]int{tn.SessionAbsoluteSeconds, tn.SessionIdleSeconds}
+	}
+
+	r := mustRun(t, env, "", "tenant", "list")
+	if want := [][]string{{"SLUG", "NAME", "REQUIRE_TFA", "SESSION_ABSOLUTE", "SESSION_IDLE"}, {"acme", "Acme", "true", "default", "default"}}; !slices.EqualFunc(table(r.stdout), want, slices.Equal) {
+		t.Errorf("tenant list:\n%s\nwant rows %q", r.stdout, want)
+	}
+
+	r = mustRun(t, env, "", "tenant", "set-sessions", "--slug", "acme", "--absolute", "12h", "--idle", "30m")
+	if !strings.Contains(r.stdout, "absolute session lifetime 12h, idle limit 30m") || lifetimes() != [2]int{43200, 1800} {
+		t.Errorf("set-sessions printed %q; lifetimes %v", r.stdout, lifetimes())
+	}
+	r = mustRun(t, env, "", "tenant", "list")
+	if rows := table(r.stdout); len(rows) != 2 || !slices.Equal(rows[1][3:], []string{"12h", "30m"}) {
+		t.Errorf("tenant list:\n%s", r.stdout)
+	}
+	tn, _ := st.TenantBySlug(ctx, "acme")
+	if e := lastAudit(t, st, tn.ID, "tenant.sessions"); e.Detail != `{"absolute_seconds":43200,"idle_seconds":1800,"via":"cli"}` {
+		t.Errorf("audit: %+v", e)
+	}
+
+	// One flag keeps the other value.
+	mustRun(t, env, "", "tenant", "set-sessions", "--slug", "acme", "--idle", "1h30m")
+	if got := lifetimes(); got != [2]int{43200, 5400} {
+		t.Errorf("after --idle only: %v, want [43200 5400]", got)
+	}
+	// 0 returns to the deployment's setting.
+	r = mustRun(t, env, "", "tenant", "set-sessions", "--slug", "acme", "--absolute", "0", "--idle", "0")
+	if !strings.Contains(r.stdout, "absolute session lifetime the deployment's default, idle limit the deployment's default") || lifetimes() != [2]int{} {
+		t.Errorf("reset printed %q; lifetimes %v", r.stdout, lifetimes())
+	}
+	mustRun(t, env, "", "tenant", "set-sessions", "--slug", "acme", "--absolute", "2h")
+
+	runFailing(t, env, []cliCase{
+		{"no slug", []string{"tenant", "set-sessions", "--absolute", "1h"}, exitUsage, "--slug is required"},
+		{"no lifetime", []string{"tenant", "set-sessions", "--slug", "acme"}, exitUsage, "give --absolute, --idle or both"},
+		{"negative", []string{"tenant", "set-sessions", "--slug", "acme", "--absolute", "-1h"}, exitUsage, "must not be negative"},
+		{"fraction of a second", []string{"tenant", "set-sessions", "--slug", "acme", "--idle", "1.5s"}, exitUsage, "whole number of seconds"},
+		{"too long", []string{"tenant", "set-sessions", "--slug", "acme", "--absolute", "9000h"}, exitUsage, "must not exceed 366 days"},
+		{"idle above absolute", []string{"tenant", "set-sessions", "--slug", "acme", "--absolute", "1h", "--idle", "2h"}, exitUsage, "--idle 2h0m0s must not exceed --absolute 1h0m0s"},
+		{"idle above the tenant's absolute", []string{"tenant", "set-sessions", "--slug", "acme", "--idle", "3h"}, exitUsage, "would exceed the absolute lifetime 2h of tenant acme"},
+		{"not a duration", []string{"tenant", "set-sessions", "--slug", "acme", "--idle", "soon"}, exitUsage, "invalid argument"},
+		{"unknown tenant", []string{"tenant", "set-sessions", "--slug", "nope", "--idle", "1h"}, exitFailure, `no tenant "nope"`},
+	})
+	if got := lifetimes(); got != [2]int{7200, 0} {
+		t.Errorf("refused commands changed the lifetimes: %v", got)
+	}
+}
+
+func TestUserResetMFA(t *testing.T) {
+	env, db := testEnv(t)
+	ctx := context.Background()
+	mustRun(t, env, "", "tenant", "create", "--slug", "acme", "--name", "Acme")
+	st := openTestStore(t, db)
+	ada, bob := seedUser(t, st, "acme", "ada@acme.test"), seedUser(t, st, "acme", "bob@acme.test")
+	for _, u := range []*store.User{ada, bob} {
+		if err := st.BeginEnrollment(ctx, u.ID, "sealed"); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.ConfirmEnrollment(ctx, u.ID, "sealed", 1, []byte("recovery-hash")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a1, a2, b1 := seedSession(t, st, ada), seedSession(t, st, ada), seedSession(t, st, bob)
+
+	r := mustRun(t, env, "", "user", "reset-mfa", "--email", "Ada@Acme.test")
+	if strings.TrimSpace(r.stdout) != "reset two-factor sign-in of ada@acme.test; sessions ended: 2" {
+		t.Errorf("reset-mfa printed %q", r.stdout)
+	}
+	if has, _ := st.HasActiveAuthenticator(ctx, ada.ID); has {
+		t.Error("ada still has an authenticator")
+	}
+	if ok, _ := st.RecoveryKeyMatches(ctx, ada.ID, []byte("recovery-hash")); ok {
+		t.Error("ada's recovery key still works")
+	}
+	if has, _ := st.HasActiveAuthenticator(ctx, bob.ID); !has {
+		t.Error("bob's authenticator was removed")
+	}
+	if got := liveSessions(t, st, a1, a2, b1); !slices.Equal(got, []bool{false, false, true}) {
+		t.Errorf("live sessions %v, want only bob's", got)
+	}
+	if e := lastAudit(t, st, ada.TenantID, "mfa.reset"); e.SubjectID != ada.ID || e.Detail != `{"sessions_ended":2,"via":"cli"}` {
+		t.Errorf("audit: %+v", e)
+	}
+
+	runFailing(t, env, []cliCase{
+		{"no email", []string{"user", "reset-mfa"}, exitUsage, "--email is required"},
+		{"bad email", []string{"user", "reset-mfa", "--email", "ada"}, exitUsage, "is not an email address"},
+		{"unknown user", []string{"user", "reset-mfa", "--email", "nobody@acme.test"}, exitFailure, "no user with email nobody@acme.test"},
+	})
+}
+
+func TestSessionsRevoke(t *testing.T) {
+	env, db := testEnv(t)
+	mustRun(t, env, "", "tenant", "create", "--slug", "acme", "--name", "Acme")
+	mustRun(t, env, "", "tenant", "create", "--slug", "other", "--name", "Other")
+	st := openTestStore(t, db)
+	ada, bob := seedUser(t, st, "acme", "ada@acme.test"), seedUser(t, st, "acme", "bob@acme.test")
+	eve := seedUser(t, st, "other", "eve@other.test")
+	a1, a2, b1, e1 := seedSession(t, st, ada), seedSession(t, st, ada), seedSession(t, st, bob), seedSession(t, st, eve)
+
+	r := mustRun(t, env, "", "sessions", "revoke", "--user", "ada@acme.test")
+	if strings.TrimSpace(r.stdout) != "user ada@acme.test: sessions ended: 2" {
+		t.Errorf("sessions revoke --user printed %q", r.stdout)
+	}
+	if got := liveSessions(t, st, a1, a2, b1, e1); !slices.Equal(got, []bool{false, false, true, true}) {
+		t.Errorf("after revoke --user: live %v", got)
+	}
+	if e := lastAudit(t, st, ada.TenantID, "sessions.revoked"); e.SubjectID != ada.ID || e.Detail != `{"sessions_ended":2,"via":"cli"}` {
+		t.Errorf("audit: %+v", e)
+	}
+
+	r = mustRun(t, env, "", "sessions", "revoke", "--tenant", "acme")
+	if strings.TrimSpace(r.stdout) != "tenant acme: sessions ended: 1" {
+		t.Errorf("sessions revoke --tenant printed %q", r.stdout)
+	}
+	if got := liveSessions(t, st, b1, e1); !slices.Equal(got, []bool{false, true}) {
+		t.Errorf("after revoke --tenant: live %v, want the other tenant's kept", got)
+	}
+	if e := lastAudit(t, st, ada.TenantID, "sessions.revoked"); e.SubjectID != ada.TenantID || e.Detail != `{"sessions_ended":1,"via":"cli"}` {
+		t.Errorf("audit: %+v", e)
+	}
+
+	runFailing(t, env, []cliCase{
+		{"neither", []string{"sessions", "revoke"}, exitUsage, "give --user EMAIL or --tenant SLUG"},
+		{"both", []string{"sessions", "revoke", "--user", "ada@acme.test", "--tenant", "acme"}, exitUsage, "not both"},
+		{"bad email", []string{"sessions", "revoke", "--user", "Ada <ada@acme.test>"}, exitUsage, "is not an email address"},
+		{"unknown user", []string{"sessions", "revoke", "--user", "nobody@acme.test"}, exitFailure, "no user with email nobody@acme.test"},
+		{"unknown tenant", []string{"sessions", "revoke", "--tenant", "nope"}, exitFailure, `no tenant "nope"`},
+		{"unknown subcommand", []string{"sessions", "frobnicate"}, exitUsage, "unknown command"},
+	})
 }

@@ -51,6 +51,7 @@ variables, and the flags below.`,
 		newTenantCmd(c),
 		newUserCmd(c),
 		newClientCmd(c),
+		newSessionsCmd(c),
 		newKeysCmd(c),
 		newVersionCmd(c),
 	)

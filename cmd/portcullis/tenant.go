@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,6 +17,8 @@ func newTenantCmd(c *cli) *cobra.Command {
 	return group("tenant", "Manage tenants (customer accounts)",
 		newTenantCreateCmd(c),
 		newTenantListCmd(c),
+		newTenantRequireTFACmd(c),
+		newTenantSetSessionsCmd(c),
 	)
 }
 
@@ -75,7 +78,10 @@ func newTenantListCmd(c *cli) *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
 		Short: "List tenants",
-		Args:  exactArgs(0),
+		Long: `List tenants with their Require TFA policy and session lifetimes
+("default" where the tenant uses the deployment's sessions.absolute and
+sessions.idle).`,
+		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, _, err := c.openAdminStore(cmd)
 			if err != nil {
@@ -87,13 +93,217 @@ func newTenantListCmd(c *cli) *cobra.Command {
 				return err
 			}
 			tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "SLUG\tNAME\tREQUIRE_TFA")
+			fmt.Fprintln(tw, "SLUG\tNAME\tREQUIRE_TFA\tSESSION_ABSOLUTE\tSESSION_IDLE")
 			for _, t := range tenants {
-				fmt.Fprintf(tw, "%s\t%s\t%t\n", t.Slug, t.Name, t.RequireTFA)
+				fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\n", t.Slug, t.Name, t.RequireTFA,
+					lifetime(t.SessionAbsoluteSeconds), lifetime(t.SessionIdleSeconds))
 			}
 			return tw.Flush()
 		},
 	}
+}
+
+func newTenantRequireTFACmd(c *cli) *cobra.Command {
+	var slug string
+	var on, off, clearSessions bool
+	cmd := &cobra.Command{
+		Use:   "require-tfa --slug SLUG --on|--off [--clear-sessions]",
+		Short: "Turn a tenant's Require TFA policy on or off",
+		Long: `Turn a tenant's Require TFA policy on or off.
+
+With --on every user of the tenant must set up two-factor sign-in; those
+without an authenticator are sent to set one up at their next sign-in.
+By default their sessions stay signed in until they end normally; with
+--clear-sessions every session of the tenant ends now, its refresh tokens
+are revoked and relying apps are sent a back-channel logout, so everyone
+signs in (and enrolls) again.
+
+The change, the sessions it ends and an audit event are one transaction.`,
+		Example: `  portcullis tenant require-tfa --slug acme --on --clear-sessions
+  portcullis tenant require-tfa --slug acme --off`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var problems []string
+			if slug == "" {
+				problems = append(problems, "--slug is required")
+			}
+			switch {
+			case on && off:
+				problems = append(problems, "give either --on or --off, not both")
+			case !on && !off:
+				problems = append(problems, "give --on or --off")
+			case off && clearSessions:
+				problems = append(problems, "--clear-sessions goes with --on only (turning the policy off ends no session)")
+			}
+			if err := problemsError(problems); err != nil {
+				return err
+			}
+			st, _, err := c.openAdminStore(cmd)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ctx := cmd.Context()
+			t, err := tenantBySlug(ctx, st, slug)
+			if err != nil {
+				return err
+			}
+			ended, err := st.SetRequireTFA(ctx, t.ID, on, clearSessions, "", cliActor)
+			if err != nil {
+				return err
+			}
+			switch {
+			case off:
+				fmt.Fprintf(c.stdout, "tenant %s: require TFA is off; sessions ended: 0\n", t.Slug)
+			case clearSessions:
+				fmt.Fprintf(c.stdout, "tenant %s: require TFA is on; sessions ended: %d (their tokens revoked; users enroll at their next sign-in)\n", t.Slug, len(ended))
+			default:
+				fmt.Fprintf(c.stdout, "tenant %s: require TFA is on; sessions ended: 0 (sessions stay signed in; users enroll at their next sign-in)\n", t.Slug)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&slug, "slug", "", "slug of the tenant (required)")
+	f.BoolVar(&on, "on", false, "require two-factor sign-in for every user of the tenant")
+	f.BoolVar(&off, "off", false, "let users of the tenant sign in without a second factor")
+	f.BoolVar(&clearSessions, "clear-sessions", false, "with --on: end every session of the tenant now")
+	return cmd
+}
+
+func newTenantSetSessionsCmd(c *cli) *cobra.Command {
+	var slug string
+	var absolute, idle time.Duration
+	cmd := &cobra.Command{
+		Use:   "set-sessions --slug SLUG [--absolute DURATION] [--idle DURATION]",
+		Short: "Set how long the sessions of a tenant last",
+		Long: `Set how long the browser sessions of a tenant's users last, overriding the
+deployment's sessions.absolute and sessions.idle. --absolute ends a session
+that long after sign-in; --idle ends it after that long without activity.
+0 returns to the deployment's setting; a flag not given keeps the tenant's
+current value. Durations are whole seconds, such as 12h, 30m or 1h30m, at
+most 366 days, and the idle limit must not exceed the absolute lifetime.
+
+The new lifetimes apply to sessions started from now on.`,
+		Example: `  portcullis tenant set-sessions --slug acme --absolute 12h --idle 30m
+  portcullis tenant set-sessions --slug acme --absolute 0 --idle 0`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			flags := cmd.Flags()
+			setAbsolute, setIdle := flags.Changed("absolute"), flags.Changed("idle")
+			var problems []string
+			if slug == "" {
+				problems = append(problems, "--slug is required")
+			}
+			if !setAbsolute && !setIdle {
+				problems = append(problems, "give --absolute, --idle or both")
+			}
+			for _, d := range []struct {
+				flag  string
+				set   bool
+				value time.Duration
+			}{{"--absolute", setAbsolute, absolute}, {"--idle", setIdle, idle}} {
+				if problem := checkLifetime(d.value); d.set && problem != "" {
+					problems = append(problems, fmt.Sprintf("%s %s: %s", d.flag, d.value, problem))
+				}
+			}
+			if setAbsolute && setIdle && absolute > 0 && idle > absolute {
+				problems = append(problems, fmt.Sprintf("--idle %s must not exceed --absolute %s", idle, absolute))
+			}
+			if err := problemsError(problems); err != nil {
+				return err
+			}
+			st, cfg, err := c.openAdminStore(cmd)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ctx := cmd.Context()
+			t, err := tenantBySlug(ctx, st, slug)
+			if err != nil {
+				return err
+			}
+			if !setAbsolute {
+				absolute = time.Duration(t.SessionAbsoluteSeconds) * time.Second
+			}
+			if !setIdle {
+				idle = time.Duration(t.SessionIdleSeconds) * time.Second
+			}
+			if absolute > 0 && idle > absolute {
+				return usageError{fmt.Errorf("the idle limit %s would exceed the absolute lifetime %s of tenant %s; give both", fmtDuration(idle), fmtDuration(absolute), t.Slug)}
+			}
+			if err := st.SetTenantSessionLifetimes(ctx, t.ID, absolute, idle, cliActor); err != nil {
+				if errors.Is(err, store.ErrInvalidArgument) {
+					return usageError{err}
+				}
+				return err
+			}
+			fmt.Fprintf(c.stdout, "tenant %s: absolute session lifetime %s, idle limit %s\n", t.Slug,
+				describeLifetime(absolute), describeLifetime(idle))
+			effAbs, effIdle := absolute, idle
+			if effAbs == 0 {
+				effAbs = cfg.Sessions.Absolute.Std()
+			}
+			if effIdle == 0 {
+				effIdle = cfg.Sessions.Idle.Std()
+			}
+			if effAbs > 0 && effIdle > effAbs {
+				fmt.Fprintf(c.stderr, "portcullis: note: the idle limit (%s) exceeds the absolute lifetime (%s), so sessions end after %s whatever the activity.\n",
+					fmtDuration(effIdle), fmtDuration(effAbs), fmtDuration(effAbs))
+			}
+			fmt.Fprintln(c.stderr, "portcullis: the new lifetimes apply to sessions started from now on.")
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&slug, "slug", "", "slug of the tenant (required)")
+	f.DurationVar(&absolute, "absolute", 0, "end sessions this long after sign-in (0: the deployment's sessions.absolute)")
+	f.DurationVar(&idle, "idle", 0, "end sessions unused for this long (0: the deployment's sessions.idle)")
+	return cmd
+}
+
+// cliActor is who the audit log names for changes made with this command.
+var cliActor = store.Actor{Via: "cli"}
+
+// checkLifetime returns what is wrong with a session lifetime flag, or "".
+func checkLifetime(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "must not be negative (0 returns to the deployment's setting)"
+	case d%time.Second != 0:
+		return "must be a whole number of seconds"
+	case d > store.MaxSessionLifetime:
+		return "must not exceed 366 days (8784h)"
+	}
+	return ""
+}
+
+// lifetime is a tenant's session lifetime column for tables.
+func lifetime(seconds int) string {
+	if seconds == 0 {
+		return "default"
+	}
+	return fmtDuration(time.Duration(seconds) * time.Second)
+}
+
+// describeLifetime is lifetime for sentences.
+func describeLifetime(d time.Duration) string {
+	if d == 0 {
+		return "the deployment's default"
+	}
+	return fmtDuration(d)
+}
+
+// fmtDuration prints d without zero minutes and seconds: 12h, 1h30m, 45s.
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // problemsError turns a list of problems with the command line into one

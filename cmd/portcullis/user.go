@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ func newUserCmd(c *cli) *cobra.Command {
 	return group("user", "Manage the users of a tenant",
 		newUserCreateCmd(c),
 		newUserListCmd(c),
+		newUserResetMFACmd(c),
 	)
 }
 
@@ -177,6 +179,56 @@ func newUserListCmd(c *cli) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&tenant, "tenant", "", "slug of the tenant (required)")
 	return cmd
+}
+
+func newUserResetMFACmd(c *cli) *cobra.Command {
+	var email string
+	cmd := &cobra.Command{
+		Use:   "reset-mfa --email EMAIL",
+		Short: "Reset a user's two-factor sign-in",
+		Long: `Reset a user's two-factor sign-in, for example when their phone is lost
+and so is their recovery key: their authenticator, recovery key and failed
+attempt count are removed and every session of theirs ends (tokens revoked,
+relying apps sent a back-channel logout). They set up an authenticator again
+at their next sign-in if their tenant requires it.
+
+The reset, the sessions it ends and an audit event are one transaction.`,
+		Example: `  portcullis user reset-mfa --email ada@acme.test`,
+		Args:    exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			addr, err := checkEmail(email)
+			if err != nil {
+				return usageError{err}
+			}
+			st, _, err := c.openAdminStore(cmd)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ctx := cmd.Context()
+			u, err := userByEmail(ctx, st, addr)
+			if err != nil {
+				return err
+			}
+			ended, err := st.ResetUserMFA(ctx, u.ID, cliActor)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "reset two-factor sign-in of %s; sessions ended: %d\n", u.Email, len(ended))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&email, "email", "", "email address of the user (required)")
+	return cmd
+}
+
+// userByEmail finds a user, with an error that names the email.
+func userByEmail(ctx context.Context, st *store.Store, email string) (*store.User, error) {
+	u, err := st.UserByEmail(ctx, email)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("no user with email %s (see 'portcullis user list --tenant SLUG')", store.NormalizeEmail(email))
+	}
+	return u, err
 }
 
 // dash stands in for an empty table cell.

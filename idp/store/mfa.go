@@ -239,6 +239,18 @@ func (s *Store) ReplaceRecoveryKey(ctx context.Context, userID string, hash []by
 		userID, hash, s.now()).Error)
 }
 
+// RecoveryKeyMatches reports, without spending it, whether hash is the
+// user's unused recovery key (compared in constant time). Callers charge
+// the attempt (mfa.Guard.CheckRecoveryKey) before spending the key with
+// UseRecoveryKey.
+func (s *Store) RecoveryKeyMatches(ctx context.Context, userID string, hash []byte) (bool, error) {
+	var rows []mfaRecoveryKeyRow
+	if err := s.conn(ctx).Where("user_id = ? AND used_at IS NULL", userID).Limit(1).Find(&rows).Error; err != nil {
+		return false, err
+	}
+	return len(rows) == 1 && len(hash) > 0 && subtle.ConstantTimeCompare(rows[0].KeyHash, hash) == 1, nil
+}
+
 // UseRecoveryKey spends the user's recovery key if hash matches it and it
 // is unused, and then, in the same transaction, deletes the user's
 // authenticator so the user enrolls again. It reports false (and changes

@@ -137,7 +137,7 @@ func (s *Store) endSessions(ctx context.Context, reason string, scope func(*gorm
 		db := s.conn(ctx)
 		var rows []BrowserSession
 		if err := scope(db.Model(&BrowserSession{})).Where("ended_at IS NULL").
-			Clauses(s.lockClause()).Select("id", "user_id").Find(&rows).Error; err != nil {
+			Clauses(s.lockClause()).Select("id", "user_id", "tenant_id").Find(&rows).Error; err != nil {
 			return err
 		}
 		if len(rows) == 0 {
@@ -145,11 +145,13 @@ func (s *Store) endSessions(ctx context.Context, reason string, scope func(*gorm
 		}
 		ids := make([]string, len(rows))
 		byID := make(map[string]*EndedSession, len(rows))
+		tenantOf := make(map[string]string, len(rows))
 		ended = make([]EndedSession, len(rows))
 		for i, r := range rows {
 			ids[i] = r.ID
 			ended[i] = EndedSession{SessionID: r.ID, UserID: r.UserID}
 			byID[r.ID] = &ended[i]
+			tenantOf[r.ID] = r.TenantID
 		}
 		for _, chunk := range chunks(ids, 500) {
 			if err := db.Model(&BrowserSession{}).Where("id IN ? AND ended_at IS NULL", chunk).
@@ -171,7 +173,9 @@ func (s *Store) endSessions(ctx context.Context, reason string, scope func(*gorm
 				byID[l.SessionID].ClientIDs = append(byID[l.SessionID].ClientIDs, l.ClientID)
 			}
 		}
-		return nil
+		// The back-channel logouts owed are written in this transaction,
+		// so an ending is never committed without them (the outbox).
+		return s.enqueueLogouts(ctx, ended, tenantOf)
 	})
 	return ended, err
 }

@@ -57,12 +57,21 @@ var cases = []struct {
 	{"BrowserSession/EndUser", testEndUserSessions},
 	{"BrowserSession/ListUser", testListUserSessions},
 	{"BrowserSession/RevokeTokens", testRevokeTokensBySession},
+	{"Policy/RequireTFAClearSessions", testRequireTFAClearSessions},
+	{"Policy/RequireTFAKeepSessions", testRequireTFAKeepSessions},
+	{"Policy/ResetUserMFA", testResetUserMFA},
+	{"Policy/RevokeSessions", testRevokeSessions},
+	{"Policy/SessionLifetimes", testSessionLifetimes},
+	{"Policy/RollbackWhenAuditFails", testPolicyRollback},
 	{"AuthRequest/BoundExpiringSingleStep", testAuthRequests},
 	{"AuthRequest/ConcurrentAdvanceOneWinner", testAdvanceAuthRequestRace},
 	{"Settings/GetOrCreate", testSettings},
 	{"Settings/ConcurrentCreateAgree", testSettingRace},
 	{"SigningKeys/RotateAndPublish", testSigningKeys},
 	{"Times/StoredAndReadAsUTC", testTimesUTC},
+	{"Logout/EnqueueOnEndForClientsWithURI", testLogoutEnqueue},
+	{"Logout/ConcurrentClaimsDisjoint", testLogoutClaimExclusive},
+	{"Logout/DeliveredAndFailedNeverClaimed", testLogoutDoneNeverClaimed},
 }
 
 // Run runs the contract against the stores newStore opens: each case gets
@@ -83,6 +92,9 @@ var clockCases = []struct {
 	{"Clock/AuthRequestPARAndJTIExpiry", testClockExpiry},
 	{"Clock/RetiredKeysWindow", testClockSigningKeys},
 	{"Clock/DeleteExpired", testClockDeleteExpired},
+	{"Clock/LogoutLeaseExpiry", testClockLogoutLease},
+	{"Clock/LogoutEndExpiredSessions", testClockLogoutEndExpired},
+	{"Clock/LogoutManyIdleLimits", testClockLogoutManyIdleLimits},
 }
 
 // RunClock runs the cases that drive the store's clock (store.Config.Now):
