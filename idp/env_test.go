@@ -157,7 +157,9 @@ func newBrowser(t *testing.T) *browser {
 	b := &browser{t: t}
 	b.c = &http.Client{Jar: jar, Timeout: 30 * time.Second}
 	b.c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if req.URL.Host == "127.0.0.1:1" {
+		// The test clients' redirect URIs: port 1 on loopback (never
+		// dialled) and native apps' private-use schemes.
+		if req.URL.Host == "127.0.0.1:1" || (req.URL.Scheme != "http" && req.URL.Scheme != "https") {
 			b.landed = req.URL
 			return http.ErrUseLastResponse
 		}

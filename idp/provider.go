@@ -8,6 +8,9 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ory/fosite"
@@ -124,7 +127,7 @@ func newProvider(pc providerConfig, st *store.Store, keys *Keys) (*fosite.Fosite
 		ClientSecretsHasher:             secretHasher{key: pc.SecretKey},
 		PushedAuthorizeRequestURIPrefix: parURIPrefix,
 		PushedAuthorizeContextLifespan:  5 * time.Minute,
-		RedirectSecureChecker:           fosite.IsRedirectURISecureStrict,
+		RedirectSecureChecker:           redirectURISecure,
 	}
 	hmacStrategy := oauth2.NewHMACSHAStrategy(&hmac.HMACStrategy{Config: cfg}, cfg)
 	idStrategy := &openid.DefaultStrategy{
@@ -177,4 +180,29 @@ func newProvider(pc providerConfig, st *store.Store, keys *Keys) (*fosite.Fosite
 	cfg.PushedAuthorizeEndpointHandlers = fosite.PushedAuthorizeEndpointHandlers{pushed}
 
 	return &fosite.Fosite{Store: st, Config: cfg}, cfg
+}
+
+// forbiddenRedirectSchemes can never be redirect targets: they run code or
+// read local data in the browser instead of reaching an app.
+var forbiddenRedirectSchemes = []string{"javascript", "data", "vbscript", "file", "about", "blob", "filesystem", "view-source"}
+
+// RedirectSchemeForbidden reports whether scheme may never be a redirect
+// URI's, whoever registers it.
+func RedirectSchemeForbidden(scheme string) bool {
+	return slices.Contains(forbiddenRedirectSchemes, strings.ToLower(scheme))
+}
+
+// redirectURISecure accepts https, http on a loopback host (RFC 8252 §7.3;
+// fosite matches any port there), and the private-use schemes of native
+// apps (RFC 8252 §7.1, such as com.example.app:/cb), which the CLI lets
+// only public clients register; PKCE is mandatory for those.
+func redirectURISecure(_ context.Context, u *url.URL) bool {
+	switch u.Scheme {
+	case "https":
+		return true
+	case "http":
+		return fosite.IsLocalhost(u)
+	default:
+		return u.Scheme != "" && !RedirectSchemeForbidden(u.Scheme)
+	}
 }

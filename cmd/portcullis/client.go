@@ -110,10 +110,6 @@ func (s *clientSpec) check() error {
 	return problemsError(problems)
 }
 
-// forbiddenSchemes can never be redirect targets: they run code or read
-// local data in the browser instead of reaching an app.
-var forbiddenSchemes = []string{"javascript", "data", "vbscript", "file", "about", "blob", "filesystem", "view-source"}
-
 // checkRedirectURI says what is wrong with a redirect URI, or nil. It must
 // be absolute, without fragment or user info; https, or http on a loopback
 // host (RFC 8252 native apps and local development). A public native
@@ -143,7 +139,7 @@ func checkRedirectURI(raw string, allowCustomScheme bool) error {
 			return fmt.Errorf("%q: http is allowed only on a loopback host (127.0.0.1, [::1], localhost); use https", raw)
 		}
 	default:
-		if slices.Contains(forbiddenSchemes, u.Scheme) {
+		if idp.RedirectSchemeForbidden(u.Scheme) {
 			return fmt.Errorf("%q: the %s scheme is not allowed", raw, u.Scheme)
 		}
 		if !allowCustomScheme {
