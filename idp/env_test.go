@@ -47,9 +47,16 @@ type env struct {
 	machine *store.Client // client credentials
 	mSecret string
 	codes   *codeClock // the provider's clock for TOTP codes
+	master  []byte     // the secrets key
 }
 
 func newEnv(t testing.TB, open func(testing.TB) *store.Store) *env {
+	t.Helper()
+	return newEnvWith(t, open, nil)
+}
+
+// newEnvWith is newEnv with a hook to change the server's options.
+func newEnvWith(t testing.TB, open func(testing.TB) *store.Store, tune func(*idp.Options)) *env {
 	t.Helper()
 	ctx := context.Background()
 	st := open(t)
@@ -65,11 +72,16 @@ func newEnv(t testing.TB, open func(testing.TB) *store.Store) *env {
 		t.Fatal(err)
 	}
 	a := testArgon2
-	e.srv, err = idp.New(ctx, idp.Options{
+	opts := idp.Options{
 		Store: st, Templates: tpl, Issuer: e.issuer, MasterKey: master,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Argon2: &a,
 		CodeClock: e.codes.now,
-	})
+	}
+	if tune != nil {
+		tune(&opts)
+	}
+	e.master = master
+	e.srv, err = idp.New(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

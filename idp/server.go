@@ -42,6 +42,9 @@ type Options struct {
 	Argon2 *Argon2Params
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// KeyPollInterval is how often a replica looks for signing keys
+	// rotated by another (10 s by default).
+	KeyPollInterval time.Duration
 	// CodeClock is the clock TOTP codes and code-entry lockouts are judged
 	// by; nil means Now. Tests move it forward to use a fresh time step
 	// for every code instead of waiting 30 seconds.
@@ -80,6 +83,9 @@ func (o *Options) defaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.KeyPollInterval == 0 {
+		o.KeyPollInterval = 10 * time.Second
 	}
 	if o.CodeClock == nil {
 		o.CodeClock = o.Now
@@ -182,7 +188,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 // Run does the background work of one replica until ctx ends: picking up
 // key rotations and deleting expired rows.
 func (s *Server) Run(ctx context.Context) {
-	go s.keys.Watch(ctx, 10*time.Second)
+	go s.keys.Watch(ctx, s.opts.KeyPollInterval)
 	go s.runLogoutDeliveries(ctx)
 	t := time.NewTicker(5 * time.Minute)
 	defer t.Stop()

@@ -1,0 +1,74 @@
+package idp_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v3"
+	"golang.org/x/oauth2"
+
+	"github.com/portcullis-idp/portcullis/idp"
+	"github.com/portcullis-idp/portcullis/idp/store/storetest"
+)
+
+// TestKeyRotation: a rotation written to the database (what `portcullis
+// keys rotate` does) is picked up by a running server: new ID tokens carry
+// the new kid, and the old key stays published, so tokens it signed still
+// verify with go-oidc.
+func TestKeyRotation(t *testing.T) {
+	e := newEnvWith(t, storetest.OpenSQLite, func(o *idp.Options) { o.KeyPollInterval = 50 * time.Millisecond })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go e.srv.Run(ctx)
+
+	relying := e.rp(e.client, e.secret)
+	b := newBrowser(t)
+	_, oldTok := e.signedInWithTokens(b)
+	oldKID := kidOf(t, oldTok.Extra("id_token").(string))
+
+	cipher, err := idp.AtRestCipher(e.master)
+	must(t, err)
+	k, err := idp.GenerateSigningKey(cipher, "RS256", 2048)
+	must(t, err)
+	must(t, e.store.RotateSigningKeys(ctx, k))
+
+	deadline := time.Now().Add(10 * time.Second)
+	for !jwksHas(t, e.issuer, k.KID) {
+		if time.Now().After(deadline) {
+			t.Fatal("the rotated key never appeared in the JWKS")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !jwksHas(t, e.issuer, oldKID) {
+		t.Fatal("the old key was unpublished at once")
+	}
+	verifier := oauth2.GenerateVerifier()
+	newTok, _ := e.tokenFor(relying, e.signIn(b, authURLFor(relying, verifier), &mfaUser{email: "ada@example.com", password: testPassword}), verifier)
+	if got := kidOf(t, newTok.Extra("id_token").(string)); got != k.KID {
+		t.Fatalf("new ID token signed with %s, want %s", got, k.KID)
+	}
+	// A fresh verifier fetches the JWKS and still accepts the old token.
+	if _, err := e.rp(e.client, e.secret).verifier.Verify(ctx, oldTok.Extra("id_token").(string)); err != nil {
+		t.Fatalf("token signed before the rotation: %v", err)
+	}
+}
+
+func kidOf(t *testing.T, raw string) string {
+	t.Helper()
+	jws, err := jose.ParseSigned(raw)
+	must(t, err)
+	return jws.Signatures[0].Header.KeyID
+}
+
+func jwksHas(t *testing.T, issuer, kid string) bool {
+	t.Helper()
+	resp, err := http.Get(issuer + "/.well-known/jwks.json")
+	must(t, err)
+	defer resp.Body.Close()
+	var set jose.JSONWebKeySet
+	must(t, json.NewDecoder(resp.Body).Decode(&set))
+	return len(set.Key(kid)) == 1
+}
