@@ -3,7 +3,11 @@
 //	portcullis serve [--dev]              run the provider (and, with --dev, a demo app)
 //	portcullis migrate                    bring the database schema up to date
 //	portcullis tenant create|list         manage tenants
+//	portcullis tenant require-tfa         turn the tenant's Require TFA policy on or off
+//	portcullis tenant set-sessions        override session lifetimes for a tenant
 //	portcullis user create|list           manage users of a tenant
+//	portcullis user reset-mfa             remove a user's authenticator and recovery key
+//	portcullis sessions revoke            end a user's or a tenant's sessions
 //	portcullis client create|list|delete  manage relying apps
 //	portcullis keys rotate                start signing with a new key
 //	portcullis version                    print the version
