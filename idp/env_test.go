@@ -162,12 +162,26 @@ type browser struct {
 	c      *http.Client
 	last   *http.Response
 	landed *url.URL // the redirect URI reached, with its query
+	// userAgent is sent with every request when set.
+	userAgent string
+}
+
+// uaTransport sets the browser's User-Agent on every request, redirects
+// included.
+type uaTransport struct{ b *browser }
+
+func (t uaTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if t.b.userAgent != "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("User-Agent", t.b.userAgent)
+	}
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 func newBrowser(t *testing.T) *browser {
 	jar, _ := cookiejar.New(nil)
 	b := &browser{t: t}
-	b.c = &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	b.c = &http.Client{Jar: jar, Timeout: 30 * time.Second, Transport: uaTransport{b}}
 	b.c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		// The test clients' redirect URIs: port 1 on loopback (never
 		// dialled) and native apps' private-use schemes.
