@@ -131,8 +131,11 @@ func (s *Server) afterPassword(w http.ResponseWriter, r *http.Request, pending *
 	if err != nil {
 		return err
 	}
+	// A password makes a new sign-in: the second factor starts a new
+	// session rather than upgrading one this request was stepping up.
+	next := map[string]any{"user_id": user.ID, "session_id": ""}
 	if has {
-		return s.advance(w, r, pending, stageTOTP, pathCode, map[string]any{"user_id": user.ID})
+		return s.advance(w, r, pending, stageTOTP, pathCode, next)
 	}
 	tenant, err := s.store.TenantByID(ctx, user.TenantID)
 	if err != nil {
@@ -140,7 +143,7 @@ func (s *Server) afterPassword(w http.ResponseWriter, r *http.Request, pending *
 	}
 	form, _ := url.ParseQuery(pending.Form)
 	if tenant.RequireTFA || wantsMFA(form) {
-		return s.advance(w, r, pending, stageEnroll, pathEnroll, map[string]any{"user_id": user.ID})
+		return s.advance(w, r, pending, stageEnroll, pathEnroll, next)
 	}
 	bs, err := s.startSession(w, r, user, []string{"pwd"}, ACRPassword)
 	if err != nil {
