@@ -427,8 +427,9 @@ func (s *Store) DeletePARSession(ctx context.Context, requestURI string) error {
 
 // --- housekeeping ---
 
-// DeleteExpired removes expired tokens, pending requests and JTIs; safe to
-// run from every replica.
+// DeleteExpired removes expired tokens, pending requests and JTIs, and
+// back-channel deliveries finished more than deliveryRetention ago; safe
+// to run from every replica.
 func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 	now := s.now()
 	var total int64
@@ -439,8 +440,17 @@ func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 		}
 		total += res.RowsAffected
 	}
-	return total, nil
+	// Back-channel logout outcomes stay visible to admins for a month.
+	cutoff := now.Add(-deliveryRetention)
+	res := s.conn(ctx).Where("delivered_at < ? OR failed_at < ?", cutoff, cutoff).Delete(&LogoutDelivery{})
+	if res.Error != nil {
+		return total, res.Error
+	}
+	return total + res.RowsAffected, nil
 }
+
+// deliveryRetention is how long finished back-channel deliveries are kept.
+const deliveryRetention = 30 * 24 * time.Hour
 
 // lockClause is FOR UPDATE on PostgreSQL and nothing on SQLite, where the
 // transaction already holds the write lock (BEGIN IMMEDIATE): the SQLite

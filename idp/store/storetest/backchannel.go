@@ -428,3 +428,36 @@ func testClockLogoutManyIdleLimits(t *testing.T, s *store.Store, c *clock) {
 		}
 	}
 }
+
+// testClockLogoutRetention: DeleteExpired drops deliveries finished more
+// than a month ago and keeps the rest, pending ones included.
+func testClockLogoutRetention(t *testing.T, s *store.Store, c *clock) {
+	ctx := t.Context()
+	u := NewUser(t, s, NewTenant(t, s).ID)
+	cl := logoutClient(t, s, "https://rp.example/bcl")
+	for range 3 {
+		linkedSession(t, s, u, func(bs *store.BrowserSession) { bs.ExpiresAt = c.Now().Add(time.Hour) }, cl)
+	}
+	_, err := s.EndUserSessions(ctx, u.ID, "", "logout")
+	mustNil(t, "EndUserSessions", err)
+	ds := deliveries(t, s, u.TenantID)
+	if len(ds) != 3 {
+		t.Fatalf("%d deliveries, want 3", len(ds))
+	}
+	mustNil(t, "MarkLogoutDelivered", s.MarkLogoutDelivered(ctx, ds[0].ID))
+	mustNil(t, "MarkLogoutFailed", s.MarkLogoutFailed(ctx, ds[1].ID, 12, "503", c.Now(), true))
+
+	c.Advance(29 * 24 * time.Hour)
+	_, err = s.DeleteExpired(ctx)
+	mustNil(t, "DeleteExpired", err)
+	if got := len(deliveries(t, s, u.TenantID)); got != 3 {
+		t.Fatalf("after 29 days: %d deliveries, want 3", got)
+	}
+	c.Advance(2 * 24 * time.Hour)
+	_, err = s.DeleteExpired(ctx)
+	mustNil(t, "DeleteExpired", err)
+	left := deliveries(t, s, u.TenantID)
+	if len(left) != 1 || left[0].ID != ds[2].ID {
+		t.Fatalf("after 31 days: %+v, want only the pending delivery", deliveryIDs(left))
+	}
+}

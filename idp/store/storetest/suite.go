@@ -95,6 +95,7 @@ var clockCases = []struct {
 	{"Clock/LogoutLeaseExpiry", testClockLogoutLease},
 	{"Clock/LogoutEndExpiredSessions", testClockLogoutEndExpired},
 	{"Clock/LogoutManyIdleLimits", testClockLogoutManyIdleLimits},
+	{"Clock/LogoutRetention", testClockLogoutRetention},
 }
 
 // RunClock runs the cases that drive the store's clock (store.Config.Now):
