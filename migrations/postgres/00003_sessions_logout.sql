@@ -11,6 +11,9 @@ ALTER TABLE tenants ADD COLUMN session_idle_seconds INTEGER NOT NULL DEFAULT 0;
 -- the deployment's setting), so the check needs no tenant lookup.
 ALTER TABLE browser_sessions ADD COLUMN idle_seconds INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX browser_sessions_live_idx ON browser_sessions (tenant_id, ended_at);
+-- The expiry sweep looks only at live sessions past one of their limits.
+CREATE INDEX browser_sessions_expiry_idx ON browser_sessions (expires_at) WHERE ended_at IS NULL;
+CREATE INDEX browser_sessions_idle_idx ON browser_sessions (last_seen_at) WHERE ended_at IS NULL;
 
 -- secret_data holds, sealed with the at-rest cipher under the AAD
 -- auth_requests|secret_data|id, the recovery key shown during enrollment
@@ -41,6 +44,8 @@ CREATE INDEX logout_deliveries_tenant_idx ON logout_deliveries (tenant_id, creat
 -- +goose Down
 DROP TABLE logout_deliveries;
 ALTER TABLE auth_requests DROP COLUMN secret_data;
+DROP INDEX browser_sessions_idle_idx;
+DROP INDEX browser_sessions_expiry_idx;
 DROP INDEX browser_sessions_live_idx;
 ALTER TABLE browser_sessions DROP COLUMN idle_seconds;
 ALTER TABLE tenants DROP COLUMN session_idle_seconds;
