@@ -3,13 +3,16 @@ package idp
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/go-jose/go-jose/v3"
 
 	"github.com/portcullis-idp/portcullis/idp/store"
+	"github.com/portcullis-idp/portcullis/mfa"
 	"github.com/portcullis-idp/portcullis/templates"
 )
 
@@ -66,12 +69,44 @@ func (s *Server) submitLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if ok, err = s.passwordAttempt(r, user, ok); err != nil {
+		return err
+	}
 	if !ok {
 		s.audit(r, &store.AuditEvent{Event: "login.failed", TenantID: user.TenantID, SubjectID: user.ID})
 		return s.renderLogin(w, r, pending, email, msgBadCredentials, http.StatusUnauthorized)
 	}
 	s.audit(r, &store.AuditEvent{Event: "login.password", TenantID: user.TenantID, ActorID: user.ID, SubjectID: user.ID})
 	return s.afterPassword(w, r, pending, user)
+}
+
+// passwordAttempt applies the password step's attempt limit (per user, in
+// the database, the same arithmetic as codes: five failures lock for a
+// minute, doubling up to an hour) to a checked password. While locked even
+// the right password is refused, with the same message as a wrong one, so
+// the lock does not tell anyone that the account exists.
+func (s *Server) passwordAttempt(r *http.Request, u *store.User, matched bool) (bool, error) {
+	if u.ID == "" {
+		return false, nil // unknown email: nothing to count
+	}
+	err := s.passwordGuard.CheckRecoveryKey(r.Context(), u.ID, matched)
+	var locked *mfa.LockedOutError
+	switch {
+	case err == nil:
+		return matched, nil
+	case errors.As(err, &locked):
+		event := "login.locked"
+		if locked.JustLocked {
+			event = "login.lockout"
+		}
+		s.audit(r, &store.AuditEvent{Event: event, TenantID: u.TenantID, SubjectID: u.ID,
+			Detail: fmt.Sprintf(`{"until":%q}`, locked.Until.UTC().Format(time.RFC3339))})
+		return false, nil
+	case errors.Is(err, mfa.ErrInvalidRecoveryKey):
+		return false, nil
+	default:
+		return false, err
+	}
 }
 
 func (s *Server) makeDummyHash() {

@@ -108,6 +108,8 @@ type Server struct {
 	keys   *Keys
 	cipher *mfa.Cipher
 	guard  *mfa.Guard
+	// passwordGuard limits password attempts per user (login.go).
+	passwordGuard *mfa.Guard
 	// logoutWake nudges the back-channel logout worker after this replica
 	// ended sessions (other replicas' endings are found by polling).
 	logoutWake chan struct{}
@@ -142,16 +144,17 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		opts:       o,
-		store:      o.Store,
-		tpl:        o.Templates,
-		log:        o.Logger,
-		issuer:     o.Issuer,
-		secure:     iss.Scheme == "https",
-		cipher:     cipher,
-		guard:      &mfa.Guard{Store: o.Store, Clock: guardClock(o.CodeClock)},
-		logoutWake: make(chan struct{}, 1),
-		now:        o.Now,
+		opts:          o,
+		store:         o.Store,
+		tpl:           o.Templates,
+		log:           o.Logger,
+		issuer:        o.Issuer,
+		secure:        iss.Scheme == "https",
+		cipher:        cipher,
+		guard:         &mfa.Guard{Store: o.Store, Clock: guardClock(o.CodeClock)},
+		passwordGuard: &mfa.Guard{Store: o.Store.PasswordAttempts(), Clock: guardClock(o.Now)},
+		logoutWake:    make(chan struct{}, 1),
+		now:           o.Now,
 	}
 	s.keys = newKeys(o.Store, cipher, o.SigningAlg, o.RSABits, o.IDTokenLifespan+o.AccessTokenLifespan, o.Logger)
 	if err := s.keys.Ensure(ctx); err != nil {

@@ -20,5 +20,6 @@ func Models() []any {
 		&mfaRecoveryKeyRow{},
 		&mfaAttemptsRow{},
 		&LogoutDelivery{},
+		&passwordAttemptsRow{},
 	}
 }

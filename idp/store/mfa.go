@@ -6,6 +6,8 @@ import (
 	"errors"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/portcullis-idp/portcullis/mfa"
 )
 
@@ -63,6 +65,17 @@ type mfaAttemptsRow struct {
 
 func (mfaAttemptsRow) TableName() string { return "mfa_attempts" }
 
+// passwordAttemptsRow is the password step's counter, the same shape.
+type passwordAttemptsRow struct {
+	UserID      string `gorm:"primaryKey"`
+	Failures    int
+	Lockouts    int
+	LockedUntil *time.Time
+	Version     int64
+}
+
+func (passwordAttemptsRow) TableName() string { return "password_attempts" }
+
 // --- mfa.Store ---
 
 // AdvanceTOTPStep burns step for userID: one conditional UPDATE that raises
@@ -89,8 +102,28 @@ func (s *Store) AdvanceTOTPStep(ctx context.Context, userID string, step int64) 
 // LoadAttempts returns the user's attempt counter, or the zero value
 // (Version 0) when there is none.
 func (s *Store) LoadAttempts(ctx context.Context, userID string) (mfa.Attempts, error) {
+	return s.loadAttempts(ctx, "mfa_attempts", userID)
+}
+
+// SaveAttempts writes next only if the stored version still equals
+// prevVersion, and stores version prevVersion+1 (which is next.Version as
+// the Guard passes it). prevVersion 0 inserts; a row that exists already
+// means another writer won. Both cases are one statement whose row count
+// decides, so a lost race is (false, nil) and never an error, not even
+// inside a PostgreSQL transaction (a failed INSERT would abort it).
+func (s *Store) SaveAttempts(ctx context.Context, userID string, prevVersion int64, next mfa.Attempts) (bool, error) {
+	return s.saveAttempts(ctx, "mfa_attempts", userID, prevVersion, next)
+}
+
+// attemptTables are the tables holding an mfa.Attempts counter per user.
+var attemptTables = map[string]bool{"mfa_attempts": true, "password_attempts": true}
+
+func (s *Store) loadAttempts(ctx context.Context, table, userID string) (mfa.Attempts, error) {
+	if !attemptTables[table] {
+		return mfa.Attempts{}, errors.New("store: unknown attempts table " + table)
+	}
 	var rows []mfaAttemptsRow
-	if err := s.conn(ctx).Where("user_id = ?", userID).Limit(1).Find(&rows).Error; err != nil {
+	if err := s.conn(ctx).Table(table).Where("user_id = ?", userID).Limit(1).Find(&rows).Error; err != nil {
 		return mfa.Attempts{}, err
 	}
 	if len(rows) == 0 {
@@ -104,41 +137,58 @@ func (s *Store) LoadAttempts(ctx context.Context, userID string) (mfa.Attempts, 
 	return a, nil
 }
 
-// SaveAttempts writes next only if the stored version still equals
-// prevVersion, and stores version prevVersion+1 (which is next.Version as
-// the Guard passes it). prevVersion 0 inserts; a row that exists already
-// means another writer won. Both cases are one statement whose row count
-// decides, so a lost race is (false, nil) and never an error, not even
-// inside a PostgreSQL transaction (a failed INSERT would abort it).
-func (s *Store) SaveAttempts(ctx context.Context, userID string, prevVersion int64, next mfa.Attempts) (bool, error) {
+func (s *Store) saveAttempts(ctx context.Context, table, userID string, prevVersion int64, next mfa.Attempts) (bool, error) {
+	if !attemptTables[table] {
+		return false, errors.New("store: unknown attempts table " + table)
+	}
 	var lockedUntil *time.Time
 	if !next.LockedUntil.IsZero() {
 		u := next.LockedUntil.UTC() // raw SQL skips the store's UTC callback
 		lockedUntil = &u
 	}
 	db := s.conn(ctx)
-	var rows int64
+	var res *gorm.DB
 	if prevVersion == 0 {
-		res := db.Exec(
-			`INSERT INTO mfa_attempts (user_id, failures, lockouts, locked_until, version)
+		res = db.Exec(
+			`INSERT INTO `+table+` (user_id, failures, lockouts, locked_until, version)
 			 VALUES (?, ?, ?, ?, 1)
 			 ON CONFLICT (user_id) DO NOTHING`,
 			userID, next.Failures, next.Lockouts, lockedUntil)
-		if res.Error != nil {
-			return false, res.Error
-		}
-		rows = res.RowsAffected
 	} else {
-		res := db.Exec(
-			`UPDATE mfa_attempts SET failures = ?, lockouts = ?, locked_until = ?, version = ?
+		res = db.Exec(
+			`UPDATE `+table+` SET failures = ?, lockouts = ?, locked_until = ?, version = ?
 			  WHERE user_id = ? AND version = ?`,
 			next.Failures, next.Lockouts, lockedUntil, prevVersion+1, userID, prevVersion)
-		if res.Error != nil {
-			return false, res.Error
-		}
-		rows = res.RowsAffected
 	}
-	return rows == 1, nil
+	if res.Error != nil {
+		return false, res.Error
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// PasswordAttempts is the password step's attempt counter, in the shape
+// mfa.Guard needs (its CheckRecoveryKey accounting fits a password check:
+// refuse while locked, charge a failure, reset on success).
+type PasswordAttempts struct{ s *Store }
+
+var _ mfa.Store = PasswordAttempts{}
+
+// PasswordAttempts returns the password step's counter store.
+func (s *Store) PasswordAttempts() PasswordAttempts { return PasswordAttempts{s} }
+
+// LoadAttempts implements mfa.Store.
+func (p PasswordAttempts) LoadAttempts(ctx context.Context, userID string) (mfa.Attempts, error) {
+	return p.s.loadAttempts(ctx, "password_attempts", userID)
+}
+
+// SaveAttempts implements mfa.Store.
+func (p PasswordAttempts) SaveAttempts(ctx context.Context, userID string, prevVersion int64, next mfa.Attempts) (bool, error) {
+	return p.s.saveAttempts(ctx, "password_attempts", userID, prevVersion, next)
+}
+
+// AdvanceTOTPStep is never called for passwords; it refuses.
+func (PasswordAttempts) AdvanceTOTPStep(context.Context, string, int64) error {
+	return errors.New("store: passwords have no time steps")
 }
 
 // --- enrollment ---

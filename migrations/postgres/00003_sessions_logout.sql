@@ -41,7 +41,19 @@ CREATE TABLE logout_deliveries (
 CREATE INDEX logout_deliveries_due_idx ON logout_deliveries (next_attempt_at);
 CREATE INDEX logout_deliveries_tenant_idx ON logout_deliveries (tenant_id, created_at);
 
+-- The password step's attempt counter (mfa.Attempts, compare-and-swap on
+-- version), separate from the second factor's so neither can exhaust the
+-- other's allowance.
+CREATE TABLE password_attempts (
+    user_id      TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    failures     INTEGER NOT NULL DEFAULT 0,
+    lockouts     INTEGER NOT NULL DEFAULT 0,
+    locked_until TIMESTAMPTZ,
+    version      BIGINT NOT NULL
+);
+
 -- +goose Down
+DROP TABLE password_attempts;
 DROP TABLE logout_deliveries;
 ALTER TABLE auth_requests DROP COLUMN secret_data;
 DROP INDEX browser_sessions_idle_idx;

@@ -49,6 +49,7 @@ var cases = []struct {
 	{"Directory/Clients", testClients},
 	{"Directory/ConsentsMerge", testConsents},
 	{"Audit/AppendAndList", testAudit},
+	{"Password/Attempts", testPasswordAttempts},
 	{"BrowserSession/Active", testActiveSession},
 	{"BrowserSession/UpdateAuthRotatesSecret", testUpdateSessionAuth},
 	{"BrowserSession/EndRevokesTokens", testEndSession},
