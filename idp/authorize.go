@@ -378,6 +378,11 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 		}
 	}
 	for _, sc := range ar.GetRequestedScopes() {
+		// The admin scope is granted to tenant admins only; anyone else
+		// gets the rest (RFC 6749 §3.3 lets the server grant less).
+		if sc == ScopeAdmin && !si.User.IsAdmin() {
+			continue
+		}
 		ar.GrantScope(sc)
 	}
 	claimsReq, _ := parseClaimsParam(ar.GetRequestForm().Get("claims"))

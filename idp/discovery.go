@@ -55,7 +55,7 @@ func (s *Server) buildDiscovery() ([]byte, error) {
 		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post", "none"},
 		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic"},
 		"code_challenge_methods_supported":              []string{"S256"},
-		"scopes_supported":                              SupportedScopes,
+		"scopes_supported":                              AdvertisedScopes,
 		"claims_supported":                              supportedClaims,
 		"claim_types_supported":                         []string{"normal"},
 		"claims_parameter_supported":                    true,

@@ -36,9 +36,14 @@ const (
 	ScopeAdmin         = "portcullis:admin"
 )
 
-// SupportedScopes is advertised in discovery and is the default for new
-// clients.
+// SupportedScopes is the default for new clients. It leaves ScopeAdmin out
+// on purpose: a client may ask for that scope only when it was registered
+// with it explicitly (fosite enforces the client's scopes).
 var SupportedScopes = []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeAddress, ScopePhone, ScopeOfflineAccess}
+
+// AdvertisedScopes is every scope Portcullis knows, for discovery's
+// scopes_supported: SupportedScopes and ScopeAdmin.
+var AdvertisedScopes = append(slices.Clone(SupportedScopes), ScopeAdmin)
 
 // parURIPrefix is RFC 9126's request_uri prefix.
 const parURIPrefix = "urn:ietf:params:oauth:request_uri:"

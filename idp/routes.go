@@ -66,6 +66,22 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST "+pathAccountEndOthers, form(s.page(s.accountAction(s.endOtherSessions))))
 	mux.Handle("POST "+pathAccountPassword, form(s.page(s.accountAction(s.changePassword))))
 
+	// The tenant admin page (admin.go) and its JSON API (admin_api.go). The
+	// API authenticates with a bearer token, not the cookie, so it is not
+	// origin-checked.
+	mux.Handle("GET "+pathAdmin, s.page(s.showAdmin))
+	mux.Handle("POST "+pathAdminRequireTFA, form(s.page(s.adminAction(s.submitRequireTFA))))
+	mux.Handle("POST "+pathAdminUserReset, form(s.page(s.adminAction(s.submitResetUser2FA))))
+	mux.Handle("POST "+pathAdminUserEnd, form(s.page(s.adminAction(s.submitEndUserSessions))))
+	mux.Handle("GET "+pathAdminAPITenant, s.adminAPI(s.apiGetTenant))
+	mux.Handle("PUT "+pathAdminAPIRequireTFA, s.adminAPI(s.apiSetRequireTFA))
+	mux.Handle("POST "+pathAdminAPIRequireTFA, s.adminAPI(s.apiSetRequireTFA))
+	mux.Handle("GET "+pathAdminAPIUsers, s.adminAPI(s.apiListUsers))
+	mux.Handle("POST "+pathAdminAPIUserReset, s.adminAPI(s.apiResetUser2FA))
+	mux.Handle("POST "+pathAdminAPIUserEnd, s.adminAPI(s.apiEndUserSessions))
+	mux.Handle("GET "+pathAdminAPIAudit, s.adminAPI(s.apiListAudit))
+	mux.Handle("GET "+pathAdminAPILogouts, s.adminAPI(s.apiListLogoutDeliveries))
+
 	// Operations.
 	mux.HandleFunc("GET /health/alive", s.handleAlive)
 	mux.HandleFunc("GET /health/ready", s.handleReady)
@@ -80,7 +96,8 @@ func (s *Server) withNotFoundPage(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, pattern := mux.Handler(r)
 		if pattern != "" {
-			h.ServeHTTP(w, r)
+			// Through the mux, which sets the {wildcards} for PathValue.
+			mux.ServeHTTP(w, r)
 			return
 		}
 		probe := &headerProbe{header: http.Header{}}

@@ -37,6 +37,7 @@ const (
 	pageRecoveryKeyIssued = "recovery_key_issued.html"
 	pageDemoHome          = "demo_home.html"
 	pageDemoClaims        = "demo_claims.html"
+	pageAdmin             = "admin.html"
 )
 
 // requiredPages is every page Load must find; a missing one fails Load.
@@ -57,6 +58,7 @@ var requiredPages = []string{
 	pageRecoveryKeyIssued,
 	pageDemoHome,
 	pageDemoClaims,
+	pageAdmin,
 }
 
 // Templates holds every page, parsed once. It is safe for concurrent use.
@@ -444,4 +446,104 @@ type DemoClaimsPage struct {
 func (t *Templates) DemoClaims(w io.Writer, p DemoClaimsPage) error {
 	p.Page = p.Page.titled("Signed in")
 	return t.render(w, pageDemoClaims, p)
+}
+
+// Admin form identifiers for AdminPage.ErrorFor.
+const (
+	AdminFormRequireTFA  = "require_tfa"  // the Require TFA form (no option chosen)
+	AdminFormEnrollFirst = "enroll_first" // turning Require TFA on without 2FA of one's own
+)
+
+// Second-factor states of AdminUserRow.MFA.
+const (
+	AdminMFAActive      = "active"
+	AdminMFANotEnrolled = "not_enrolled"
+	AdminMFALocked      = "locked"
+)
+
+// Outcomes of AdminLogoutRow.Outcome.
+const (
+	AdminLogoutDelivered = "delivered"
+	AdminLogoutPending   = "pending"
+	AdminLogoutFailed    = "failed"
+)
+
+// AdminUserRow is one user of the tenant on the admin page.
+type AdminUserRow struct {
+	ID            string
+	Email         string
+	Name          string
+	Admin         bool
+	Disabled      bool
+	You           bool   // the signed-in admin
+	MFA           string // AdminMFAActive, AdminMFANotEnrolled or AdminMFALocked
+	LockedUntil   string // when MFA is AdminMFALocked
+	LastSignIn    string // empty: never signed in
+	LastSignInISO string // machine-readable LastSignIn for <time datetime>
+	AuditURL      string // the audit log filtered to this user
+	ResetAction   string // POST URL of "Reset 2FA"; no form when empty
+	EndAction     string // POST URL of "End sessions"; no form when empty
+}
+
+// AdminOption is one choice of an audit filter <select>.
+type AdminOption struct {
+	Value    string
+	Label    string
+	Selected bool
+}
+
+// AdminAuditRow is one audit event.
+type AdminAuditRow struct {
+	Time    string
+	TimeISO string
+	Event   string // the event name, e.g. tenant.require_tfa
+	Label   string // what it means, e.g. "Require TFA changed"
+	Actor   string // who did it, when not the subject themselves; may be empty
+	Subject string // whom it concerned (a user, or the organisation)
+	Details string
+	IP      string
+}
+
+// AdminLogoutRow is one back-channel logout delivery.
+type AdminLogoutRow struct {
+	Time      string
+	TimeISO   string
+	App       string
+	User      string
+	Outcome   string // AdminLogoutDelivered, AdminLogoutPending or AdminLogoutFailed
+	Attempts  int
+	When      string // delivered at, failed at, or next attempt
+	LastError string
+}
+
+// AdminPage is the tenant admin page: the Require TFA policy, the users
+// and their second factor, the audit log and back-channel logouts.
+type AdminPage struct {
+	Page
+	TenantName       string
+	RequireTFA       bool
+	AdminTFAActive   bool   // the signed-in admin has an active authenticator
+	EnrollURL        string // where the admin sets up their own 2FA (the account page)
+	RequireTFAAction string // POST URL of the policy form
+	Notice           string // success message (role="status")
+	Error            string // error message (role="alert")
+	ErrorFor         string // optional: AdminFormRequireTFA or AdminFormEnrollFirst
+	UserCount        int
+	ActiveCount      int // users with an active authenticator
+	ToEnrollCount    int // users (not disabled) without one
+	LockedCount      int
+	Users            []AdminUserRow
+	AuditAction      string // GET URL of the audit filter (the page itself)
+	AuditUsers       []AdminOption
+	AuditEvents      []AdminOption
+	AuditFiltered    bool // a filter is applied
+	AuditClearURL    string
+	Audit            []AdminAuditRow
+	Logouts          []AdminLogoutRow
+}
+
+// Admin renders the tenant admin page.
+func (t *Templates) Admin(w io.Writer, p AdminPage) error {
+	p.Page = p.Page.titled("Administration")
+	return t.render(w, pageAdmin, p)
 }

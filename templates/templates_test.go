@@ -79,6 +79,25 @@ func samplePages(t *Templates) map[string]func(io.Writer) error {
 		"demo_claims": func(w io.Writer) error {
 			return t.DemoClaims(w, DemoClaimsPage{Page: page, ClaimsJSON: "{\n  \"sub\": \"<b>\"\n}", LogoutURL: "/logout"})
 		},
+		"admin": func(w io.Writer) error {
+			return t.Admin(w, AdminPage{Page: page, TenantName: hostile, AdminTFAActive: true, EnrollURL: "/account",
+				RequireTFAAction: "/admin/require-tfa", Error: "Choose an option.", ErrorFor: AdminFormRequireTFA,
+				UserCount: 3, ActiveCount: 1, ToEnrollCount: 2, LockedCount: 1,
+				Users: []AdminUserRow{
+					{ID: "u1", Email: "ada@example.com", Name: "Ada", Admin: true, You: true, MFA: AdminMFAActive, LastSignIn: "today", LastSignInISO: "2025-01-02T03:04:05Z", AuditURL: "/admin?user=u1#audit"},
+					{ID: "u2", Email: hostile, MFA: AdminMFALocked, LockedUntil: "soon", AuditURL: "/admin?user=u2#audit",
+						ResetAction: "/admin/users/u2/reset-2fa", EndAction: "/admin/users/u2/end-sessions"},
+				},
+				AuditAction: "/admin", AuditFiltered: true, AuditClearURL: "/admin#audit",
+				AuditUsers:  []AdminOption{{Value: "u2", Label: hostile, Selected: true}},
+				AuditEvents: []AdminOption{{Value: "tenant.require_tfa", Label: "Require TFA changed"}},
+				Audit: []AdminAuditRow{{Time: "today", TimeISO: "2025-01-02T03:04:05Z", Event: "tenant.require_tfa", Label: "Require TFA changed",
+					Actor: "ada@example.com", Subject: "Organisation", Details: hostile, IP: "192.0.2.1"}},
+				Logouts: []AdminLogoutRow{
+					{Time: "today", App: hostile, User: "ada@example.com", Outcome: AdminLogoutFailed, Attempts: 5, When: "gave up", LastError: hostile},
+					{Time: "today", App: "Wiki", User: "ada@example.com", Outcome: AdminLogoutDelivered},
+				}})
+		},
 	}
 }
 
@@ -143,6 +162,16 @@ var wantIn = map[string][]string{
 	"recovery_key_issued": {`ABCD EFGH`, `href="/account/recovery-key.txt"`, `href="/account"`},
 	"demo_home":           {`Portcullis demo app`, `href="/login"`},
 	"demo_claims":         {`<pre`, `&#34;sub&#34;: &#34;&lt;b&gt;&#34;`, `href="/logout"`, `Sign out`},
+	"admin": {
+		`<form class="form" method="post" action="/admin/require-tfa">`, `name="require_tfa" value="on"`,
+		`type="radio" id="sessions-clear" name="sessions" value="clear" required`, `Clear all user sessions`,
+		`type="radio" id="sessions-keep" name="sessions" value="keep" required`, `Allow user sessions to stay logged in`,
+		`<label class="choice" for="sessions-clear">`, `aria-describedby="admin-error"`, `role="alert"`,
+		`action="/admin/users/u2/reset-2fa"`, `action="/admin/users/u2/end-sessions"`, `Locked out`, `until soon`,
+		`<label for="audit-user">`, `<label for="audit-event">`, `method="get" action="/admin#audit" role="search"`,
+		`<option value="u2" selected>&lt;script&gt;`, `href="/admin#audit">Clear filters</a>`,
+		`<time datetime="2025-01-02T03:04:05Z">`, `Require TFA changed`, `Failed`, `Delivered`, `&lt;script&gt;`,
+	},
 }
 
 func TestLoad(t *testing.T) {
@@ -199,7 +228,8 @@ func TestEveryPageRenders(t *testing.T) {
 			}
 			for _, rest := range strings.Split(out, "<form")[1:] {
 				tag, _, _ := strings.Cut(rest, ">")
-				if !strings.Contains(tag, `method="post"`) {
+				// A GET form is allowed only as an explicit search (filters).
+				if !strings.Contains(tag, `method="post"`) && !(strings.Contains(tag, `method="get"`) && strings.Contains(tag, `role="search"`)) {
 					t.Errorf("form without method=\"post\": <form%s>", tag)
 				}
 			}
@@ -271,7 +301,7 @@ func TestAccountPolicyVariants(t *testing.T) {
 	}
 
 	inactive := render(AccountPage{Email: "a@example.com", ActivateURL: "/enroll", DeactivateAction: "/deactivate", NewRecoveryKeyAction: "/newkey"})
-	if !strings.Contains(inactive, `href="/enroll"`) || !strings.Contains(inactive, "Activate 2FA") {
+	if !strings.Contains(inactive, `action="/enroll"`) || !strings.Contains(inactive, "Activate 2FA") {
 		t.Errorf("activate link missing when 2FA is inactive")
 	}
 	for _, bad := range []string{`action="/deactivate"`, `action="/newkey"`, `name="code"`} {
