@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -158,6 +159,17 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, si *signe
 			Current: current, TFA: bs.ACR == ACRMFA, SignOutAction: pathAccountEndSession,
 		})
 	}
+	// This device first, then the others newest first.
+	slices.SortStableFunc(page.Sessions, func(a, b templates.SessionRow) int {
+		switch {
+		case a.Current == b.Current:
+			return 0
+		case a.Current:
+			return -1
+		default:
+			return 1
+		}
+	})
 	if others > 0 {
 		page.SignOutOthersAction = pathAccountEndOthers
 	}
@@ -365,6 +377,9 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, si *sign
 		return fail(msgPasswordTooShort, http.StatusBadRequest)
 	}
 	ok, err := CheckPassword(u.PasswordHash, current)
+	if err == nil {
+		ok, err = s.passwordAttempt(r, u, ok)
+	}
 	if err != nil || !ok {
 		s.audit(r, &store.AuditEvent{Event: "password.change_failed", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 		return fail(msgCurrentPasswordWrong, http.StatusUnauthorized)

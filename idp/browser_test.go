@@ -22,6 +22,13 @@ import (
 // when no Chromium is installed.
 func chromium(t *testing.T) context.Context {
 	t.Helper()
+	return chromiumWithin(t, 60*time.Second)
+}
+
+// chromiumWithin is chromium for a test that walks many pages: the browser
+// and everything in it end after limit.
+func chromiumWithin(t *testing.T, limit time.Duration) context.Context {
+	t.Helper()
 	var path string
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {
@@ -49,7 +56,7 @@ func chromium(t *testing.T) context.Context {
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(ctx, limit)
 	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
 	return ctx
 }

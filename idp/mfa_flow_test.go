@@ -223,8 +223,8 @@ func TestForcedEnrollmentThenCode(t *testing.T) {
 		// Walk enrollment by hand first, to check each step's guards.
 		b := newBrowser(t)
 		verifier := oauth2.GenerateVerifier()
-		resp, body := b.get(authURLFor(relying, verifier))
-		resp, body = b.post(e.issuer+"/login", url.Values{
+		_, body := b.get(authURLFor(relying, verifier))
+		resp, body := b.post(e.issuer+"/login", url.Values{
 			"auth_request": {hiddenAuthRequest(t, body)}, "email": {u.email}, "password": {u.password}})
 		if resp.Request.URL.Path != "/enroll" {
 			t.Fatalf("after the password: %s", resp.Request.URL)
@@ -259,7 +259,7 @@ func TestForcedEnrollmentThenCode(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "stored your recovery key") {
 			t.Fatalf("unacknowledged key: %d", resp.StatusCode)
 		}
-		resp, body = b.post(e.issuer+"/enroll/recovery-key", url.Values{"auth_request": {ar}, "stored": {"yes"}})
+		resp, _ = b.post(e.issuer+"/enroll/recovery-key", url.Values{"auth_request": {ar}, "stored": {"yes"}})
 		if resp.Request.URL.Path != "/enroll/verify" {
 			t.Fatalf("after the key: %s", resp.Request.URL)
 		}
@@ -280,7 +280,7 @@ func TestForcedEnrollmentThenCode(t *testing.T) {
 		// code is refused as used, a fresh one passes.
 		b2 := newBrowser(t)
 		verifier = oauth2.GenerateVerifier()
-		resp, body = b2.get(authURLFor(relying, verifier))
+		_, body = b2.get(authURLFor(relying, verifier))
 		resp, body = b2.post(e.issuer+"/login", url.Values{
 			"auth_request": {hiddenAuthRequest(t, body)}, "email": {u.email}, "password": {u.password}})
 		if resp.Request.URL.Path != "/login/code" || !strings.Contains(body, `autocomplete="one-time-code"`) || !strings.Contains(body, `inputmode="numeric"`) {
@@ -386,7 +386,7 @@ func TestRecoveryKeySignIn(t *testing.T) {
 		if !strings.Contains(body, "/login/recovery?auth_request=") {
 			t.Fatal("the code page has no recovery link")
 		}
-		resp, body := b.post(e.issuer+"/login/recovery", url.Values{"auth_request": {ar}, "recovery_key": {strings.Repeat("A", 64)}})
+		resp, _ := b.post(e.issuer+"/login/recovery", url.Values{"auth_request": {ar}, "recovery_key": {strings.Repeat("A", 64)}})
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("wrong key answered %d", resp.StatusCode)
 		}
@@ -537,7 +537,7 @@ func TestAccountTwoFactor(t *testing.T) {
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("new key with a wrong code: %d", resp.StatusCode)
 		}
-		resp, body = b.post(e.issuer+"/account/2fa/recovery-key", url.Values{"code": {u.app.code(t)}})
+		_, body = b.post(e.issuer+"/account/2fa/recovery-key", url.Values{"code": {u.app.code(t)}})
 		newKey := recoveryKeyFromPage(t, body)
 		if newKey == oldKey || !strings.Contains(body, `href="data:text/plain;charset=utf-8;base64,`) {
 			t.Fatalf("new recovery key page:\n%s", body)

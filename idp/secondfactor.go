@@ -258,7 +258,7 @@ func (s *Server) renderCode(w http.ResponseWriter, r *http.Request, st *mfaStep,
 	pageHeaders(w, "")
 	w.WriteHeader(status)
 	return s.tpl.TOTPChallenge(w, templates.TOTPChallengePage{
-		Page:          templates.Page{RequestID: RequestID(r.Context())},
+		Page:          templates.Page{RequestID: RequestID(r.Context()), SignedInAs: st.user.Email},
 		Action:        pathCode,
 		AuthRequestID: st.pending.ID,
 		Error:         msg,
@@ -345,7 +345,7 @@ func (s *Server) renderRecovery(w http.ResponseWriter, r *http.Request, st *mfaS
 	pageHeaders(w, "")
 	w.WriteHeader(status)
 	return s.tpl.RecoveryKeyChallenge(w, templates.RecoveryPage{
-		Page:          templates.Page{RequestID: RequestID(r.Context())},
+		Page:          templates.Page{RequestID: RequestID(r.Context()), SignedInAs: st.user.Email},
 		Action:        pathRecovery,
 		AuthRequestID: st.pending.ID,
 		Error:         msg,

@@ -100,7 +100,7 @@ func TestAccountSessions(t *testing.T) {
 		e.signIn(newBrowser(t), authURLFor(relying, oauth2.GenerateVerifier()), u)
 
 		// Signing out this browser shows the signed-out page.
-		_, body = here.get(e.issuer + "/account")
+		here.get(e.issuer + "/account")
 		resp, body = here.post(e.issuer+"/account/sessions/end", url.Values{"session": {sessionIDOf(t, e, here)}})
 		if !strings.Contains(body, "You have signed out") {
 			t.Fatalf("signing out this browser: %d\n%s", resp.StatusCode, body)
