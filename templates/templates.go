@@ -24,7 +24,6 @@ const (
 	pageLogin             = "login.html"
 	pageConsent           = "consent.html"
 	pageError             = "error.html"
-	pageMFARequired       = "mfa_required.html"
 	pageFormPost          = "form_post.html"
 	pageLogoutConfirm     = "logout_confirm.html"
 	pageSignedOut         = "signed_out.html"
@@ -45,7 +44,6 @@ var requiredPages = []string{
 	pageLogin,
 	pageConsent,
 	pageError,
-	pageMFARequired,
 	pageFormPost,
 	pageLogoutConfirm,
 	pageSignedOut,
@@ -223,18 +221,6 @@ func (t *Templates) Error(w io.Writer, p ErrorPage) error {
 		p.Heading = "Something went wrong"
 	}
 	return t.render(w, pageError, p)
-}
-
-// MFARequiredPage tells the user their tenant requires 2FA.
-type MFARequiredPage struct {
-	Page
-	TenantName string
-}
-
-// MFARequired renders the interim "two-factor authentication required" page.
-func (t *Templates) MFARequired(w io.Writer, p MFARequiredPage) error {
-	p.Page = p.Page.titled("Two-factor authentication required")
-	return t.render(w, pageMFARequired, p)
 }
 
 // Param is one hidden field of a form-post response.

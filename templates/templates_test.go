@@ -30,9 +30,6 @@ func samplePages(t *Templates) map[string]func(io.Writer) error {
 		"error": func(w io.Writer) error {
 			return t.Error(w, ErrorPage{Page: page, Status: 400, Heading: "This link has expired", Message: "Go back to the app and sign in again."})
 		},
-		"mfa_required": func(w io.Writer) error {
-			return t.MFARequired(w, MFARequiredPage{Page: page, TenantName: "Acme"})
-		},
 		"form_post": func(w io.Writer) error {
 			return t.FormPost(w, FormPostPage{Page: page, RedirectURI: "https://app.example.com/cb", Params: []Param{{Name: "code", Value: "c0de"}, {Name: "state", Value: `"><x`}}})
 		},
@@ -114,8 +111,7 @@ var wantIn = map[string][]string{
 		`name="auth_request" value="ar-1"`, `name="decision" value="allow">Allow<`, `name="decision" value="deny">Deny<`,
 		`See your email address`, `&lt;script&gt;`,
 	},
-	"error":        {`Error 400`, `This link has expired`, `Reference: <code>req-123</code>`},
-	"mfa_required": {`requires two-factor authentication`, `<strong>Acme</strong>`, `authenticator`},
+	"error": {`Error 400`, `This link has expired`, `Reference: <code>req-123</code>`},
 	"form_post": {
 		`<form class="form form--last" id="form-post" method="post" action="https://app.example.com/cb">`,
 		`<input type="hidden" name="code" value="c0de">`, `value="&#34;&gt;&lt;x"`,
