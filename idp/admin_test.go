@@ -673,6 +673,49 @@ func TestAdminPageInBrowser(t *testing.T) {
 	if !e.tenantRequiresTFA(t) {
 		t.Error("Require TFA is not on after the browser's form")
 	}
+
+	// Off again, then on with "Clear all user sessions": Linus's open
+	// session ends, the admin's own does not.
+	now := time.Now().UTC()
+	linusSession := &store.BrowserSession{SecretHash: "hash-" + store.NewID(), UserID: linus.ID, TenantID: e.tenant.ID,
+		AuthTime: now, AMR: []string{"pwd"}, ExpiresAt: now.Add(time.Hour)}
+	must(t, st.CreateBrowserSession(bg, linusSession))
+	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#policy button.btn--danger`))))
+	eventually(t, "Require TFA off", func() bool { return !e.tenantRequiresTFA(t) })
+	must(t, chromedp.Do(ctx,
+		chromedp.WaitVisible(chromedp.CSS(`#sessions-clear`)),
+		chromedp.Click(chromedp.CSS(`#sessions-clear`)),
+		chromedp.Click(chromedp.CSS(`#policy button[type="submit"]`)),
+	))
+	eventually(t, "Require TFA on, Linus signed out", func() bool {
+		live, _ := st.ListUserSessions(bg, linus.ID)
+		return e.tenantRequiresTFA(t) && len(live) == 0
+	})
+
+	// Reset Linus's 2FA from his row.
+	reset := `form[action="/admin/users/` + linus.ID + `/reset-2fa"]`
+	must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#users`))))
+	_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('`+reset+`').closest('details').open = true`))
+	must(t, err)
+	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(reset+` button`))))
+	eventually(t, "Linus's 2FA reset", func() bool {
+		has, _ := st.HasActiveAuthenticator(bg, linus.ID)
+		return !has
+	})
+	must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`.alert--notice`))))
+	screenshot(t, ctx, "admin-after-reset")
+}
+
+// eventually polls cond until it holds, failing after a generous deadline.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // activateAuthenticator gives the user an active authenticator sealed the
