@@ -167,6 +167,20 @@ func TestAdminRequireTFAClearSessions(t *testing.T) {
 		adaB := newBrowser(t)
 		relying, adaTok := e.signedInWithTokens(adaB)
 
+		// Ada's session also signed into an app with a back-channel
+		// logout URI; the provider's background work delivers to it.
+		rpServer := newLogoutRP(t, status(always(http.StatusOK)))
+		wiki := &store.Client{Name: "Acme Wiki", Public: true, RequirePKCE: true, SkipConsent: true,
+			RedirectURIs: []string{rpRedirect}, BackchannelLogoutURI: rpServer.uri(),
+			Scopes: idp.SupportedScopes, GrantTypes: []string{"authorization_code"}}
+		must(t, e.store.CreateClient(ctx, wiki))
+		wikiRP := e.rp(wiki, "")
+		wikiVerifier := oauth2.GenerateVerifier()
+		_, adaClaims := e.tokenFor(wikiRP, e.signIn(adaB, authURLFor(wikiRP, wikiVerifier), &mfaUser{email: "ada@example.com", password: testPassword}), wikiVerifier)
+		runCtx, stop := context.WithCancel(ctx)
+		defer stop()
+		go e.srv.Run(runCtx)
+
 		b := e.adminBrowser(t, a)
 		_, body := b.get(e.issuer + "/admin")
 		if !strings.Contains(body, "First, set up two-factor authentication for yourself") || !strings.Contains(body, `href="/account"`) {
@@ -210,6 +224,14 @@ func TestAdminRequireTFAClearSessions(t *testing.T) {
 		}
 		if got := e.promptNone(adaB, relying); got != "login_required" {
 			t.Errorf("prompt=none after the sessions were cleared: %s", got)
+		}
+		// The wiki got a logout token for Ada's session that verifies
+		// against the JWKS.
+		waitFor(t, "the back-channel logout", func() bool { return len(rpServer.tokens()) == 1 })
+		le := &logoutEnv{env: e}
+		cl := le.logoutClaims(rpServer.tokens()[0], wiki, &store.BrowserSession{ID: adaClaims.SID})
+		if cl["sid"] != adaClaims.SID {
+			t.Errorf("logout token sid = %v, want %s", cl["sid"], adaClaims.SID)
 		}
 		// The admin's own session goes on.
 		if resp, _ := b.get(e.issuer + "/admin"); resp.Request.URL.Path != "/admin" || resp.StatusCode != http.StatusOK {
