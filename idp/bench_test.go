@@ -20,12 +20,21 @@ import (
 // so compare ratios and medians, never assert.
 
 func benchBackends(b *testing.B, f func(b *testing.B, e *env)) {
-	backends := map[string]func(testing.TB) *store.Store{"sqlite": storetest.OpenSQLite}
+	benchStores(b, func(b *testing.B, open func(testing.TB) *store.Store) { f(b, newEnv(b, open)) })
+}
+
+// benchStores runs f as a sub-benchmark per backend (sqlite, then postgres
+// when configured) with the backend's store opener, for benchmarks that
+// build their own provider.
+func benchStores(b *testing.B, f func(b *testing.B, open func(testing.TB) *store.Store)) {
+	names := []string{"sqlite"}
+	opens := map[string]func(testing.TB) *store.Store{"sqlite": storetest.OpenSQLite}
 	if storetestHasPostgres() {
-		backends["postgres"] = storetest.OpenPostgres
+		names = append(names, "postgres")
+		opens["postgres"] = storetest.OpenPostgres
 	}
-	for name, open := range backends {
-		b.Run(name, func(b *testing.B) { f(b, newEnv(b, open)) })
+	for _, name := range names {
+		b.Run(name, func(b *testing.B) { f(b, opens[name]) })
 	}
 }
 
