@@ -70,6 +70,10 @@
 // as a failed attempt: it is what an attacker who watched the user type it
 // would send.
 //
+// A Store that also implements Transactor (idp/store does) gets CheckCode
+// in one transaction: the charge, the burned step and the reset commit
+// together, once; a refused code still commits its charge.
+//
 // # Attempt limit and its arithmetic
 //
 // Failed code and recovery-key attempts share one counter per user, kept in

@@ -95,6 +95,41 @@ func (g *Guard) CheckCode(ctx context.Context, userID string, s Secret, code str
 	if err := s.Validate(); err != nil {
 		return 0, err
 	}
+	tx, ok := g.Store.(Transactor)
+	if !ok {
+		return g.checkCode(ctx, userID, s, code)
+	}
+	// One transaction, one commit: the charge, the burned step and the
+	// reset become durable together. A refused code is an outcome, not a
+	// failure, so its charge is committed too.
+	var outcome error
+	err = tx.InTx(ctx, func(ctx context.Context) error {
+		step, outcome = g.checkCode(ctx, userID, s, code)
+		if outcome != nil && !isOutcome(outcome) {
+			return outcome
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return step, outcome
+}
+
+// Transactor is implemented by a Store whose operations can share one
+// database transaction carried in the context (idp/store does). CheckCode
+// then commits once per check instead of up to three times.
+type Transactor interface {
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+}
+
+// isOutcome tells a refused code (which must still be committed, since
+// its attempt was charged) from a storage failure.
+func isOutcome(err error) bool {
+	return errors.Is(err, ErrInvalidCode) || errors.Is(err, ErrCodeReused) || errors.Is(err, ErrLockedOut)
+}
+
+func (g *Guard) checkCode(ctx context.Context, userID string, s Secret, code string) (step int64, err error) {
 	now := g.now()
 	code, wellFormed := NormalizeCode(code)
 	var refuse error

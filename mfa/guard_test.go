@@ -3,6 +3,7 @@ package mfa_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -437,4 +438,49 @@ func TestGuardStoreFailures(t *testing.T) {
 
 func TestMemStoreConformance(t *testing.T) {
 	mfatest.RunStoreTests(t, func(*testing.T) mfa.Store { return newMemStore() })
+}
+
+// txStore is a memStore with transactions: a failed function's writes are
+// undone (a snapshot restored), as a database would.
+type txStore struct {
+	*memStore
+	txs, rollbacks int
+}
+
+func (s *txStore) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	s.mu.Lock()
+	s.txs++
+	steps, attempts := maps.Clone(s.steps), maps.Clone(s.attempts)
+	s.mu.Unlock()
+	if err := fn(ctx); err != nil {
+		s.mu.Lock()
+		s.rollbacks++
+		s.steps, s.attempts = steps, attempts
+		s.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// TestCheckCodeInOneTransaction: with a Transactor, CheckCode runs in one
+// transaction, and a refused code's charge is committed, not rolled back,
+// so five wrong codes still lock.
+func TestCheckCodeInOneTransaction(t *testing.T) {
+	f := newGuardFixture(t)
+	ts := &txStore{memStore: f.store}
+	f.g.Store = ts
+	for i := 1; i <= 4; i++ {
+		if _, err := f.check(f.wrong(t)); !errors.Is(err, mfa.ErrInvalidCode) {
+			t.Fatalf("wrong code %d: %v", i, err)
+		}
+	}
+	if _, err := f.check(f.wrong(t)); !errors.Is(err, mfa.ErrLockedOut) {
+		t.Fatalf("fifth wrong code: %v, want the lockout", err)
+	}
+	if _, err := f.check(f.code(t)); !errors.Is(err, mfa.ErrLockedOut) {
+		t.Fatalf("right code while locked: %v", err)
+	}
+	if ts.txs != 6 || ts.rollbacks != 0 {
+		t.Fatalf("%d transactions, %d rollbacks; want 6 and 0", ts.txs, ts.rollbacks)
+	}
 }
