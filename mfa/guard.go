@@ -102,9 +102,15 @@ func (g *Guard) CheckCode(ctx context.Context, userID string, s Secret, code str
 	// One transaction, one commit: the charge, the burned step and the
 	// reset become durable together. A refused code is an outcome, not a
 	// failure, so its charge is committed too.
+	check := g.checkCode
+	if locker, ok := g.Store.(CounterLocker); ok {
+		check = func(ctx context.Context, userID string, s Secret, code string) (int64, error) {
+			return g.checkCodeLocked(ctx, locker, userID, s, code)
+		}
+	}
 	var outcome error
 	err = tx.InTx(ctx, func(ctx context.Context) error {
-		step, outcome = g.checkCode(ctx, userID, s, code)
+		step, outcome = check(ctx, userID, s, code)
 		if outcome != nil && !isOutcome(outcome) {
 			return outcome
 		}
@@ -121,6 +127,69 @@ func (g *Guard) CheckCode(ctx context.Context, userID string, s Secret, code str
 // then commits once per check instead of up to three times.
 type Transactor interface {
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+}
+
+// CounterLocker is implemented by a Transactor that can lock a user's
+// attempt counter for the rest of the transaction (creating it when
+// missing), as SELECT ... FOR UPDATE does. Checks of one user then run one
+// after another on every replica, so CheckCode may evaluate the code before
+// charging it without letting concurrent guesses past the limit, and it
+// writes only what changes: on the common path, the burned step alone.
+type CounterLocker interface {
+	LockAttempts(ctx context.Context, userID string) (Attempts, error)
+}
+
+// checkCodeLocked is checkCode for a CounterLocker, inside its transaction.
+func (g *Guard) checkCodeLocked(ctx context.Context, locker CounterLocker, userID string, s Secret, code string) (int64, error) {
+	now := g.now()
+	p := g.Policy.orDefault()
+	cur, err := locker.LockAttempts(ctx, userID)
+	if err != nil {
+		return 0, fmt.Errorf("mfa: locking attempts: %w", err)
+	}
+	if cur.LockedAt(now) {
+		return 0, &LockedOutError{Until: cur.LockedUntil}
+	}
+	code, wellFormed := NormalizeCode(code)
+	if !wellFormed {
+		return 0, ErrMalformedCode
+	}
+	// save writes next over the locked row; losing it would mean the lock
+	// did not hold.
+	save := func(next Attempts) error {
+		next.Version = cur.Version + 1
+		ok, err := g.Store.SaveAttempts(ctx, userID, cur.Version, next)
+		if err != nil {
+			return fmt.Errorf("mfa: saving attempts: %w", err)
+		}
+		if !ok {
+			return ErrContention
+		}
+		return nil
+	}
+	refuse := func(cause error) (int64, error) {
+		next, lockedNow := p.charge(cur, now)
+		if err := save(next); err != nil {
+			return 0, err
+		}
+		return 0, failed(next, lockedNow, cause)
+	}
+	step, ok := MatchStep(s, code, now)
+	if !ok {
+		return refuse(ErrInvalidCode)
+	}
+	if err := g.Store.AdvanceTOTPStep(ctx, userID, step); err != nil {
+		if errors.Is(err, ErrCodeReused) {
+			return refuse(ErrCodeReused)
+		}
+		return 0, fmt.Errorf("mfa: recording used time step: %w", err)
+	}
+	if !cur.clean() {
+		if err := save(Attempts{}); err != nil {
+			return 0, err
+		}
+	}
+	return step, nil
 }
 
 // isOutcome tells a refused code (which must still be committed, since

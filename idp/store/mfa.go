@@ -115,6 +115,32 @@ func (s *Store) SaveAttempts(ctx context.Context, userID string, prevVersion int
 	return s.saveAttempts(ctx, "mfa_attempts", userID, prevVersion, next)
 }
 
+// LockAttempts implements mfa.CounterLocker: inside a transaction, it
+// returns the user's code-entry counter and holds its row until the
+// transaction ends. One statement: an upsert whose no-op update takes the
+// row lock (creating the row first when the user has none) and returns it.
+func (s *Store) LockAttempts(ctx context.Context, userID string) (mfa.Attempts, error) {
+	if _, ok := ctx.Value(txKey{}).(*gorm.DB); !ok {
+		return mfa.Attempts{}, errors.New("store: LockAttempts needs a transaction")
+	}
+	var r mfaAttemptsRow
+	err := s.conn(ctx).Raw(
+		`INSERT INTO mfa_attempts (user_id, failures, lockouts, locked_until, version)
+		 VALUES (?, 0, 0, NULL, 1)
+		 ON CONFLICT (user_id) DO UPDATE SET version = mfa_attempts.version
+		 RETURNING user_id, failures, lockouts, locked_until, version`, userID).Scan(&r).Error
+	if err != nil {
+		return mfa.Attempts{}, err
+	}
+	a := mfa.Attempts{Failures: r.Failures, Lockouts: r.Lockouts, Version: r.Version}
+	if r.LockedUntil != nil {
+		a.LockedUntil = r.LockedUntil.UTC()
+	}
+	return a, nil
+}
+
+var _ mfa.CounterLocker = (*Store)(nil)
+
 // attemptTables are the tables holding an mfa.Attempts counter per user.
 var attemptTables = map[string]bool{"mfa_attempts": true, "password_attempts": true}
 

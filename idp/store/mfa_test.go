@@ -614,3 +614,73 @@ func mfaRace(n int, f func() error) []error {
 	wg.Wait()
 	return errs
 }
+
+// TestGuardOnStoreConcurrency runs mfa.Guard on the real store, where
+// CheckCode takes the locked, one-transaction path: twenty simultaneous
+// wrong codes get exactly five evaluated (the fifth locks), and the same
+// right code sent twenty times at once is accepted exactly once.
+func TestGuardOnStoreConcurrency(t *testing.T) {
+	for name, open := range storetest.Backends(t) {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			ctx := context.Background()
+			tenant := storetest.NewTenant(t, s)
+			secret, err := mfa.NewSecret(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now().UTC()
+			g := &mfa.Guard{Store: s, Clock: mfa.ClockFunc(func() time.Time { return now })}
+			newUser := func() string {
+				u := storetest.NewUser(t, s, tenant.ID)
+				if err := s.BeginEnrollment(ctx, u.ID, "sealed"); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.ConfirmEnrollment(ctx, u.ID, "sealed", 0, mfaHash("k")); err != nil {
+					t.Fatal(err)
+				}
+				return u.ID
+			}
+			burst := func(userID, code string) (ok, wrong, locked, lockedNow int) {
+				var mu sync.Mutex
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				for range 20 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-start
+						_, err := g.CheckCode(ctx, userID, secret, code)
+						mu.Lock()
+						defer mu.Unlock()
+						var lo *mfa.LockedOutError
+						switch {
+						case err == nil:
+							ok++
+						case errors.As(err, &lo) && lo.JustLocked:
+							lockedNow++
+						case errors.Is(err, mfa.ErrLockedOut):
+							locked++
+						case errors.Is(err, mfa.ErrInvalidCode), errors.Is(err, mfa.ErrCodeReused):
+							wrong++
+						default:
+							t.Errorf("CheckCode: %v", err)
+						}
+					}()
+				}
+				close(start)
+				wg.Wait()
+				return
+			}
+
+			wrongCode, _ := mfa.GenerateCode(secret, now.Add(-time.Hour))
+			if ok, wrong, locked, lockedNow := burst(newUser(), wrongCode); ok != 0 || wrong != 4 || lockedNow != 1 || locked != 15 {
+				t.Errorf("20 wrong codes at once: %d accepted, %d refused, %d locked out, %d locking; want 0, 4, 15, 1", ok, wrong, locked, lockedNow)
+			}
+			right, _ := mfa.GenerateCode(secret, now)
+			if ok, _, _, _ := burst(newUser(), right); ok != 1 {
+				t.Errorf("the same right code 20 times at once: accepted %d times, want once", ok)
+			}
+		})
+	}
+}
