@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -141,11 +142,22 @@ func (s *Store) expiry(r fosite.Requester, t fosite.TokenType) time.Time {
 // the prototype passed by fosite. An inactive row is returned together with
 // inactiveErr, as fosite's contracts require.
 func (s *Store) loadRequest(ctx context.Context, kind, signature string, session fosite.Session, inactiveErr error) (*fosite.Request, error) {
-	var row tokenRow
-	err := s.conn(ctx).Where("kind = ? AND signature = ?", kind, signature).Take(&row).Error
-	if err != nil {
-		return nil, translate(err)
+	// Hand-written: this lookup runs on every token, refresh and
+	// introspection request, and gorm's reflection was a fifth of its cost.
+	row := tokenRow{Kind: kind, Signature: signature}
+	err := s.conn(ctx).Raw(
+		`SELECT request_id, client_id, active, requested_at, requested_scopes, granted_scopes,
+		        requested_audience, granted_audience, form, session_data
+		   FROM oauth_tokens WHERE kind = ? AND signature = ?`, kind, signature).Row().
+		Scan(&row.RequestID, &row.ClientID, &row.Active, &row.RequestedAt, &row.RequestedScopes, &row.GrantedScopes,
+			&row.RequestedAudience, &row.GrantedAudience, &row.Form, &row.SessionData)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
 	}
+	if err != nil {
+		return nil, err
+	}
+	row.RequestedAt = row.RequestedAt.UTC()
 	req, err := s.rowToRequest(ctx, &row, session)
 	if err != nil {
 		return nil, err
