@@ -175,8 +175,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}, o.Store, s.keys)
 	s.cookies = sessions.NewCookieStore(mfa.DeriveKey(o.MasterKey, "cookie-hash"), mfa.DeriveKey(o.MasterKey, "cookie-block"))
 	s.cookies.Options = &sessions.Options{
-		Path:     "/",
-		MaxAge:   int(o.SessionAbsolute.Seconds()),
+		Path: "/",
+		// As long as the longest session a tenant may allow: the server,
+		// not the cookie, decides when a session ends.
+		MaxAge:   int(max(o.SessionAbsolute, store.MaxSessionLifetime).Seconds()),
 		Secure:   s.secure,
 		HttpOnly: true,
 		SameSite: http.SameSiteLaxMode,
