@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/sessions"
 	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
 
 	"github.com/portcullis-idp/portcullis/idp/config"
 	"github.com/portcullis-idp/portcullis/idp/store"
@@ -114,9 +115,12 @@ type Server struct {
 	// ended sessions (other replicas' endings are found by polling).
 	logoutWake chan struct{}
 	oauth      fosite.OAuth2Provider
-	fcfg       *fosite.Config
-	cookies    *sessions.CookieStore
-	discovery  []byte
+	// accessTokens computes an access token's storage signature, for the
+	// introspection prefetch.
+	accessTokens oauth2.AccessTokenStrategy
+	fcfg         *fosite.Config
+	cookies      *sessions.CookieStore
+	discovery    []byte
 	// dummyHash is checked when the email is unknown, so a wrong email
 	// costs the same argon2id work as a wrong password. Made in the
 	// background at start, so it does not delay listening.
@@ -164,7 +168,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("idp: token secret: %w", err)
 	}
-	s.oauth, s.fcfg = newProvider(providerConfig{
+	s.oauth, s.fcfg, s.accessTokens = newProvider(providerConfig{
 		Issuer:               o.Issuer,
 		GlobalSecret:         secret,
 		SecretKey:            mfa.DeriveKey(o.MasterKey, "client-secret"),

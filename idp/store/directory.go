@@ -220,33 +220,46 @@ func (s *Store) ClientByID(ctx context.Context, id string) (*Client, error) {
 // introspection request authenticates a client, and gorm's reflection was
 // a fifth of the lookup's cost.
 func (s *Store) queryClient(ctx context.Context, id string) (*Client, error) {
-	var (
-		c                                     Client
-		tenant                                sql.NullString
-		redirects, postLogout, scopes, grants string
-	)
-	err := s.conn(ctx).Raw(
-		`SELECT id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris, backchannel_logout_uri,
-		        skip_consent, require_pkce, tenant_id, scopes, grant_types, created_at
-		   FROM clients WHERE id = ?`, id).Row().
-		Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, &redirects, &postLogout, &c.BackchannelLogoutURI,
-			&c.SkipConsent, &c.RequirePKCE, &tenant, &scopes, &grants, &c.CreatedAt)
+	var cs clientScan
+	err := s.conn(ctx).Raw(`SELECT `+clientColumns+` FROM clients c WHERE c.id = ?`, id).Row().Scan(cs.dest()...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
+	return cs.client()
+}
+
+// clientColumns are the columns clientScan reads, from clients aliased c.
+const clientColumns = `c.id, c.name, c.secret_hash, c.public, c.redirect_uris, c.post_logout_redirect_uris,
+	c.backchannel_logout_uri, c.skip_consent, c.require_pkce, c.tenant_id, c.scopes, c.grant_types, c.created_at`
+
+// clientScan receives clientColumns.
+type clientScan struct {
+	c                                     Client
+	tenant                                sql.NullString
+	redirects, postLogout, scopes, grants string
+}
+
+func (cs *clientScan) dest() []any {
+	c := &cs.c
+	return []any{&c.ID, &c.Name, &c.SecretHash, &c.Public, &cs.redirects, &cs.postLogout, &c.BackchannelLogoutURI,
+		&c.SkipConsent, &c.RequirePKCE, &cs.tenant, &cs.scopes, &cs.grants, &c.CreatedAt}
+}
+
+func (cs *clientScan) client() (*Client, error) {
+	c := cs.c
 	for _, f := range []struct {
 		raw string
 		dst *StringList
-	}{{redirects, &c.RedirectURIs}, {postLogout, &c.PostLogoutRedirectURIs}, {scopes, &c.Scopes}, {grants, &c.GrantTypes}} {
+	}{{cs.redirects, &c.RedirectURIs}, {cs.postLogout, &c.PostLogoutRedirectURIs}, {cs.scopes, &c.Scopes}, {cs.grants, &c.GrantTypes}} {
 		if err := json.Unmarshal([]byte(f.raw), f.dst); err != nil {
-			return nil, fmt.Errorf("store: client %s: %w", id, err)
+			return nil, fmt.Errorf("store: client %s: %w", c.ID, err)
 		}
 	}
-	if tenant.Valid {
-		c.TenantID = &tenant.String
+	if cs.tenant.Valid {
+		c.TenantID = &cs.tenant.String
 	}
 	c.CreatedAt = c.CreatedAt.UTC()
 	return &c, nil

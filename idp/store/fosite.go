@@ -144,6 +144,12 @@ func (s *Store) expiry(r fosite.Requester, t fosite.TokenType) time.Time {
 func (s *Store) loadRequest(ctx context.Context, kind, signature string, session fosite.Session, inactiveErr error) (*fosite.Request, error) {
 	// Hand-written: this lookup runs on every token, refresh and
 	// introspection request, and gorm's reflection was a fifth of its cost.
+	if row, ok := prefetched(ctx, kind, signature); ok {
+		if row == nil {
+			return nil, ErrNotFound
+		}
+		return s.finishRequest(ctx, row, session, inactiveErr)
+	}
 	row := tokenRow{Kind: kind, Signature: signature}
 	err := s.conn(ctx).Raw(
 		`SELECT request_id, client_id, active, requested_at, requested_scopes, granted_scopes,
@@ -158,7 +164,13 @@ func (s *Store) loadRequest(ctx context.Context, kind, signature string, session
 		return nil, err
 	}
 	row.RequestedAt = row.RequestedAt.UTC()
-	req, err := s.rowToRequest(ctx, &row, session)
+	return s.finishRequest(ctx, &row, session, inactiveErr)
+}
+
+// finishRequest turns a token row into fosite's request; an inactive row
+// comes with inactiveErr.
+func (s *Store) finishRequest(ctx context.Context, row *tokenRow, session fosite.Session, inactiveErr error) (*fosite.Request, error) {
+	req, err := s.rowToRequest(ctx, row, session)
 	if err != nil {
 		return nil, err
 	}

@@ -523,3 +523,51 @@ func testGetClient(t *testing.T, s *store.Store) {
 
 func isNotFound(err error) bool { return err != nil && errors.Is(err, fosite.ErrNotFound) }
 func isInactive(err error) bool { return err != nil && errors.Is(err, fosite.ErrInactiveToken) }
+
+// testPrefetchIntrospection: the one-query read of client and access token
+// gives GetAccessTokenSession the same answers as the plain lookups: the
+// session of a live token, ErrInactiveToken for a revoked one, not found
+// for an unknown one; the client is served from the request cache.
+func testPrefetchIntrospection(t *testing.T, s *store.Store) {
+	c := mustClient(t, s)
+	base := store.WithRequestCache(t.Context())
+	mustNil(t, "CreateAccessTokenSession", s.CreateAccessTokenSession(base, "at-live", newRequest(c, newSession("pia", "sid-1"))))
+	mustNil(t, "CreateAccessTokenSession", s.CreateAccessTokenSession(base, "at-revoked", newRequest(c, newSession("pia", "sid-2"))))
+	revoked, err := s.GetAccessTokenSession(base, "at-revoked", store.NewSession())
+	mustNil(t, "GetAccessTokenSession", err)
+	mustNil(t, "RevokeAccessToken", s.RevokeAccessToken(base, revoked.GetID()))
+
+	for _, tc := range []struct {
+		sig  string
+		want func(error) bool
+	}{
+		{"at-live", func(err error) bool { return err == nil }},
+		{"at-revoked", func(err error) bool { return isInactive(err) || isNotFound(err) }},
+		{"at-unknown", isNotFound},
+	} {
+		ctx := store.WithRequestCache(t.Context())
+		ctx, err := s.PrefetchIntrospection(ctx, c.ID, tc.sig)
+		mustNil(t, "PrefetchIntrospection", err)
+		req, err := s.GetAccessTokenSession(ctx, tc.sig, store.NewSession())
+		if !tc.want(err) {
+			t.Errorf("%s after prefetch: %v", tc.sig, err)
+		}
+		if err == nil && (req.GetSession().GetSubject() != "pia" || req.GetClient().GetID() != c.ID) {
+			t.Errorf("%s after prefetch: subject %q, client %q", tc.sig, req.GetSession().GetSubject(), req.GetClient().GetID())
+		}
+		got, err := s.GetClient(ctx, c.ID)
+		mustNil(t, "GetClient after prefetch", err)
+		if got.GetID() != c.ID || string(got.GetHashedSecret()) != string(c.SecretHash) {
+			t.Errorf("cached client = %+v", got)
+		}
+	}
+	// An unknown client, or no request cache: the context comes back as
+	// it was, and the lookups run as usual.
+	ctx := store.WithRequestCache(t.Context())
+	if got, err := s.PrefetchIntrospection(ctx, "no-such-client", "at-live"); err != nil || got != ctx {
+		t.Errorf("unknown client: %v, context changed %v", err, got != ctx)
+	}
+	if got, err := s.PrefetchIntrospection(t.Context(), c.ID, "at-live"); err != nil || got != t.Context() {
+		t.Errorf("no request cache: %v", err)
+	}
+}

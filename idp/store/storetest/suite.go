@@ -38,6 +38,7 @@ var cases = []struct {
 	{"Form/SecretsNotPersisted", testFormSecrets},
 	{"Session/CustomFieldsSurviveJSONAndClone", testSessionFields},
 	{"Client/GetClient", testGetClient},
+	{"Client/PrefetchIntrospection", testPrefetchIntrospection},
 	{"Client/AssertionJTI", testClientAssertionJTI},
 	{"Tx/RollbackDiscards", testTxRollback},
 	{"Tx/CommitKeeps", testTxCommit},
