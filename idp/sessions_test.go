@@ -133,8 +133,8 @@ func TestTenantSessionLifetimes(t *testing.T) {
 			name           string
 			absolute, idle time.Duration
 		}{
-			{"absolute", time.Second, 0},
-			{"idle", 0, time.Second},
+			{"absolute", 3 * time.Second, 0},
+			{"idle", 0, 3 * time.Second},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				must(t, e.store.SetTenantSessionLifetimes(ctx, e.tenant.ID, tc.absolute, tc.idle, store.Actor{Via: "test"}))
@@ -143,7 +143,7 @@ func TestTenantSessionLifetimes(t *testing.T) {
 				if got := e.promptNone(b, relying); got != "code" {
 					t.Fatalf("right after sign-in: %s", got)
 				}
-				time.Sleep(1500 * time.Millisecond)
+				time.Sleep(3500 * time.Millisecond)
 				if got := e.promptNone(b, relying); got != "login_required" {
 					t.Fatalf("after the tenant's %s limit: %s", tc.name, got)
 				}
