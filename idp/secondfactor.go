@@ -587,10 +587,10 @@ func (s *Server) renderEnrollVerify(w http.ResponseWriter, r *http.Request, st *
 	})
 }
 
-// submitEnrollVerify activates the authenticator with the first code. The
-// code is checked against the pending secret (the replay guard applies to
-// active authenticators only); its step becomes the last one used, so it
-// cannot sign in again. Misses count against the attempt limit.
+// submitEnrollVerify activates the authenticator with the first code,
+// checked against the pending secret by the guard (charged like any code;
+// the replay guard applies to active authenticators only). Its step
+// becomes the last one used, so it cannot sign in again.
 func (s *Server) submitEnrollVerify(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	id, err := formOf(r)
@@ -602,16 +602,6 @@ func (s *Server) submitEnrollVerify(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	u := st.user
-	code, ok := mfa.NormalizeCode(r.PostForm.Get("code"))
-	if !ok {
-		return s.renderEnrollVerify(w, r, st, msgCodeMalformed, http.StatusBadRequest)
-	}
-	var locked *mfa.LockedOutError
-	if err := s.guard.Admit(ctx, u.ID); errors.As(err, &locked) {
-		return s.renderEnrollVerify(w, r, st, s.lockedMessage(locked), http.StatusTooManyRequests)
-	} else if err != nil {
-		return err
-	}
 	sealed, err := s.store.PendingAuthenticator(ctx, u.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return s.advance(w, r, st.pending, stageEnroll, pathEnroll, nil)
@@ -623,24 +613,13 @@ func (s *Server) submitEnrollVerify(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	step, ok := mfa.MatchStep(secret, code, s.guard.Clock.Now())
-	if !ok {
-		lockedNow, err := s.guard.RecordFailure(ctx, u.ID)
+	step, err := s.guard.CheckPendingCode(ctx, u.ID, secret, r.PostForm.Get("code"))
+	if err != nil {
+		msg, status, err := s.codeRefusal(r, u, err)
 		if err != nil {
 			return err
 		}
-		s.audit(r, &store.AuditEvent{Event: "mfa.code_failed", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID,
-			Detail: `{"reason":"wrong","during":"enrollment"}`})
-		if lockedNow {
-			a, err := s.store.LoadAttempts(ctx, u.ID)
-			if err != nil {
-				return err
-			}
-			lo := &mfa.LockedOutError{Until: a.LockedUntil, JustLocked: true}
-			s.auditLockout(r, u, lo)
-			return s.renderEnrollVerify(w, r, st, s.lockedMessage(lo), http.StatusTooManyRequests)
-		}
-		return s.renderEnrollVerify(w, r, st, msgCodeWrong, http.StatusUnauthorized)
+		return s.renderEnrollVerify(w, r, st, msg, status)
 	}
 	key, err := s.recoveryKey(st.pending)
 	if err != nil {
@@ -651,9 +630,6 @@ func (s *Server) submitEnrollVerify(w http.ResponseWriter, r *http.Request) erro
 		return s.advance(w, r, st.pending, stageEnroll, pathEnroll, nil)
 	} else if err != nil {
 		return err
-	}
-	if err := s.guard.RecordSuccess(ctx, u.ID); err != nil {
-		s.logger(ctx).Warn("reset attempts after enrollment", "err", err)
 	}
 	s.audit(r, &store.AuditEvent{Event: "mfa.enrollment_completed", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 	return s.completeSecondFactor(w, r, st, amrMFA, ACRMFA)

@@ -39,12 +39,12 @@
 // and e.KeyURI; show e.RecoveryKey.Grouped() and require the user to
 // acknowledge it; store Cipher.Seal(secret, AAD("mfa_authenticators",
 // "secret", userID)) and HashRecoveryKey(key) as pending. The first code the
-// user types is checked with Guard.Admit, then MatchStep against the pending
-// secret: a match activates the authenticator with that step as the last
-// one used (so it cannot be replayed) and Guard.RecordSuccess; a miss is
-// Guard.RecordFailure. Guard.CheckCode is for active authenticators only,
-// since the replay guard advances a confirmed one. Nothing here is active
-// before the confirming code.
+// user types is checked with Guard.CheckPendingCode against the pending
+// secret (charged like any code, no step burned): a match activates the
+// authenticator with the returned step as the last one used, so it cannot
+// be replayed. Guard.CheckCode is for active authenticators only, since the
+// replay guard advances a confirmed one. Nothing here is active before the
+// confirming code.
 //
 // Sign-in, second step: Guard.CheckCode(ctx, userID, secret, code) with the
 // secret from Cipher.Open. nil means the user passed; any error means not.

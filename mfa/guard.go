@@ -199,6 +199,13 @@ func isOutcome(err error) bool {
 }
 
 func (g *Guard) checkCode(ctx context.Context, userID string, s Secret, code string) (step int64, err error) {
+	return g.verify(ctx, userID, s, code, true)
+}
+
+// verify charges the attempt, matches the code and resets the counter on
+// success; with burn, the matched step is first recorded as used (the
+// replay guard of an active authenticator).
+func (g *Guard) verify(ctx context.Context, userID string, s Secret, code string, burn bool) (step int64, err error) {
 	now := g.now()
 	code, wellFormed := NormalizeCode(code)
 	var refuse error
@@ -213,16 +220,32 @@ func (g *Guard) checkCode(ctx context.Context, userID string, s Secret, code str
 	if !ok {
 		return 0, failed(charged, lockedNow, ErrInvalidCode)
 	}
-	if err := g.Store.AdvanceTOTPStep(ctx, userID, step); err != nil {
-		if errors.Is(err, ErrCodeReused) {
-			return 0, failed(charged, lockedNow, ErrCodeReused)
+	if burn {
+		if err := g.Store.AdvanceTOTPStep(ctx, userID, step); err != nil {
+			if errors.Is(err, ErrCodeReused) {
+				return 0, failed(charged, lockedNow, ErrCodeReused)
+			}
+			return 0, fmt.Errorf("mfa: recording used time step: %w", err)
 		}
-		return 0, fmt.Errorf("mfa: recording used time step: %w", err)
 	}
 	if err := g.reset(ctx, userID, &charged); err != nil {
 		return 0, fmt.Errorf("mfa: code accepted but resetting attempts failed: %w", err)
 	}
 	return step, nil
+}
+
+// CheckPendingCode verifies the first code of an authenticator that is not
+// yet active (enrollment) and returns its matched step, with the same
+// accounting as CheckCode: refused while locked, charged before it is
+// evaluated, the counter reset on success. It burns no step: the caller
+// records the returned step when it activates the authenticator, so the
+// confirming code cannot be used again. Its errors are CheckCode's, less
+// ErrCodeReused.
+func (g *Guard) CheckPendingCode(ctx context.Context, userID string, s Secret, code string) (step int64, err error) {
+	if err := s.Validate(); err != nil {
+		return 0, err
+	}
+	return g.verify(ctx, userID, s, code, false)
 }
 
 // CheckRecoveryKey applies the same attempt accounting to a recovery-key
