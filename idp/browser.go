@@ -113,20 +113,19 @@ func (s *Server) currentSession(ctx context.Context, r *http.Request) (*signedIn
 
 // startSession signs the browser in as u after a completed authentication,
 // replacing any earlier session of this browser (the session secret is
-// always new, so a fixated or stolen pre-login cookie is worthless).
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *store.User, amr []string, acr string) (*store.BrowserSession, error) {
+// always new, so a fixated or stolen pre-login cookie is worthless). The
+// tenant, u's, gives the session its lifetimes.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *store.User, tenant *store.Tenant, amr []string, acr string) (*store.BrowserSession, error) {
 	ctx := r.Context()
 	b := s.readBrowser(r)
 	if b.SessionSecret != "" {
 		if old, err := s.store.ActiveSession(ctx, hashToken(b.SessionSecret), s.opts.SessionIdle); err == nil && old.UserID != u.ID {
-			if _, err := s.store.EndSession(ctx, old.ID, "replaced"); err != nil {
+			if _, err := s.endSessions(r, "replaced", func() ([]store.EndedSession, error) {
+				return s.store.EndSession(ctx, old.ID, "replaced")
+			}); err != nil {
 				return nil, err
 			}
 		}
-	}
-	tenant, err := s.store.TenantByID(ctx, u.TenantID)
-	if err != nil {
-		return nil, err
 	}
 	absolute := s.opts.SessionAbsolute
 	if tenant.SessionAbsoluteSeconds > 0 {

@@ -47,14 +47,21 @@ func (s *Server) wakeLogouts() {
 	}
 }
 
+// forgetSession drops the session secret from the cookie (the browser
+// binding stays, for pending requests).
+func (s *Server) forgetSession(w http.ResponseWriter, r *http.Request) error {
+	b := s.readBrowser(r)
+	if b.SessionSecret == "" {
+		return nil
+	}
+	b.SessionSecret = ""
+	return s.writeBrowser(w, r, b)
+}
+
 // signedOut forgets the session in the cookie and shows the signed-out page.
 func (s *Server) signedOut(w http.ResponseWriter, r *http.Request, returnURL string) error {
-	b := s.readBrowser(r)
-	if b.SessionSecret != "" {
-		b.SessionSecret = ""
-		if err := s.writeBrowser(w, r, b); err != nil {
-			return err
-		}
+	if err := s.forgetSession(w, r); err != nil {
+		return err
 	}
 	pageHeaders(w, "")
 	return s.tpl.SignedOut(w, templates.SignedOutPage{
@@ -166,12 +173,8 @@ func (s *Server) logoutTarget(r *http.Request, params url.Values, hint *hintClai
 
 func (s *Server) finishLogout(w http.ResponseWriter, r *http.Request, t logoutTarget) error {
 	if to := t.url(); to != "" {
-		b := s.readBrowser(r)
-		if b.SessionSecret != "" {
-			b.SessionSecret = ""
-			if err := s.writeBrowser(w, r, b); err != nil {
-				return err
-			}
+		if err := s.forgetSession(w, r); err != nil {
+			return err
 		}
 		http.Redirect(w, r, to, http.StatusSeeOther)
 		return nil

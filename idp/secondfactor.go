@@ -145,7 +145,7 @@ func (s *Server) afterPassword(w http.ResponseWriter, r *http.Request, pending *
 	if tenant.RequireTFA || wantsMFA(form) {
 		return s.advance(w, r, pending, stageEnroll, pathEnroll, next)
 	}
-	bs, err := s.startSession(w, r, user, []string{"pwd"}, ACRPassword)
+	bs, err := s.startSession(w, r, user, tenant, []string{"pwd"}, ACRPassword)
 	if err != nil {
 		return err
 	}
@@ -199,7 +199,11 @@ func (s *Server) completeSecondFactor(w http.ResponseWriter, r *http.Request, st
 		}
 		sessionID = si.Session.ID
 	} else {
-		bs, err := s.startSession(w, r, st.user, amr, acr)
+		tenant, err := s.store.TenantByID(ctx, st.user.TenantID)
+		if err != nil {
+			return err
+		}
+		bs, err := s.startSession(w, r, st.user, tenant, amr, acr)
 		if err != nil {
 			return err
 		}
