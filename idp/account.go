@@ -122,7 +122,7 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, si *signe
 	if err != nil {
 		return err
 	}
-	sessions, err := s.store.ListUserSessions(ctx, u.ID)
+	sessions, err := s.store.ListUserSessions(ctx, u.ID, s.opts.SessionIdle)
 	if err != nil {
 		return err
 	}
@@ -143,12 +143,8 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, si *signe
 	if !active {
 		page.ActivateURL = pathAccountActivate
 	}
-	idle := s.opts.SessionIdle
 	others := 0
 	for _, bs := range sessions {
-		if !bs.LastSeenAt.After(s.now().Add(-bs.IdleLimit(idle))) {
-			continue // idle: ended at its next use
-		}
 		current := bs.ID == si.Session.ID
 		if !current {
 			others++

@@ -710,7 +710,7 @@ func TestAdminPageInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#policy button[type="submit"]`)),
 	))
 	eventually(t, "Require TFA on, Linus signed out", func() bool {
-		live, _ := st.ListUserSessions(bg, linus.ID)
+		live, _ := st.ListUserSessions(bg, linus.ID, time.Hour)
 		return e.tenantRequiresTFA(t) && len(live) == 0
 	})
 

@@ -245,7 +245,7 @@ func (s *Store) EndExpiredSessions(ctx context.Context, defaultIdle time.Duratio
 	byLimit := make(map[time.Duration][]string)
 	for _, bs := range cands {
 		l := bs.IdleLimit(defaultIdle)
-		if !bs.ExpiresAt.After(now) || !bs.LastSeenAt.After(now.Add(-l)) {
+		if !bs.ExpiresAt.After(now) || bs.idleAt(now, defaultIdle) {
 			byLimit[l] = append(byLimit[l], bs.ID)
 		}
 	}

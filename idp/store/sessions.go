@@ -41,10 +41,16 @@ func (s *Store) ActiveSession(ctx context.Context, secretHash string, defaultIdl
 	if err != nil {
 		return nil, translate(err)
 	}
-	if !bs.LastSeenAt.After(now.Add(-bs.IdleLimit(defaultIdle))) {
+	if bs.idleAt(now, defaultIdle) {
 		return nil, ErrNotFound
 	}
 	return &bs, nil
+}
+
+// idleAt reports whether the session has gone unused for longer than its
+// idle limit at now (it ends at its next use, or at the expiry sweep).
+func (bs *BrowserSession) idleAt(now time.Time, defaultIdle time.Duration) bool {
+	return !bs.LastSeenAt.After(now.Add(-bs.IdleLimit(defaultIdle)))
 }
 
 // IdleLimit is how long the session may go unused: its own limit, or
@@ -192,12 +198,23 @@ func chunks(ids []string, n int) [][]string {
 	return out
 }
 
-// ListUserSessions returns a user's live sessions, newest first.
-func (s *Store) ListUserSessions(ctx context.Context, userID string) ([]BrowserSession, error) {
-	var out []BrowserSession
-	err := s.conn(ctx).Where("user_id = ? AND ended_at IS NULL AND expires_at > ?", userID, s.now()).
-		Order("created_at DESC").Find(&out).Error
-	return out, err
+// ListUserSessions returns a user's live sessions, newest first: not
+// ended, not expired, and not idle for longer than their limit (by the
+// same rule as ActiveSession, with defaultIdle for sessions without one).
+func (s *Store) ListUserSessions(ctx context.Context, userID string, defaultIdle time.Duration) ([]BrowserSession, error) {
+	now := s.now()
+	var rows []BrowserSession
+	if err := s.conn(ctx).Where("user_id = ? AND ended_at IS NULL AND expires_at > ?", userID, now).
+		Order("created_at DESC").Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	live := rows[:0]
+	for _, bs := range rows {
+		if !bs.idleAt(now, defaultIdle) {
+			live = append(live, bs)
+		}
+	}
+	return live, nil
 }
 
 // RecordSessionClient remembers that a session signed into a client

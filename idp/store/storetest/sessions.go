@@ -287,8 +287,9 @@ func testListUserSessions(t *testing.T, s *store.Store) {
 	_, err := s.EndSession(ctx, gone.ID, "logout")
 	mustNil(t, "EndSession", err)
 	mustBrowserSession(t, s, NewUser(t, s, u.TenantID), nil)
+	mustBrowserSession(t, s, u, func(bs *store.BrowserSession) { bs.LastSeenAt, bs.IdleSeconds = n.Add(-time.Hour), 60 })
 
-	list, err := s.ListUserSessions(ctx, u.ID)
+	list, err := s.ListUserSessions(ctx, u.ID, 24*time.Hour)
 	mustNil(t, "ListUserSessions", err)
 	var ids []string
 	for _, bs := range list {
