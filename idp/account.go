@@ -214,6 +214,12 @@ func describeUserAgent(ua string) string {
 // accountAction is the shape of every account-page POST: a live session is
 // required, and the form must parse.
 func (s *Server) accountAction(h func(w http.ResponseWriter, r *http.Request, si *signedIn) error) func(http.ResponseWriter, *http.Request) error {
+	return s.sessionAction(errSignedOut, h)
+}
+
+// sessionAction parses the form and runs h with the browser's live
+// session, or answers signedOut when there is none.
+func (s *Server) sessionAction(signedOut *httpError, h func(w http.ResponseWriter, r *http.Request, si *signedIn) error) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if err := r.ParseForm(); err != nil {
 			return badRequest("The form could not be read.")
@@ -223,7 +229,7 @@ func (s *Server) accountAction(h func(w http.ResponseWriter, r *http.Request, si
 			return err
 		}
 		if si == nil {
-			return errSignedOut
+			return signedOut
 		}
 		return h(w, r, si)
 	}

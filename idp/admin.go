@@ -139,48 +139,41 @@ func (s *Server) showAdmin(w http.ResponseWriter, r *http.Request) error {
 	if !si.User.IsAdmin() {
 		return errNotAdmin
 	}
-	// An admin who has an authenticator administers with a session that
-	// passed it: a session from before enrolling steps up with a code.
-	if si.Session.ACR != ACRMFA {
-		has, err := s.store.HasActiveAuthenticator(r.Context(), si.User.ID)
+	if need, err := s.adminNeedsCode(r, si); err != nil || need {
 		if err != nil {
 			return err
 		}
-		if has {
-			return s.beginAccountFlow(w, r, url.Values{accountReturnParam: {pathAdmin}}, stageTOTP, pathCode, si)
-		}
+		return s.beginAccountFlow(w, r, url.Values{accountReturnParam: {pathAdmin}}, stageTOTP, pathCode, si)
 	}
 	return s.renderAdmin(w, r, si, adminNotice(r.URL.Query()), "", "", http.StatusOK)
 }
 
+// adminNeedsCode reports whether an admin must pass a code before
+// administering: one who has an authenticator administers with a session
+// that passed it, so a session from before enrolling steps up first.
+func (s *Server) adminNeedsCode(r *http.Request, si *signedIn) (bool, error) {
+	if si.Session.ACR == ACRMFA {
+		return false, nil
+	}
+	return s.store.HasActiveAuthenticator(r.Context(), si.User.ID)
+}
+
 // adminAction is the shape of every admin page POST: a live session of an
-// admin is required, and the form must parse.
+// admin, past the second factor when the admin has one, and a form that
+// parses.
 func (s *Server) adminAction(h func(w http.ResponseWriter, r *http.Request, si *signedIn) error) func(http.ResponseWriter, *http.Request) error {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		if err := r.ParseForm(); err != nil {
-			return badRequest("The form could not be read.")
-		}
-		si, err := s.currentSession(r.Context(), r)
-		if err != nil {
-			return err
-		}
-		if si == nil {
-			return errAdminSignedOut
-		}
+	return s.sessionAction(errAdminSignedOut, func(w http.ResponseWriter, r *http.Request, si *signedIn) error {
 		if !si.User.IsAdmin() {
 			return errNotAdmin
 		}
-		if si.Session.ACR != ACRMFA {
-			has, err := s.store.HasActiveAuthenticator(r.Context(), si.User.ID)
+		if need, err := s.adminNeedsCode(r, si); err != nil || need {
 			if err != nil {
 				return err
 			}
-			if has {
-				return errAdminStepUp
-			}
+			return errAdminStepUp
 		}
 		return h(w, r, si)
-	}
+	})
 }
 
 // submitRequireTFA is POST /admin/require-tfa: require_tfa=on|off and,
