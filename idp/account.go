@@ -30,8 +30,6 @@ const (
 	pathAccountPassword      = "/account/password"
 	accountReturnParam       = "return_to"
 	accountDoneParam         = "done"
-	minPasswordLength        = 12
-	maxPasswordLength        = 1024
 	msgDeactivateRefused     = "Your organisation requires two-factor authentication, so it cannot be turned off for your account."
 	msgPasswordTooShort      = "Choose a new password of at least 12 characters."
 	msgCurrentPasswordWrong  = "Your current password is not correct."
@@ -372,17 +370,20 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, si *sign
 	fail := func(msg string, status int) error {
 		return s.renderAccount(w, r, si, "", msg, templates.FormPassword, status)
 	}
-	if len(current) > maxPasswordLength || len(next) > maxPasswordLength {
+	if len(current) > MaxPasswordLength || len(next) > MaxPasswordLength {
 		return fail("Passwords are at most 1024 characters.", http.StatusBadRequest)
 	}
-	if utf8.RuneCountInString(next) < minPasswordLength {
+	if utf8.RuneCountInString(next) < MinPasswordLength {
 		return fail(msgPasswordTooShort, http.StatusBadRequest)
 	}
-	ok, err := CheckPassword(u.PasswordHash, current)
-	if err == nil {
-		ok, err = s.passwordAttempt(r, u, ok)
+	// An unreadable stored hash counts as a wrong password; a failure to
+	// record the attempt is an error, not a wrong password.
+	ok, _ := CheckPassword(u.PasswordHash, current)
+	ok, err := s.passwordAttempt(r, u, ok)
+	if err != nil {
+		return err
 	}
-	if err != nil || !ok {
+	if !ok {
 		s.audit(r, &store.AuditEvent{Event: "password.change_failed", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 		return fail(msgCurrentPasswordWrong, http.StatusUnauthorized)
 	}

@@ -62,7 +62,7 @@ func (s *Server) submitLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	email := strings.TrimSpace(r.PostForm.Get("email"))
 	password := r.PostForm.Get("password")
-	if email == "" || password == "" || len(email) > 320 || len(password) > 1024 {
+	if email == "" || password == "" || len(email) > 320 || len(password) > MaxPasswordLength {
 		return s.renderLogin(w, r, pending, email, "Enter your email and password.", http.StatusBadRequest)
 	}
 	user, ok, err := s.checkCredentials(r, email, password)

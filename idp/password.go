@@ -11,6 +11,14 @@ import (
 	"golang.org/x/crypto/argon2"
 )
 
+// Password length rules, in characters (runes) for the minimum and bytes
+// for the maximum, shared by the sign-in form, the account page and the
+// CLI; the maximum bounds the hashing input.
+const (
+	MinPasswordLength = 12
+	MaxPasswordLength = 1024
+)
+
 // Argon2Params are the argon2id cost settings. The defaults are OWASP's
 // minimum (19 MiB, 2 passes, 1 lane): the one deliberate cost of a sign-in.
 type Argon2Params struct {

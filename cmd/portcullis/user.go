@@ -18,10 +18,6 @@ import (
 	"github.com/portcullis-idp/portcullis/idp/store"
 )
 
-// minPasswordLen is the shortest password `user create --password-stdin`
-// accepts, in characters.
-const minPasswordLen = 12
-
 func newUserCmd(c *cli) *cobra.Command {
 	return group("user", "Manage the users of a tenant",
 		newUserCreateCmd(c),
@@ -132,8 +128,8 @@ func readPassword(r io.Reader) (string, error) {
 	switch n := utf8.RuneCountInString(line); {
 	case n == 0:
 		return "", errors.New("--password-stdin: standard input held no password")
-	case n < minPasswordLen:
-		return "", fmt.Errorf("--password-stdin: the password has %d characters; use at least %d", n, minPasswordLen)
+	case n < idp.MinPasswordLength:
+		return "", fmt.Errorf("--password-stdin: the password has %d characters; use at least %d", n, idp.MinPasswordLength)
 	}
 	return line, nil
 }
