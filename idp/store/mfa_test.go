@@ -642,34 +642,24 @@ func TestGuardOnStoreConcurrency(t *testing.T) {
 				return u.ID
 			}
 			burst := func(userID, code string) (ok, wrong, locked, lockedNow int) {
-				var mu sync.Mutex
-				var wg sync.WaitGroup
-				start := make(chan struct{})
-				for range 20 {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						<-start
-						_, err := g.CheckCode(ctx, userID, secret, code)
-						mu.Lock()
-						defer mu.Unlock()
-						var lo *mfa.LockedOutError
-						switch {
-						case err == nil:
-							ok++
-						case errors.As(err, &lo) && lo.JustLocked:
-							lockedNow++
-						case errors.Is(err, mfa.ErrLockedOut):
-							locked++
-						case errors.Is(err, mfa.ErrInvalidCode), errors.Is(err, mfa.ErrCodeReused):
-							wrong++
-						default:
-							t.Errorf("CheckCode: %v", err)
-						}
-					}()
+				for _, err := range mfaRace(20, func() error {
+					_, err := g.CheckCode(ctx, userID, secret, code)
+					return err
+				}) {
+					var lo *mfa.LockedOutError
+					switch {
+					case err == nil:
+						ok++
+					case errors.As(err, &lo) && lo.JustLocked:
+						lockedNow++
+					case errors.Is(err, mfa.ErrLockedOut):
+						locked++
+					case errors.Is(err, mfa.ErrInvalidCode), errors.Is(err, mfa.ErrCodeReused):
+						wrong++
+					default:
+						t.Errorf("CheckCode: %v", err)
+					}
 				}
-				close(start)
-				wg.Wait()
 				return
 			}
 
