@@ -90,30 +90,21 @@ type codeBench struct {
 }
 
 func forCodeBenchBackends(b *testing.B, f func(b *testing.B, cb *codeBench)) {
-	for _, backend := range []struct {
-		name string
-		open func(testing.TB) *store.Store
-	}{
-		{"sqlite", storetest.OpenSQLite},
-		{"postgres", storetest.OpenPostgres},
-	} {
-		b.Run(backend.name, func(b *testing.B) {
-			s := backend.open(b)
-			workers := runtime.GOMAXPROCS(0)
-			cb := &codeBench{s: s, pool: make(chan []codeBenchUser, workers),
-				start: mfa.StepTime(mfa.Step(time.Now())).Add(mfa.Period / 2)}
-			tn := storetest.NewTenant(b, s)
-			for range workers {
-				users := make([]codeBenchUser, codeBenchUsersPerWorker)
-				for i := range users {
-					users[i] = enrollCodeBenchUser(b, s, tn.ID)
-				}
-				cb.all = append(cb.all, users...)
-				cb.pool <- users
+	forEachBenchStore(b, func(b *testing.B, s *store.Store) {
+		workers := runtime.GOMAXPROCS(0)
+		cb := &codeBench{s: s, pool: make(chan []codeBenchUser, workers),
+			start: mfa.StepTime(mfa.Step(time.Now())).Add(mfa.Period / 2)}
+		tn := storetest.NewTenant(b, s)
+		for range workers {
+			users := make([]codeBenchUser, codeBenchUsersPerWorker)
+			for i := range users {
+				users[i] = enrollCodeBenchUser(b, s, tn.ID)
 			}
-			f(b, cb)
-		})
-	}
+			cb.all = append(cb.all, users...)
+			cb.pool <- users
+		}
+		f(b, cb)
+	})
 }
 
 // run times b.N calls of the function newWorker returns for each worker's

@@ -23,46 +23,34 @@ const revokeBenchSessions = 10_000
 //
 //	go test ./idp/store -run '^$' -bench RevokeTenant10k -benchtime 3x
 func BenchmarkRevokeTenant10kSessions(b *testing.B) {
-	for _, backend := range []struct {
-		name string
-		open func(testing.TB) *store.Store
-	}{
-		{"sqlite", storetest.OpenSQLite},
-		{"postgres", storetest.OpenPostgres},
-	} {
-		b.Run(backend.name, func(b *testing.B) {
-			s := backend.open(b)
-			ctx := b.Context()
-			c := &store.Client{Name: "bench", RedirectURIs: store.StringList{"https://rp.example/cb"}, Scopes: store.StringList{"openid"}}
-			if err := s.CreateClient(ctx, c); err != nil {
+	forEachBenchStore(b, func(b *testing.B, s *store.Store) {
+		ctx := b.Context()
+		c := benchClient(b, s)
+		actor := store.Actor{Via: "cli"}
+		var total time.Duration
+		runs := 0
+		for b.Loop() {
+			b.StopTimer()
+			tn := storetest.NewTenant(b, s)
+			seedTenantSessions(b, s, tn, c.ID, revokeBenchSessions)
+			b.StartTimer()
+
+			start := time.Now()
+			ended, err := s.RevokeTenantSessions(ctx, tn.ID, "", actor)
+			total += time.Since(start)
+			runs++
+
+			b.StopTimer()
+			if err != nil {
 				b.Fatal(err)
 			}
-			actor := store.Actor{Via: "cli"}
-			var total time.Duration
-			runs := 0
-			for b.Loop() {
-				b.StopTimer()
-				tn := storetest.NewTenant(b, s)
-				seedTenantSessions(b, s, tn, c.ID, revokeBenchSessions)
-				b.StartTimer()
-
-				start := time.Now()
-				ended, err := s.RevokeTenantSessions(ctx, tn.ID, "", actor)
-				total += time.Since(start)
-				runs++
-
-				b.StopTimer()
-				if err != nil {
-					b.Fatal(err)
-				}
-				if len(ended) != revokeBenchSessions {
-					b.Fatalf("ended %d sessions, want %d", len(ended), revokeBenchSessions)
-				}
-				b.StartTimer()
+			if len(ended) != revokeBenchSessions {
+				b.Fatalf("ended %d sessions, want %d", len(ended), revokeBenchSessions)
 			}
-			b.ReportMetric(float64(total.Microseconds())/float64(runs)/revokeBenchSessions, "us/session")
-		})
-	}
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(total.Microseconds())/float64(runs)/revokeBenchSessions, "us/session")
+	})
 }
 
 // seedTenantSessions inserts n live sessions of one user of tn, each with an
