@@ -76,8 +76,16 @@
 // implements CounterLocker, CheckCode first locks the user's counter row
 // for the transaction, so checks of one user queue up on every replica;
 // it can then evaluate the code before charging it and write only what
-// changes (on the common path, the burned step alone), with the same
-// bound: twenty simultaneous guesses still get five evaluated.
+// changes, with the same bound: twenty simultaneous guesses still get five
+// answered.
+//
+// A Store that implements StepAcceptor (idp/store does) accepts the common
+// case, a right code from a user whose counter has no lock, with a single
+// conditional write of the counter row that burns the step and resets the
+// counter; a lock on that row refuses it. Everything it refuses, and every
+// wrong code, then takes the path above, after a write of the same cost, so
+// a locked account answers right and wrong codes alike, in content and in
+// timing.
 //
 // # Attempt limit and its arithmetic
 //

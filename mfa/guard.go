@@ -91,9 +91,21 @@ func (g *Guard) now() time.Time {
 // When the charged attempt of step 3 triggered a lockout and the code then
 // failed (4 or 5), the error is *LockedOutError with JustLocked set and
 // Cause ErrInvalidCode or ErrCodeReused; write an audit event for it.
+//
+// A Store that implements StepAcceptor gets a shortcut in front of these
+// steps: the code is matched in memory and, if right, accepted by one
+// atomic write that a lock refuses (acceptFast). Only what that write
+// refuses takes the steps above, so every outcome but acceptance is still
+// decided, and answered, by them.
 func (g *Guard) CheckCode(ctx context.Context, userID string, s Secret, code string) (step int64, err error) {
 	if err := s.Validate(); err != nil {
 		return 0, err
+	}
+	if acceptor, ok := g.Store.(StepAcceptor); ok {
+		step, accepted, err := g.acceptFast(ctx, acceptor, userID, s, code)
+		if err != nil || accepted {
+			return step, err
+		}
 	}
 	tx, ok := g.Store.(Transactor)
 	if !ok {
@@ -127,6 +139,46 @@ func (g *Guard) CheckCode(ctx context.Context, userID string, s Secret, code str
 // then commits once per check instead of up to three times.
 type Transactor interface {
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+}
+
+// StepAcceptor is implemented by a Store that can accept a matching code in
+// one atomic statement (idp/store does): the common sign-in, a right code
+// from a user with a clean counter, then costs one write and one round trip.
+type StepAcceptor interface {
+	// AcceptStep burns step and resets the user's counter (failures and
+	// lockouts) in one atomic operation, but only if step is greater than
+	// the last accepted one, the counter carries no lock at all (not even
+	// an expired one), and the user has a confirmed authenticator. It
+	// reports whether it did; when it did not, nothing changed. A step of
+	// 0 is never accepted.
+	AcceptStep(ctx context.Context, userID string, step int64) (bool, error)
+}
+
+// acceptFast is CheckCode's first attempt with a StepAcceptor. A code that
+// matches is offered to AcceptStep, which refuses it while the counter has
+// a lock, so no code gets past a lockout. Anything else, a wrong code
+// included, makes the same call with step 0, which cannot succeed: so a
+// locked account answers a right and a wrong code after the same database
+// work, and timing tells an attacker nothing during a lockout. When the
+// code is not accepted, CheckCode goes on to the locked path, which finds
+// out why (locked, reused, wrong) and charges the attempt.
+func (g *Guard) acceptFast(ctx context.Context, acceptor StepAcceptor, userID string, s Secret, code string) (int64, bool, error) {
+	var offered int64
+	step, matched := int64(0), false
+	if normalized, wellFormed := NormalizeCode(code); wellFormed {
+		step, matched = MatchStep(s, normalized, g.now())
+	}
+	if matched {
+		offered = step
+	}
+	accepted, err := acceptor.AcceptStep(ctx, userID, offered)
+	if err != nil {
+		return 0, false, fmt.Errorf("mfa: accepting code: %w", err)
+	}
+	if !accepted || !matched {
+		return 0, false, nil
+	}
+	return step, true, nil
 }
 
 // CounterLocker is implemented by a Transactor that can lock a user's

@@ -28,6 +28,24 @@ func newGuardFixture(t *testing.T) *guardFixture {
 	return f
 }
 
+// newAcceptorFixture is newGuardFixture over an acceptStore.
+func newAcceptorFixture(t *testing.T) (*guardFixture, *acceptStore) {
+	t.Helper()
+	f := newGuardFixture(t)
+	as := &acceptStore{memStore: f.store}
+	f.g.Store = as
+	return f, as
+}
+
+// bothStores runs a test over a plain Store and over a StepAcceptor.
+func bothStores(t *testing.T, test func(t *testing.T, f *guardFixture)) {
+	t.Run("Store", func(t *testing.T) { test(t, newGuardFixture(t)) })
+	t.Run("StepAcceptor", func(t *testing.T) {
+		f, _ := newAcceptorFixture(t)
+		test(t, f)
+	})
+}
+
 func (f *guardFixture) code(t *testing.T) string  { return mustCode(t, f.s, f.clock.Now()) }
 func (f *guardFixture) wrong(t *testing.T) string { return wrongCode(t, f.s, f.clock.Now()) }
 
@@ -228,8 +246,9 @@ func TestMaxCodesPerDay(t *testing.T) {
 	}
 }
 
-func TestConcurrentSameCodeOneWinner(t *testing.T) {
-	f := newGuardFixture(t)
+func TestConcurrentSameCodeOneWinner(t *testing.T) { bothStores(t, concurrentSameCodeOneWinner) }
+
+func concurrentSameCodeOneWinner(t *testing.T, f *guardFixture) {
 	code := f.code(t)
 	var wg sync.WaitGroup
 	errs := make([]error, mfatest.Racers)
@@ -261,8 +280,9 @@ func TestConcurrentSameCodeOneWinner(t *testing.T) {
 
 // TestConcurrentWrongCodesBounded shows why attempts are charged before the
 // code is evaluated: of 20 simultaneous guesses only MaxFailures are looked at.
-func TestConcurrentWrongCodesBounded(t *testing.T) {
-	f := newGuardFixture(t)
+func TestConcurrentWrongCodesBounded(t *testing.T) { bothStores(t, concurrentWrongCodesBounded) }
+
+func concurrentWrongCodesBounded(t *testing.T, f *guardFixture) {
 	wrong := f.wrong(t)
 	var wg sync.WaitGroup
 	errs := make([]error, mfatest.Racers)
@@ -482,5 +502,90 @@ func TestCheckCodeInOneTransaction(t *testing.T) {
 	}
 	if ts.txs != 6 || ts.rollbacks != 0 {
 		t.Fatalf("%d transactions, %d rollbacks; want 6 and 0", ts.txs, ts.rollbacks)
+	}
+}
+
+// TestStepAcceptorPath: with a StepAcceptor, a right code is accepted by
+// AcceptStep alone; everything else is offered as step 0 first (the same
+// call, so a locked account takes the same work for right and wrong codes)
+// and then decided by the charged path, with the same answers.
+func TestStepAcceptorPath(t *testing.T) {
+	f, as := newAcceptorFixture(t)
+	step := mfa.Step(f.clock.Now())
+
+	if got, err := f.check(f.code(t)); err != nil || got != step {
+		t.Fatalf("right code = %d, %v; want %d", got, err, step)
+	}
+	if o := as.takeOffered(); len(o) != 1 || o[0] != step {
+		t.Errorf("offered %v, want [%d]", o, step)
+	}
+	if as.advanceCalls() != 0 {
+		t.Error("an accepted code also went through AdvanceTOTPStep")
+	}
+
+	// A replay is offered, refused, then charged as a reuse.
+	if _, err := f.check(f.code(t)); !errors.Is(err, mfa.ErrCodeReused) {
+		t.Fatalf("replay = %v, want ErrCodeReused", err)
+	}
+	if a := as.get(user); a.Failures != 1 {
+		t.Errorf("failures after a replay = %d, want 1", a.Failures)
+	}
+
+	// A wrong code is offered as step 0 and charged; a right code then
+	// resets the counter in the same single write.
+	f.clock.Advance(mfa.Period)
+	as.takeOffered()
+	if _, err := f.check(f.wrong(t)); !errors.Is(err, mfa.ErrInvalidCode) {
+		t.Fatalf("wrong code = %v", err)
+	}
+	if _, err := f.check("12"); !errors.Is(err, mfa.ErrMalformedCode) {
+		t.Fatalf("malformed = %v", err)
+	}
+	if o := as.takeOffered(); len(o) != 2 || o[0] != 0 || o[1] != 0 {
+		t.Errorf("wrong and malformed codes offered %v, want [0 0]", o)
+	}
+	if _, err := f.check(f.code(t)); err != nil {
+		t.Fatalf("right code after failures = %v", err)
+	}
+	if a := as.get(user); !(a.Failures == 0 && a.Lockouts == 0 && a.LockedUntil.IsZero()) {
+		t.Errorf("counter after success = %+v, want reset", a)
+	}
+
+	// Locked: the right code is offered, refused, and answered exactly as
+	// a wrong one; nothing is burned.
+	f.clock.Advance(mfa.Period)
+	lo := f.failUntilLocked(t)
+	burned := as.lastStep(user)
+	as.takeOffered()
+	_, right := f.check(f.code(t))
+	_, wrong := f.check(f.wrong(t))
+	var r, w *mfa.LockedOutError
+	if !errors.As(right, &r) || !errors.As(wrong, &w) || *r != *w || r.JustLocked {
+		t.Fatalf("while locked: right code = %v, wrong code = %v; want the same plain lockout", right, wrong)
+	}
+	if o := as.takeOffered(); len(o) != 2 || o[0] != mfa.Step(f.clock.Now()) || o[1] != 0 {
+		t.Errorf("while locked offered %v, want [step 0]", o)
+	}
+	if as.lastStep(user) != burned {
+		t.Error("a step was burned while locked")
+	}
+
+	// After the cool-down the lock is still on the row: AcceptStep refuses,
+	// the charged path accepts and clears it, and the next code is fast.
+	f.clock.Set(lo.Until)
+	if _, err := f.check(f.code(t)); err != nil {
+		t.Fatalf("right code after the cool-down = %v", err)
+	}
+	if a := as.get(user); !a.LockedUntil.IsZero() {
+		t.Errorf("lock not cleared: %+v", a)
+	}
+	f.clock.Advance(mfa.Period)
+	as.takeOffered()
+	advances := as.advanceCalls()
+	if _, err := f.check(f.code(t)); err != nil {
+		t.Fatal(err)
+	}
+	if as.advanceCalls() != advances {
+		t.Error("after the lock was cleared, a right code still took the charged path")
 	}
 }

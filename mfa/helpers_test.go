@@ -137,3 +137,38 @@ func wrongCode(t testing.TB, s mfa.Secret, now time.Time) string {
 type failingReader struct{}
 
 func (failingReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
+
+// acceptStore is a memStore that also implements mfa.StepAcceptor, as
+// idp/store does, and records every step offered to AcceptStep.
+type acceptStore struct {
+	*memStore
+	offered []int64
+}
+
+func (s *acceptStore) AcceptStep(_ context.Context, userID string, step int64) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.offered = append(s.offered, step)
+	a := s.attempts[userID]
+	if step <= s.steps[userID] || !a.LockedUntil.IsZero() {
+		return false, nil
+	}
+	s.steps[userID] = step
+	s.attempts[userID] = mfa.Attempts{Version: a.Version + 1}
+	return true, nil
+}
+
+// takeOffered returns the steps offered since the last call.
+func (s *acceptStore) takeOffered() []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.offered
+	s.offered = nil
+	return o
+}
+
+func (s *acceptStore) lastStep(userID string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.steps[userID]
+}

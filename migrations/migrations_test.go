@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pressly/goose/v3"
 
@@ -171,4 +172,76 @@ func tableColumns(t *testing.T, s *store.Store) map[string][]string {
 		out[table] = list
 	}
 	return out
+}
+
+// TestReplayGuardMovesToCounter: version 4 moves each confirmed
+// authenticator's last_step onto the user's counter row (creating it, or
+// keeping the counts of one that exists), and its Down section moves it back.
+func TestReplayGuardMovesToCounter(t *testing.T) {
+	for name, config := range storetest.Configs(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := t.Context()
+			s, err := store.Open(config(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			sqlDB, err := s.DB().DB()
+			if err != nil {
+				t.Fatal(err)
+			}
+			gooseDialect := map[migrations.Dialect]goose.Dialect{migrations.SQLite: goose.DialectSQLite3, migrations.Postgres: goose.DialectPostgres}[s.Dialect()]
+			p, err := goose.NewProvider(gooseDialect, sqlDB, os.DirFS(string(s.Dialect())), goose.WithDisableGlobalRegistry(true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.UpTo(ctx, 3); err != nil {
+				t.Fatalf("UpTo(3): %v", err)
+			}
+			tn := storetest.NewTenant(t, s)
+			fresh, counted, pending := storetest.NewUser(t, s, tn.ID), storetest.NewUser(t, s, tn.ID), storetest.NewUser(t, s, tn.ID)
+			db := s.DB()
+			now := time.Now().UTC()
+			for _, a := range []struct {
+				id        string
+				confirmed *time.Time
+				step      int64
+			}{{fresh.ID, &now, 777}, {counted.ID, &now, 888}, {pending.ID, nil, 0}} {
+				if err := db.Exec(`INSERT INTO mfa_authenticators (user_id, secret, confirmed_at, last_step, created_at) VALUES (?, 'sealed', ?, ?, ?)`,
+					a.id, a.confirmed, a.step, now).Error; err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := db.Exec(`INSERT INTO mfa_attempts (user_id, failures, lockouts, locked_until, version) VALUES (?, 2, 1, NULL, 3)`, counted.ID).Error; err != nil {
+				t.Fatal(err)
+			}
+
+			if _, err := p.UpTo(ctx, 4); err != nil {
+				t.Fatalf("UpTo(4): %v", err)
+			}
+			type counter struct {
+				UserID                               string
+				Failures, Lockouts, Version, LastStep int64
+			}
+			var got []counter
+			if err := db.Raw(`SELECT user_id, failures, lockouts, version, last_step FROM mfa_attempts ORDER BY last_step`).Scan(&got).Error; err != nil {
+				t.Fatal(err)
+			}
+			want := []counter{{fresh.ID, 0, 0, 1, 777}, {counted.ID, 2, 1, 4, 888}}
+			if !slices.Equal(got, want) {
+				t.Errorf("counters after version 4 = %+v, want %+v", got, want)
+			}
+
+			if _, err := p.DownTo(ctx, 3); err != nil {
+				t.Fatalf("DownTo(3): %v", err)
+			}
+			var steps []int64
+			if err := db.Raw(`SELECT last_step FROM mfa_authenticators ORDER BY last_step`).Scan(&steps).Error; err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(steps, []int64{0, 777, 888}) {
+				t.Errorf("last_step after Down = %v, want [0 777 888]", steps)
+			}
+		})
+	}
 }

@@ -32,12 +32,12 @@ var ErrMFAActive = errors.New("store: the user already has an active authenticat
 var errEmptyRecoveryHash = errors.New("store: empty recovery key hash")
 
 // mfaAuthenticatorRow is a TOTP authenticator; ConfirmedAt is nil while
-// enrollment is pending.
+// enrollment is pending. Its replay guard (the last accepted step) lives on
+// the user's counter row, mfaAttemptsRow.LastStep.
 type mfaAuthenticatorRow struct {
 	UserID      string `gorm:"primaryKey"`
 	Secret      string // sealed, see the top of this file
 	ConfirmedAt *time.Time
-	LastStep    int64
 	CreatedAt   time.Time
 }
 
@@ -54,13 +54,17 @@ type mfaRecoveryKeyRow struct {
 
 func (mfaRecoveryKeyRow) TableName() string { return "mfa_recovery_keys" }
 
-// mfaAttemptsRow is mfa.Attempts; LockedUntil nil is the zero time.
+// mfaAttemptsRow is mfa.Attempts (LockedUntil nil is the zero time) plus
+// the replay guard: LastStep, the last accepted time step, only ever raised
+// by a conditional UPDATE (... WHERE last_step < ?). Keeping both on one row
+// lets AcceptStep accept a code with one statement.
 type mfaAttemptsRow struct {
 	UserID      string `gorm:"primaryKey"`
 	Failures    int
 	Lockouts    int
 	LockedUntil *time.Time
 	Version     int64
+	LastStep    int64
 }
 
 func (mfaAttemptsRow) TableName() string { return "mfa_attempts" }
@@ -78,17 +82,23 @@ func (passwordAttemptsRow) TableName() string { return "password_attempts" }
 
 // --- mfa.Store ---
 
+// confirmedAuthenticator is the condition, on an mfa_attempts row, that
+// its user has a confirmed authenticator: a code is never accepted for a
+// pending one (ConfirmEnrollment records that step) or after a reset.
+const confirmedAuthenticator = `EXISTS (SELECT 1 FROM mfa_authenticators a
+	WHERE a.user_id = mfa_attempts.user_id AND a.confirmed_at IS NOT NULL)`
+
 // AdvanceTOTPStep burns step for userID: one conditional UPDATE that raises
-// last_step of the user's confirmed authenticator only when step is greater,
-// so of any number of replicas presenting the same step exactly one wins.
-// Every other outcome, a step not greater than the last one and also no
-// confirmed authenticator (none, still pending, or reset meanwhile), is
-// mfa.ErrCodeReused: the code is refused either way. A pending authenticator
-// is confirmed with ConfirmEnrollment, which records its first step.
+// last_step on the user's counter row only when step is greater, so of any
+// number of replicas presenting the same step exactly one wins. Every other
+// outcome, a step not greater than the last one and also no confirmed
+// authenticator (none, still pending, or reset meanwhile), is
+// mfa.ErrCodeReused: the code is refused either way. ConfirmEnrollment
+// creates the counter row with the confirming step.
 func (s *Store) AdvanceTOTPStep(ctx context.Context, userID string, step int64) error {
 	res := s.conn(ctx).Exec(
-		`UPDATE mfa_authenticators SET last_step = ?
-		  WHERE user_id = ? AND confirmed_at IS NOT NULL AND last_step < ?`,
+		`UPDATE mfa_attempts SET last_step = ?
+		  WHERE user_id = ? AND last_step < ? AND `+confirmedAuthenticator,
 		step, userID, step)
 	if res.Error != nil {
 		return res.Error
@@ -99,6 +109,28 @@ func (s *Store) AdvanceTOTPStep(ctx context.Context, userID string, step int64) 
 	return nil
 }
 
+// AcceptStep implements mfa.StepAcceptor: one UPDATE of the user's counter
+// row that burns step, clears the counter and bumps its version (so a
+// concurrent compare-and-swap reloads), but only if step is greater than
+// the last accepted one, the row carries no lock at all (an expired lock is
+// cleared by the Guard's locked path, which compares times in Go) and the
+// user has a confirmed authenticator. The row lock PostgreSQL takes for the
+// UPDATE, and its re-check of the WHERE clause on the latest row version,
+// serialize it with every charge of a failure, on every replica.
+func (s *Store) AcceptStep(ctx context.Context, userID string, step int64) (bool, error) {
+	res := s.conn(ctx).Exec(
+		`UPDATE mfa_attempts
+		    SET last_step = ?, failures = 0, lockouts = 0, version = version + 1
+		  WHERE user_id = ? AND last_step < ? AND locked_until IS NULL AND `+confirmedAuthenticator,
+		step, userID, step)
+	if res.Error != nil {
+		return false, res.Error
+	}
+	return res.RowsAffected == 1, nil
+}
+
+var _ mfa.StepAcceptor = (*Store)(nil)
+
 // LoadAttempts returns the user's attempt counter, or the zero value
 // (Version 0) when there is none.
 func (s *Store) LoadAttempts(ctx context.Context, userID string) (mfa.Attempts, error) {
@@ -107,8 +139,9 @@ func (s *Store) LoadAttempts(ctx context.Context, userID string) (mfa.Attempts, 
 
 // SaveAttempts writes next only if the stored version still equals
 // prevVersion, and stores version prevVersion+1 (which is next.Version as
-// the Guard passes it). prevVersion 0 inserts; a row that exists already
-// means another writer won. Both cases are one statement whose row count
+// the Guard passes it). prevVersion 0 inserts, or takes over a row still
+// at version 0 (one holding only the replay-guard step); a row at a later
+// version means another writer won. Both cases are one statement whose row count
 // decides, so a lost race is (false, nil) and never an error, not even
 // inside a PostgreSQL transaction (a failed INSERT would abort it).
 func (s *Store) SaveAttempts(ctx context.Context, userID string, prevVersion int64, next mfa.Attempts) (bool, error) {
@@ -175,10 +208,16 @@ func (s *Store) saveAttempts(ctx context.Context, table, userID string, prevVers
 	db := s.conn(ctx)
 	var res *gorm.DB
 	if prevVersion == 0 {
+		// A row at version 0 holds only a replay-guard step
+		// (ConfirmEnrollment): its counter was never written, so it is
+		// the "none" of the contract and is taken over.
 		res = db.Exec(
 			`INSERT INTO `+table+` (user_id, failures, lockouts, locked_until, version)
 			 VALUES (?, ?, ?, ?, 1)
-			 ON CONFLICT (user_id) DO NOTHING`,
+			 ON CONFLICT (user_id) DO UPDATE
+			    SET failures = excluded.failures, lockouts = excluded.lockouts,
+			        locked_until = excluded.locked_until, version = 1
+			  WHERE `+table+`.version = 0`,
 			userID, next.Failures, next.Lockouts, lockedUntil)
 	} else {
 		res = db.Exec(
@@ -227,10 +266,10 @@ func (PasswordAttempts) AdvanceTOTPStep(context.Context, string, int64) error {
 // authenticator confirmed concurrently.
 func (s *Store) BeginEnrollment(ctx context.Context, userID, sealedSecret string) error {
 	res := s.conn(ctx).Exec(
-		`INSERT INTO mfa_authenticators (user_id, secret, confirmed_at, last_step, created_at)
-		 VALUES (?, ?, NULL, 0, ?)
+		`INSERT INTO mfa_authenticators (user_id, secret, confirmed_at, created_at)
+		 VALUES (?, ?, NULL, ?)
 		 ON CONFLICT (user_id) DO UPDATE
-		    SET secret = excluded.secret, last_step = 0, created_at = excluded.created_at
+		    SET secret = excluded.secret, created_at = excluded.created_at
 		  WHERE mfa_authenticators.confirmed_at IS NULL`,
 		userID, sealedSecret, s.now())
 	if res.Error != nil {
@@ -253,9 +292,21 @@ func (s *Store) PendingAuthenticator(ctx context.Context, userID string) (sealed
 // ActiveAuthenticator returns the sealed secret and last accepted step of
 // the user's confirmed authenticator, or ErrNotFound.
 func (s *Store) ActiveAuthenticator(ctx context.Context, userID string) (sealed string, lastStep int64, err error) {
-	var row mfaAuthenticatorRow
-	err = s.conn(ctx).Where("user_id = ? AND confirmed_at IS NOT NULL", userID).Take(&row).Error
-	return row.Secret, row.LastStep, translate(err)
+	var rows []struct {
+		Secret   string
+		LastStep int64
+	}
+	err = s.conn(ctx).Raw(
+		`SELECT a.secret, COALESCE(t.last_step, 0) AS last_step
+		   FROM mfa_authenticators a LEFT JOIN mfa_attempts t ON t.user_id = a.user_id
+		  WHERE a.user_id = ? AND a.confirmed_at IS NOT NULL`, userID).Scan(&rows).Error
+	if err != nil {
+		return "", 0, err
+	}
+	if len(rows) == 0 {
+		return "", 0, ErrNotFound
+	}
+	return rows[0].Secret, rows[0].LastStep, nil
 }
 
 // HasActiveAuthenticator reports whether the user has a confirmed
@@ -270,7 +321,10 @@ func (s *Store) HasActiveAuthenticator(ctx context.Context, userID string) (bool
 // ConfirmEnrollment activates the user's pending authenticator after the
 // caller verified a code against its secret (mfa.MatchStep): in one
 // transaction it sets confirmed_at, records step as the last accepted one
-// (so the confirming code cannot be replayed at the next sign-in), and
+// on the user's counter row, creating it at version 0, which the counter
+// contract reads as "no counter yet" (so the confirming code cannot be
+// replayed at the next sign-in; a step already recorded that is later stays:
+// the guard only moves forward), and
 // replaces the user's recovery key with recoveryHash. sealedSecret is the
 // pending secret the code was checked against: if the user started over in
 // another tab meanwhile, the newer secret is not confirmed by a code for the
@@ -285,15 +339,25 @@ func (s *Store) ConfirmEnrollment(ctx context.Context, userID, sealedSecret stri
 		return errEmptyRecoveryHash
 	}
 	return s.InTx(ctx, func(ctx context.Context) error {
-		res := s.conn(ctx).Exec(
-			`UPDATE mfa_authenticators SET confirmed_at = ?, last_step = ?
+		db := s.conn(ctx)
+		res := db.Exec(
+			`UPDATE mfa_authenticators SET confirmed_at = ?
 			  WHERE user_id = ? AND confirmed_at IS NULL AND secret = ?`,
-			s.now(), step, userID, sealedSecret)
+			s.now(), userID, sealedSecret)
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected != 1 {
 			return ErrNotFound
+		}
+		if err := db.Exec(
+			`INSERT INTO mfa_attempts (user_id, failures, lockouts, locked_until, version, last_step)
+			 VALUES (?, 0, 0, NULL, 0, ?)
+			 ON CONFLICT (user_id) DO UPDATE
+			    SET last_step = CASE WHEN excluded.last_step > mfa_attempts.last_step
+			                         THEN excluded.last_step ELSE mfa_attempts.last_step END`,
+			userID, step).Error; err != nil {
+			return err
 		}
 		return s.ReplaceRecoveryKey(ctx, userID, recoveryHash)
 	})

@@ -94,6 +94,10 @@ func TestMFA(t *testing.T) {
 		{"TOTPStep/ConfirmingStepNotReplayable", testMFAConfirmStepBurned},
 		{"TOTPStep/PendingNeverAdvances", testMFAPendingNoStep},
 		{"TOTPStep/ConcurrentOneWinner", testMFAStepRace},
+		{"TOTPStep/ConfirmKeepsLaterStep", testMFAConfirmKeepsLaterStep},
+		{"AcceptStep/BurnsAndResets", testMFAAcceptStep},
+		{"AcceptStep/RefusedByLockStepOrPending", testMFAAcceptStepRefused},
+		{"AcceptStep/ConcurrentOneWinner", testMFAAcceptStepRace},
 		{"RecoveryKey/WrongReplacedSpent", testMFARecoveryKey},
 		{"RecoveryKey/ConcurrentOneWinner", testMFARecoveryRace},
 		{"Reset/RemovesEverything", testMFAReset},
@@ -672,5 +676,134 @@ func TestGuardOnStoreConcurrency(t *testing.T) {
 				t.Errorf("the same right code 20 times at once: accepted %d times, want once", ok)
 			}
 		})
+	}
+}
+
+// testMFAConfirmKeepsLaterStep: the replay guard is per user and only moves
+// forward, so re-enrolling confirms with a step not later than the last
+// accepted one without lowering it.
+func testMFAConfirmKeepsLaterStep(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	u := mfaEnrolled(t, s, storetest.NewTenant(t, s).ID, 6000)
+	if ok, err := s.UseRecoveryKey(ctx, u.ID, mfaHash("paper")); err != nil || !ok {
+		t.Fatalf("UseRecoveryKey = %v, %v", ok, err)
+	}
+	if err := s.BeginEnrollment(ctx, u.ID, "sealed-new"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ConfirmEnrollment(ctx, u.ID, "sealed-new", 5999, mfaHash("paper-2")); err != nil {
+		t.Fatal(err)
+	}
+	if _, last, err := s.ActiveAuthenticator(ctx, u.ID); err != nil || last != 6000 {
+		t.Errorf("last step after re-enrolling = %d, %v; want 6000", last, err)
+	}
+	if err := s.AdvanceTOTPStep(ctx, u.ID, 6000); !errors.Is(err, mfa.ErrCodeReused) {
+		t.Errorf("AdvanceTOTPStep(6000) = %v, want ErrCodeReused", err)
+	}
+}
+
+// testMFAAcceptStep: one statement burns the step, resets the counter and
+// bumps its version, so a compare-and-swap prepared before it loses.
+func testMFAAcceptStep(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	u := mfaEnrolled(t, s, storetest.NewTenant(t, s).ID, 5000)
+	cur, err := s.LoadAttempts(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.SaveAttempts(ctx, u.ID, cur.Version, mfa.Attempts{Failures: 3, Lockouts: 1, Version: cur.Version + 1}); err != nil || !ok {
+		t.Fatalf("SaveAttempts = %v, %v", ok, err)
+	}
+	before, _ := s.LoadAttempts(ctx, u.ID)
+
+	if ok, err := s.AcceptStep(ctx, u.ID, 5001); err != nil || !ok {
+		t.Fatalf("AcceptStep(5001) = %v, %v; want true", ok, err)
+	}
+	after, err := s.LoadAttempts(ctx, u.ID)
+	if err != nil || after.Failures != 0 || after.Lockouts != 0 || !after.LockedUntil.IsZero() || after.Version != before.Version+1 {
+		t.Errorf("counter after AcceptStep = %+v, %v; want reset at version %d", after, err, before.Version+1)
+	}
+	if ok, err := s.SaveAttempts(ctx, u.ID, before.Version, mfa.Attempts{Failures: 4, Version: before.Version + 1}); err != nil || ok {
+		t.Errorf("compare-and-swap from before AcceptStep = %v, %v; want lost", ok, err)
+	}
+	if _, last, _ := s.ActiveAuthenticator(ctx, u.ID); last != 5001 {
+		t.Errorf("last step = %d, want 5001", last)
+	}
+	for _, step := range []int64{5001, 5000, 0} {
+		if ok, err := s.AcceptStep(ctx, u.ID, step); err != nil || ok {
+			t.Errorf("AcceptStep(%d) after 5001 = %v, %v; want false", step, ok, err)
+		}
+	}
+	if err := s.AdvanceTOTPStep(ctx, u.ID, 5001); !errors.Is(err, mfa.ErrCodeReused) {
+		t.Errorf("AdvanceTOTPStep(5001) after AcceptStep = %v, want ErrCodeReused", err)
+	}
+}
+
+// testMFAAcceptStepRefused: any lock on the row (even one that has run
+// out: the Guard clears it on its locked path), and users without a
+// confirmed authenticator, get false and no change.
+func testMFAAcceptStepRefused(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	tn := storetest.NewTenant(t, s)
+	for _, until := range []time.Time{time.Now().Add(time.Minute), time.Now().Add(-time.Minute)} {
+		u := mfaEnrolled(t, s, tn.ID, 5000)
+		cur, _ := s.LoadAttempts(ctx, u.ID)
+		locked := mfa.Attempts{Failures: 5, Lockouts: 1, LockedUntil: until, Version: cur.Version + 1}
+		if ok, err := s.SaveAttempts(ctx, u.ID, cur.Version, locked); err != nil || !ok {
+			t.Fatalf("SaveAttempts = %v, %v", ok, err)
+		}
+		if ok, err := s.AcceptStep(ctx, u.ID, 5001); err != nil || ok {
+			t.Errorf("AcceptStep with locked_until %s = %v, %v; want false", until, ok, err)
+		}
+		if a, _ := s.LoadAttempts(ctx, u.ID); a.Failures != 5 || a.Version != locked.Version {
+			t.Errorf("refused AcceptStep changed the counter: %+v", a)
+		}
+		if _, last, _ := s.ActiveAuthenticator(ctx, u.ID); last != 5000 {
+			t.Errorf("refused AcceptStep burned a step: last = %d", last)
+		}
+	}
+	none, pending := storetest.NewUser(t, s, tn.ID), storetest.NewUser(t, s, tn.ID)
+	if err := s.BeginEnrollment(ctx, pending.ID, "sealed"); err != nil {
+		t.Fatal(err)
+	}
+	// A counter row alone (a failed enrollment code) is not an authenticator.
+	if ok, err := s.SaveAttempts(ctx, pending.ID, 0, mfa.Attempts{Failures: 1, Version: 1}); err != nil || !ok {
+		t.Fatalf("SaveAttempts = %v, %v", ok, err)
+	}
+	for _, id := range []string{none.ID, pending.ID, "no-such-user"} {
+		if ok, err := s.AcceptStep(ctx, id, 5000); err != nil || ok {
+			t.Errorf("AcceptStep without a confirmed authenticator = %v, %v; want false", ok, err)
+		}
+	}
+	// Reset takes the counter, and with it the step, away.
+	u := mfaEnrolled(t, s, tn.ID, 5000)
+	if err := s.ResetMFA(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.AcceptStep(ctx, u.ID, 5001); err != nil || ok {
+		t.Errorf("AcceptStep after ResetMFA = %v, %v; want false", ok, err)
+	}
+}
+
+func testMFAAcceptStepRace(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	u := mfaEnrolled(t, s, storetest.NewTenant(t, s).ID, 4999)
+	wins := 0
+	for _, err := range mfaRace(20, func() error {
+		ok, err := s.AcceptStep(ctx, u.ID, 5000)
+		if err == nil && !ok {
+			return mfa.ErrCodeReused
+		}
+		return err
+	}) {
+		switch {
+		case err == nil:
+			wins++
+		case !errors.Is(err, mfa.ErrCodeReused):
+			t.Errorf("racer: %v", err)
+		}
+	}
+	if wins != 1 {
+		t.Errorf("%d of 20 racers accepted step 5000, want exactly 1", wins)
 	}
 }
