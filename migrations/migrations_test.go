@@ -220,7 +220,7 @@ func TestReplayGuardMovesToCounter(t *testing.T) {
 				t.Fatalf("UpTo(4): %v", err)
 			}
 			type counter struct {
-				UserID                               string
+				UserID                                string
 				Failures, Lockouts, Version, LastStep int64
 			}
 			var got []counter
