@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -28,10 +27,9 @@ import (
 // eight concurrent clients, on PostgreSQL and SQLite:
 //
 //	PORTCULLIS_TEST_POSTGRES_DSN=postgres://… \
-//	go test ./idp -run '^$' -bench 'FullSignInWithCode|SSOAuthorize|PasswordCheck' -cpu 8
+//	go test ./idp -run '^$' -bench 'FullSignInWithCode|SSOAuthorize|PasswordCheck'
 //
-// RunParallel starts GOMAXPROCS goroutines, so -cpu 8 means eight clients.
-// They report operations per second; compare medians of several runs and
+// Each runs benchClients clients at once (see parallelClients). They report operations per second; compare medians of several runs and
 // ratios, never absolute times on a shared machine.
 
 // BenchmarkFullSignInWithCode: a complete sign-in of a user with an active
@@ -61,7 +59,7 @@ func BenchmarkFullSignInWithCode(b *testing.B) {
 				// Each worker takes a user and signs it in three times, at
 				// the steps before, of and after the frozen code clock, in
 				// that order: so every code is a fresh step of its user.
-				be.enroll(b.N/3 + runtime.GOMAXPROCS(0) + 1)
+				be.enroll(b.N/3 + parallelClients(b) + 1)
 				b.ResetTimer()
 				b.RunParallel(func(pb *testing.PB) {
 					var u *mfaBenchUser
@@ -91,6 +89,7 @@ func BenchmarkFullSignInWithCode(b *testing.B) {
 func BenchmarkPasswordCheck(b *testing.B) {
 	hash, err := idp.HashPassword(testPassword, idp.DefaultArgon2)
 	must(b, err)
+	parallelClients(b)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -110,7 +109,7 @@ func BenchmarkPasswordCheck(b *testing.B) {
 func BenchmarkSSOAuthorize(b *testing.B) {
 	benchStores(b, func(b *testing.B, open func(testing.TB) *store.Store) {
 		be := newMFABench(b, open, testArgon2) // no password is checked while timed
-		workers := runtime.GOMAXPROCS(0)
+		workers := parallelClients(b)
 		be.enroll(workers)
 		browsers := make([]*flowClient, workers)
 		authURLs := make([]string, workers)
