@@ -16,10 +16,7 @@ import (
 
 type ctxKey int
 
-const (
-	requestIDKey ctxKey = iota
-	loggerKey
-)
+const requestIDKey ctxKey = iota
 
 func newRequestID() string {
 	var b [8]byte
@@ -33,9 +30,12 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
+// logger returns the server's logger with the request id of ctx, if any.
+// It is built when a handler logs, not for every request: most requests
+// log only their access line, which the middleware writes itself.
 func (s *Server) logger(ctx context.Context) *slog.Logger {
-	if l, ok := ctx.Value(loggerKey).(*slog.Logger); ok {
-		return l
+	if id := RequestID(ctx); id != "" {
+		return s.log.With("request_id", id)
 	}
 	return s.log
 }
@@ -68,9 +68,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := newRequestID()
-		log := s.log.With("request_id", id)
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
-		ctx = context.WithValue(ctx, loggerKey, log)
 		ctx = store.WithRequestCache(ctx)
 		r = r.WithContext(ctx)
 
@@ -88,7 +86,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
-				log.Error("panic", "panic", p, "stack", string(debug.Stack()))
+				s.logger(ctx).Error("panic", "panic", p, "stack", string(debug.Stack()))
 				if rec.status == 0 {
 					s.renderError(rec, r, errInternal)
 				}
@@ -97,8 +95,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			if strings.HasPrefix(r.URL.Path, "/health/") || strings.HasPrefix(r.URL.Path, "/static/") {
 				level = slog.LevelDebug
 			}
-			log.Log(ctx, level, "request", "method", r.Method, "path", r.URL.Path,
-				"status", rec.status, "duration_ms", time.Since(start).Milliseconds())
+			s.log.LogAttrs(ctx, level, "request", slog.String("request_id", id),
+				slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.Int("status", rec.status), slog.Int64("duration_ms", time.Since(start).Milliseconds()))
 		}()
 		next.ServeHTTP(rec, r)
 	})

@@ -1,0 +1,56 @@
+package idp_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/portcullis-idp/portcullis/idp"
+	"github.com/portcullis-idp/portcullis/idp/store/storetest"
+)
+
+// TestEveryLogLineHasTheRequestID: a request that logs from its handler
+// (a refused token request) writes that line and its access line, both
+// with the id the response carries in X-Request-Id, and no secret.
+func TestEveryLogLineHasTheRequestID(t *testing.T) {
+	logs := &lockedBuffer{}
+	e := newEnvWith(t, storetest.OpenSQLite, func(o *idp.Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	})
+	const wrongSecret = "not-the-secret-0123456789"
+	req, err := http.NewRequest(http.MethodPost, e.issuer+"/oauth2/token",
+		strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
+	must(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(e.machine.ID, wrongSecret)
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	resp.Body.Close()
+	id := resp.Header.Get("X-Request-Id")
+	if resp.StatusCode != http.StatusUnauthorized || id == "" {
+		t.Fatalf("status %d, X-Request-Id %q; want 401 and an id", resp.StatusCode, id)
+	}
+
+	var messages []string
+	sc := bufio.NewScanner(strings.NewReader(logs.String()))
+	for sc.Scan() {
+		var line map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatalf("log line is not JSON: %q", sc.Text())
+		}
+		if line["request_id"] != id {
+			continue // start-up lines, or another request
+		}
+		messages = append(messages, line["msg"].(string))
+	}
+	if strings.Join(messages, ",") != "token request refused,request" {
+		t.Errorf("lines with request_id %s: %q, want the refusal then the access line\n%s", id, messages, logs.String())
+	}
+	if strings.Contains(logs.String(), wrongSecret) {
+		t.Error("the client secret was logged")
+	}
+}
