@@ -2,9 +2,9 @@ package idp_test
 
 import (
 	"io"
-	"runtime"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
 
