@@ -110,6 +110,24 @@ func TestBadRequests(t *testing.T) {
 			{"wrong method introspect", "GET", "/oauth2/introspect", "", false, bare, 405, ""},
 			{"wrong method revoke", "GET", "/oauth2/revoke", "", false, bare, 405, ""},
 			{"unknown path", "GET", "/nope", "", false, htmlPage, 404, ""},
+			// Bytes PostgreSQL refuses in text (NUL, invalid UTF-8) are
+			// refused before any handler reads them, never a 500.
+			{"client_id with NUL", "GET", auth(func(q url.Values) { q.Set("client_id", "a\x00b") }), "", false, htmlPage, 400, ""},
+			{"client_id invalid UTF-8", "GET", auth(func(q url.Values) { q.Set("client_id", "a\xffb") }), "", false, htmlPage, 400, ""},
+			{"state with NUL", "GET", auth(func(q url.Values) { q.Set("state", "state-0123456789\x00") }), "", false, htmlPage, 400, ""},
+			{"malformed query", "GET", "/oauth2/auth?client_id=%zz", "", false, htmlPage, 400, ""},
+			{"token: client_id with NUL", "POST", "/oauth2/token", form("grant_type", "client_credentials", "client_id", "a\x00", "client_secret", "x"), false, jsonError, 400, "invalid_request"},
+			{"token: code invalid UTF-8", "POST", "/oauth2/token", form("grant_type", "authorization_code", "code", "a.\xff\xfe", "redirect_uri", rpRedirect), true, jsonError, 400, "invalid_request"},
+			{"token: refresh invalid UTF-8", "POST", "/oauth2/token", form("grant_type", "refresh_token", "refresh_token", "a.\xff"), true, jsonError, 400, "invalid_request"},
+			{"token: Basic client id invalid UTF-8", "POST", "/oauth2/token?basic=bad", form("grant_type", "client_credentials"), false, jsonError, 400, "invalid_request"},
+			{"introspect: token with NUL", "POST", "/oauth2/introspect", form("token", "a.b\x00"), true, jsonError, 400, "invalid_request"},
+			{"revoke: token invalid UTF-8", "POST", "/oauth2/revoke", form("token", "a.\xff"), true, jsonError, 400, "invalid_request"},
+			{"par: state invalid UTF-8", "POST", "/oauth2/par", form("response_type", "code", "scope", "openid", "state", "\xff\xff\xff\xff\xff\xff\xff\xff"), true, jsonError, 400, "invalid_request"},
+			{"userinfo: token with NUL", "POST", "/userinfo", form("access_token", "a.b\x00"), false, jsonError, 400, "invalid_request"},
+			{"login post: request id invalid UTF-8", "POST", "/login", form("auth_request", "\xff", "email", "a@b.c", "password", "x"), false, htmlPage, 400, ""},
+			{"login post: email with NUL", "POST", "/login", form("auth_request", "nope", "email", "ada@example.com\x00", "password", "x"), false, htmlPage, 400, ""},
+			{"logout: hint with NUL", "GET", "/logout?id_token_hint=%00", "", false, htmlPage, 400, ""},
+			{"admin API: user id with NUL", "GET", "/admin/api/users/%00", "", false, jsonError, 400, "invalid_request"},
 		}
 		noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		for _, tc := range cases {
@@ -125,6 +143,9 @@ func TestBadRequests(t *testing.T) {
 				}
 				if tc.basicAuth {
 					req.SetBasicAuth(e.client.ID, e.secret)
+				}
+				if strings.HasSuffix(tc.url, "?basic=bad") {
+					req.SetBasicAuth("\xff\xfe", "secret")
 				}
 				if tc.name == "userinfo: bad token" {
 					req.Header.Set("Authorization", "Bearer not-a-token")

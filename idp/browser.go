@@ -8,7 +8,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/portcullis-idp/portcullis/idp/store"
 )
@@ -162,9 +164,17 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *store.U
 	return bs, nil
 }
 
+// truncate returns v as valid UTF-8 of at most n bytes, cut at a
+// character boundary: it is what Portcullis stores of free text it does
+// not control (user agents, error details), and PostgreSQL refuses text
+// that is not UTF-8.
 func truncate(v string, n int) string {
-	if len(v) > n {
-		return v[:n]
+	v = strings.ToValidUTF8(v, "\uFFFD")
+	if len(v) <= n {
+		return v
 	}
-	return v
+	for n > 0 && !utf8.RuneStart(v[n]) {
+		n--
+	}
+	return v[:n]
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"golang.org/x/oauth2"
 )
@@ -35,6 +36,34 @@ func TestPasswordAttemptLimit(t *testing.T) {
 		events := e.auditEvents("ada@example.com")
 		if !slices.Contains(events, "login.lockout") || !slices.Contains(events, "login.locked") {
 			t.Fatalf("audit: %v", events)
+		}
+	})
+}
+
+// TestUserAgentStoredAsText: a User-Agent that is not UTF-8, or whose
+// multi-byte character straddles the 300-byte cut, is stored as valid text:
+// the sign-in works and its events are audited, on PostgreSQL too (which
+// refuses invalid UTF-8).
+func TestUserAgentStoredAsText(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		for _, ua := range []string{"Agent/\xff\xfe (bytes)", strings.Repeat("a", 299) + "é tail"} {
+			relying := e.rp(e.client, e.secret)
+			b := newBrowser(t)
+			b.userAgent = ua
+			_, body := b.get(authURLFor(relying, oauth2.GenerateVerifier()))
+			resp, _ := b.post(e.issuer+"/login", url.Values{"auth_request": {hiddenAuthRequest(t, body)}, "email": {"ada@example.com"}, "password": {"wrong password"}})
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("wrong password with UA %q: status %d", ua, resp.StatusCode)
+			}
+			if landed := e.authorize(b, authURLFor(relying, oauth2.GenerateVerifier()), "ada@example.com", testPassword); landed.Query().Get("code") == "" {
+				t.Fatalf("no code with UA %q: %s", ua, landed)
+			}
+			var stored []string
+			must(t, e.store.DB().Table("audit_events").Where("event = ? AND subject_id = ?", "login.failed", e.user.ID).
+				Order("id DESC").Limit(1).Pluck("user_agent", &stored).Error)
+			if len(stored) != 1 || !utf8.ValidString(stored[0]) || len(stored[0]) > 300 || !strings.HasPrefix(stored[0], ua[:5]) {
+				t.Errorf("audited user agent %q for %q", stored, ua)
+			}
 		}
 	})
 }

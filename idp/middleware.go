@@ -99,6 +99,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				slog.String("method", r.Method), slog.String("path", r.URL.Path),
 				slog.Int("status", rec.status), slog.Int64("duration_ms", time.Since(start).Milliseconds()))
 		}()
+		if problem := checkRequestText(r); problem != "" {
+			s.refuseUnusableText(rec, r, problem)
+			return
+		}
 		next.ServeHTTP(rec, r)
 	})
 }
