@@ -379,12 +379,12 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, si *sign
 	// An unreadable stored hash counts as a wrong password; a failure to
 	// record the attempt is an error, not a wrong password.
 	ok, _ := CheckPassword(u.PasswordHash, current)
-	ok, err := s.passwordAttempt(r, u, ok)
+	failed := &store.AuditEvent{Event: "password.change_failed", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID}
+	ok, err := s.passwordAttempt(r, u, ok, failed)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		s.audit(r, &store.AuditEvent{Event: "password.change_failed", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 		return fail(msgCurrentPasswordWrong, http.StatusUnauthorized)
 	}
 	if current == next {

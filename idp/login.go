@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,11 +70,11 @@ func (s *Server) submitLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if ok, err = s.passwordAttempt(r, user, ok); err != nil {
+	failed := &store.AuditEvent{Event: "login.failed", TenantID: user.TenantID, SubjectID: user.ID}
+	if ok, err = s.passwordAttempt(r, user, ok, failed); err != nil {
 		return err
 	}
 	if !ok {
-		s.audit(r, &store.AuditEvent{Event: "login.failed", TenantID: user.TenantID, SubjectID: user.ID})
 		return s.renderLogin(w, r, pending, email, msgBadCredentials, http.StatusUnauthorized)
 	}
 	s.audit(r, &store.AuditEvent{Event: "login.password", TenantID: user.TenantID, ActorID: user.ID, SubjectID: user.ID})
@@ -82,30 +83,62 @@ func (s *Server) submitLogin(w http.ResponseWriter, r *http.Request) error {
 
 // passwordAttempt applies the password step's attempt limit (per user, in
 // the database, the same arithmetic as codes: five failures lock for a
-// minute, doubling up to an hour) to a checked password. While locked even
-// the right password is refused, with the same message as a wrong one, so
-// the lock does not tell anyone that the account exists.
-func (s *Server) passwordAttempt(r *http.Request, u *store.User, matched bool) (bool, error) {
+// minute, doubling up to an hour) to a checked password, and audits a
+// failure with the event failed. While locked even the right password is
+// refused, with the same message as a wrong one, so the lock does not tell
+// anyone that the account exists.
+//
+// The counter and the failure's audit events are written in one
+// transaction, and an unknown email (u.ID "") runs the same statements
+// against a user id that cannot exist: so a wrong email and a wrong
+// password cost the same database work, one commit each, as they already
+// cost the same hash (checkCredentials).
+func (s *Server) passwordAttempt(r *http.Request, u *store.User, matched bool, failed *store.AuditEvent) (bool, error) {
+	var ok bool
+	err := s.store.InTx(r.Context(), func(ctx context.Context) error {
+		var events []*store.AuditEvent
+		var err error
+		ok, events, err = s.chargePassword(ctx, u, matched)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			events = append(events, failed)
+		}
+		for _, e := range events {
+			e.IP, e.UserAgent = clientIP(r), truncate(r.UserAgent(), 300)
+			if err := s.store.Audit(ctx, e); err != nil {
+				return fmt.Errorf("audit %s: %w", e.Event, err)
+			}
+		}
+		return nil
+	})
+	return ok, err
+}
+
+// chargePassword runs the attempt counter for u inside the caller's
+// transaction and returns whether the password counts as right and the
+// lock events to audit.
+func (s *Server) chargePassword(ctx context.Context, u *store.User, matched bool) (bool, []*store.AuditEvent, error) {
 	if u.ID == "" {
-		return false, nil // unknown email: nothing to count
+		return false, nil, s.store.PasswordAttempts().ChargeNobody(ctx)
 	}
-	err := s.passwordGuard.CheckRecoveryKey(r.Context(), u.ID, matched)
+	err := s.passwordGuard.CheckRecoveryKey(ctx, u.ID, matched)
 	var locked *mfa.LockedOutError
 	switch {
 	case err == nil:
-		return matched, nil
+		return matched, nil, nil
 	case errors.As(err, &locked):
 		event := "login.locked"
 		if locked.JustLocked {
 			event = "login.lockout"
 		}
-		s.audit(r, &store.AuditEvent{Event: event, TenantID: u.TenantID, SubjectID: u.ID,
-			Detail: fmt.Sprintf(`{"until":%q}`, locked.Until.UTC().Format(time.RFC3339))})
-		return false, nil
+		return false, []*store.AuditEvent{{Event: event, TenantID: u.TenantID, SubjectID: u.ID,
+			Detail: fmt.Sprintf(`{"until":%q}`, locked.Until.UTC().Format(time.RFC3339))}}, nil
 	case errors.Is(err, mfa.ErrInvalidRecoveryKey):
-		return false, nil
+		return false, nil, nil
 	default:
-		return false, err
+		return false, nil, err
 	}
 }
 

@@ -1,14 +1,19 @@
 package idp_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/oauth2"
+	gormlogger "gorm.io/gorm/logger"
 )
 
 // TestPasswordAttemptLimit: five wrong passwords lock the password step;
@@ -63,6 +68,70 @@ func TestUserAgentStoredAsText(t *testing.T) {
 				Order("id DESC").Limit(1).Pluck("user_agent", &stored).Error)
 			if len(stored) != 1 || !utf8.ValidString(stored[0]) || len(stored[0]) > 300 || !strings.HasPrefix(stored[0], ua[:5]) {
 				t.Errorf("audited user agent %q for %q", stored, ua)
+			}
+		}
+	})
+}
+
+// statementLog is a gorm logger that records, per SQL statement, its verb
+// and first table.
+type statementLog struct {
+	gormlogger.Interface
+	mu    sync.Mutex
+	stmts []string
+}
+
+var firstTable = regexp.MustCompile("(?is)^\\s*(?:UPDATE|(?:SELECT|INSERT|DELETE)\\b.*?\\b(?:FROM|INTO))\\s+[\"`]?([a-z_]+)")
+
+func (l *statementLog) Trace(_ context.Context, _ time.Time, fc func() (string, int64), _ error) {
+	sql, _ := fc()
+	m := firstTable.FindStringSubmatch(sql)
+	if m == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stmts = append(l.stmts, m[1])
+}
+
+func (l *statementLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.stmts
+	l.stmts = nil
+	return s
+}
+
+// TestWrongEmailCostsWhatAWrongPasswordCosts: a sign-in with an unknown
+// email runs the same database statements, table by table and in the same
+// order, as one with a known email and a wrong password (the counter read
+// and write, then the audit event, in one transaction), besides the same
+// argon2id hash. Timing cannot be asserted on a shared machine; the work
+// that makes it can.
+func TestWrongEmailCostsWhatAWrongPasswordCosts(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		relying := e.rp(e.client, e.secret)
+		log := &statementLog{Interface: e.store.DB().Logger}
+		e.store.DB().Logger = log
+		t.Cleanup(func() { e.store.DB().Logger = log.Interface })
+		try := func(email string) []string {
+			b := newBrowser(t)
+			_, body := b.get(authURLFor(relying, oauth2.GenerateVerifier()))
+			ar := hiddenAuthRequest(t, body)
+			log.take()
+			resp, _ := b.post(e.issuer+"/login", url.Values{"auth_request": {ar}, "email": {email}, "password": {"not the password"}})
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("%s: status %d", email, resp.StatusCode)
+			}
+			return log.take()
+		}
+		for round := 1; round <= 2; round++ { // the first failure inserts the counter, the second updates it
+			known, unknown := try("ada@example.com"), try("nobody@example.com")
+			if !slices.Equal(known, unknown) {
+				t.Errorf("round %d: statements differ:\n known email  %q\n unknown email %q", round, known, unknown)
+			}
+			if !slices.Contains(known, "password_attempts") || !slices.Contains(known, "audit_events") {
+				t.Errorf("round %d: no counter or audit statement in %q", round, known)
 			}
 		}
 	})

@@ -251,6 +251,20 @@ func (p PasswordAttempts) SaveAttempts(ctx context.Context, userID string, prevV
 	return p.s.saveAttempts(ctx, "password_attempts", userID, prevVersion, next)
 }
 
+// ChargeNobody runs the statements of a charged failure (the counter read
+// and a compare-and-swap write) for a user id that cannot exist, changing
+// nothing. The sign-in calls it for an unknown email, so that a wrong email
+// costs the database work of a wrong password.
+func (p PasswordAttempts) ChargeNobody(ctx context.Context) error {
+	const nobody = "" // user ids are never empty
+	cur, err := p.LoadAttempts(ctx, nobody)
+	if err != nil {
+		return err
+	}
+	_, err = p.s.saveAttempts(ctx, "password_attempts", nobody, cur.Version+1, mfa.Attempts{Failures: 1})
+	return err
+}
+
 // AdvanceTOTPStep is never called for passwords; it refuses.
 func (PasswordAttempts) AdvanceTOTPStep(context.Context, string, int64) error {
 	return errors.New("store: passwords have no time steps")

@@ -38,4 +38,14 @@ func testPasswordAttempts(t *testing.T, s *store.Store) {
 	if err := s.PasswordAttempts().AdvanceTOTPStep(ctx, u.ID, 1); err == nil {
 		t.Fatal("AdvanceTOTPStep on the password counter succeeded")
 	}
+
+	// ChargeNobody (an unknown email) changes nothing, inside a
+	// transaction as the sign-in runs it too.
+	var before, after int64
+	mustNil(t, "count", s.DB().Table("password_attempts").Count(&before).Error)
+	mustNil(t, "ChargeNobody", s.InTx(ctx, s.PasswordAttempts().ChargeNobody))
+	mustNil(t, "count", s.DB().Table("password_attempts").Count(&after).Error)
+	if after != before {
+		t.Fatalf("ChargeNobody changed the counters: %d rows, then %d", before, after)
+	}
 }
