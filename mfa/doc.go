@@ -30,7 +30,7 @@
 //	lockout.go   Attempts, LockoutPolicy (cool-down arithmetic),
 //	             LockedOutError.
 //	guard.go     Store, the sentinel errors, and Guard: CheckCode,
-//	             CheckRecoveryKey, Admit, RecordFailure, RecordSuccess.
+//	             CheckPendingCode, CheckRecoveryKey, Admit.
 //	mfatest/     RunStoreTests, the conformance suite every Store runs.
 //
 // # Who calls what

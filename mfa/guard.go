@@ -345,28 +345,6 @@ func (g *Guard) Admit(ctx context.Context, userID string) error {
 	return nil
 }
 
-// RecordFailure charges one failed attempt for a check made outside
-// CheckCode / CheckRecoveryKey and reports whether it triggered a lockout.
-// A failure recorded while already locked is still charged: its lockout, if
-// it completes one, starts when the running one ends. Prefer CheckCode and
-// CheckRecoveryKey, which charge before evaluating and so also bound
-// concurrent attempts.
-func (g *Guard) RecordFailure(ctx context.Context, userID string) (lockedNow bool, err error) {
-	now := g.now()
-	p := g.Policy.orDefault()
-	_, err = g.update(ctx, userID, nil, func(cur Attempts) (Attempts, bool, error) {
-		next, l := p.charge(cur, now)
-		lockedNow = l
-		return next, true, nil
-	})
-	return lockedNow, err
-}
-
-// RecordSuccess resets userID's counter: failures, lockouts and any lock.
-func (g *Guard) RecordSuccess(ctx context.Context, userID string) error {
-	return g.reset(ctx, userID, nil)
-}
-
 // charge refuses with *LockedOutError while locked, then returns refuse
 // uncharged if it is set, and otherwise charges one failure.
 func (g *Guard) charge(ctx context.Context, userID string, now time.Time, refuse error) (Attempts, bool, error) {

@@ -341,39 +341,6 @@ func TestCheckRecoveryKeySharesTheLimit(t *testing.T) {
 	}
 }
 
-func TestRecordFailureAndSuccess(t *testing.T) {
-	f := newGuardFixture(t)
-	ctx := context.Background()
-	for i := 1; i <= 5; i++ {
-		locked, err := f.g.RecordFailure(ctx, user)
-		if err != nil || locked != (i == 5) {
-			t.Fatalf("RecordFailure %d = %v, %v", i, locked, err)
-		}
-	}
-	first := f.store.get(user).LockedUntil
-	// Failures recorded during the lock are charged; the lockout they complete
-	// starts when the running one ends.
-	for i := 1; i <= 5; i++ {
-		if locked, err := f.g.RecordFailure(ctx, user); err != nil || locked != (i == 5) {
-			t.Fatalf("RecordFailure while locked %d = %v, %v", i, locked, err)
-		}
-	}
-	if got := f.store.get(user).LockedUntil; !got.Equal(first.Add(2 * time.Minute)) {
-		t.Errorf("second lock ends %s, want %s", got, first.Add(2*time.Minute))
-	}
-	if err := f.g.RecordSuccess(ctx, user); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.g.Admit(ctx, user); err != nil {
-		t.Errorf("Admit after RecordSuccess = %v", err)
-	}
-	// A success on a clean counter writes nothing.
-	v := f.store.get(user).Version
-	if err := f.g.RecordSuccess(ctx, user); err != nil || f.store.get(user).Version != v {
-		t.Errorf("RecordSuccess on a clean counter wrote a row (version %d -> %d), %v", v, f.store.get(user).Version, err)
-	}
-}
-
 func TestLockedOutError(t *testing.T) {
 	until := time.Date(2026, 5, 1, 12, 1, 0, 0, time.UTC)
 	var err error = &mfa.LockedOutError{Until: until, JustLocked: true, Cause: mfa.ErrInvalidCode}
@@ -412,7 +379,7 @@ func TestLockoutPolicy(t *testing.T) {
 	store := newMemStore()
 	g := &mfa.Guard{Store: store}
 	for range 5 {
-		_, _ = g.RecordFailure(context.Background(), user)
+		_ = g.CheckRecoveryKey(context.Background(), user, false)
 	}
 	if err := g.Admit(context.Background(), user); !errors.Is(err, mfa.ErrLockedOut) {
 		t.Errorf("zero-value Guard did not lock after 5 failures: %v", err)
