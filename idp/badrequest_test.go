@@ -1,8 +1,10 @@
 package idp_test
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -234,6 +236,39 @@ func TestAuthorizationCodeReuse(t *testing.T) {
 		landed = e.authorize(newBrowser(t), relying.cfg.AuthCodeURL("state-reuse-0002", oauth2.S256ChallengeOption(v2)), "ada@example.com", testPassword)
 		if _, err := relying.cfg.Exchange(ctx, landed.Query().Get("code"), oauth2.VerifierOption(oauth2.GenerateVerifier())); err == nil {
 			t.Fatal("wrong code_verifier accepted")
+		}
+	})
+}
+
+// TestMultipartFormsRefused: a form sent as multipart/form-data, which
+// fosite would parse past the text check, is refused on the protocol
+// endpoints and on the pages alike.
+func TestMultipartFormsRefused(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		for _, path := range []string{"/oauth2/token", "/oauth2/introspect", "/oauth2/revoke", "/login"} {
+			var buf bytes.Buffer
+			mw := multipart.NewWriter(&buf)
+			must(t, mw.WriteField("grant_type", "authorization_code"))
+			must(t, mw.WriteField("code", "a.\xff\xfe"))
+			must(t, mw.WriteField("token", "a.\xff\xfe"))
+			must(t, mw.Close())
+			before := e.rowCounts(t)
+			req, _ := http.NewRequest(http.MethodPost, e.issuer+path, &buf)
+			req.Header.Set("Content-Type", mw.FormDataContentType())
+			req.SetBasicAuth(e.client.ID, e.secret)
+			resp, err := http.DefaultClient.Do(req)
+			must(t, err)
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("%s: status %d, want 400: %s", path, resp.StatusCode, body)
+			}
+			if strings.HasPrefix(path, "/oauth2/") && !strings.Contains(string(body), `"error":"invalid_request"`) {
+				t.Errorf("%s: body %s, want invalid_request", path, body)
+			}
+			if after := e.rowCounts(t); after != before {
+				t.Errorf("%s: stored state changed", path)
+			}
 		}
 	})
 }
