@@ -92,7 +92,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				}
 			}
 			level := slog.LevelInfo
-			if strings.HasPrefix(r.URL.Path, "/health/") || strings.HasPrefix(r.URL.Path, "/static/") {
+			if quietPath(r.URL.Path) && rec.status < 400 {
 				level = slog.LevelDebug
 			}
 			s.log.LogAttrs(ctx, level, "request", slog.String("request_id", id),
@@ -105,6 +105,16 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// quietPath tells the paths whose successful answers are logged at debug
+// level: health checks, stylesheets, and the discovery document and JWKS,
+// which every relying app and load balancer polls. They are public and the
+// same for everyone; at info level they would bury the lines that matter
+// (and writing them is a tenth of what serving them costs).
+func quietPath(path string) bool {
+	return strings.HasPrefix(path, "/health/") || strings.HasPrefix(path, "/static/") ||
+		strings.HasPrefix(path, "/.well-known/")
 }
 
 // pageHeaders are set on every HTML page we render: pages may show

@@ -54,3 +54,31 @@ func TestEveryLogLineHasTheRequestID(t *testing.T) {
 		t.Error("the client secret was logged")
 	}
 }
+
+// TestPolledMetadataLoggedAtDebug: the discovery document and the JWKS,
+// which every relying app polls, are logged at debug level when served;
+// refused requests on those paths still reach the info log.
+func TestPolledMetadataLoggedAtDebug(t *testing.T) {
+	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
+		logs := &lockedBuffer{}
+		e := newEnvWith(t, storetest.OpenSQLite, func(o *idp.Options) {
+			o.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level}))
+		})
+		logged := func(method, path string) bool {
+			req, err := http.NewRequest(method, e.issuer+path, nil)
+			must(t, err)
+			resp, err := http.DefaultClient.Do(req)
+			must(t, err)
+			resp.Body.Close()
+			return strings.Contains(logs.String(), `"request_id":"`+resp.Header.Get("X-Request-Id")+`"`)
+		}
+		for _, path := range []string{"/.well-known/openid-configuration", "/.well-known/jwks.json"} {
+			if got := logged(http.MethodGet, path); got != (level == slog.LevelDebug) {
+				t.Errorf("level %s: GET %s logged = %v", level, path, got)
+			}
+			if !logged(http.MethodPost, path) {
+				t.Errorf("level %s: a refused POST %s was not logged", level, path)
+			}
+		}
+	}
+}
