@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"sync"
 	"testing"
 	"time"
 
@@ -250,19 +249,10 @@ func TestConcurrentSameCodeOneWinner(t *testing.T) { bothStores(t, concurrentSam
 
 func concurrentSameCodeOneWinner(t *testing.T, f *guardFixture) {
 	code := f.code(t)
-	var wg sync.WaitGroup
-	errs := make([]error, mfatest.Racers)
-	start := make(chan struct{})
-	for i := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			_, errs[i] = f.check(code)
-		}()
-	}
-	close(start)
-	wg.Wait()
+	errs := mfatest.Race(mfatest.Racers, func() error {
+		_, err := f.check(code)
+		return err
+	})
 	wins := 0
 	for _, err := range errs {
 		switch {
@@ -284,19 +274,10 @@ func TestConcurrentWrongCodesBounded(t *testing.T) { bothStores(t, concurrentWro
 
 func concurrentWrongCodesBounded(t *testing.T, f *guardFixture) {
 	wrong := f.wrong(t)
-	var wg sync.WaitGroup
-	errs := make([]error, mfatest.Racers)
-	start := make(chan struct{})
-	for i := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			_, errs[i] = f.check(wrong)
-		}()
-	}
-	close(start)
-	wg.Wait()
+	errs := mfatest.Race(mfatest.Racers, func() error {
+		_, err := f.check(wrong)
+		return err
+	})
 	evaluated, fresh := 0, 0
 	for _, err := range errs {
 		var lo *mfa.LockedOutError

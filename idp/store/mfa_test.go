@@ -300,7 +300,7 @@ func testMFAPendingNoStep(t *testing.T, s *store.Store) {
 func testMFAStepRace(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	u := mfaEnrolled(t, s, storetest.NewTenant(t, s).ID, 4999)
-	errs := mfaRace(20, func() error { return s.AdvanceTOTPStep(ctx, u.ID, 5000) })
+	errs := mfatest.Race(20, func() error { return s.AdvanceTOTPStep(ctx, u.ID, 5000) })
 	wins := 0
 	for _, err := range errs {
 		switch {
@@ -378,7 +378,7 @@ func testMFARecoveryRace(t *testing.T, s *store.Store) {
 	wins := 0
 	done := make(chan []error)
 	go func() {
-		done <- mfaRace(racers, func() error {
+		done <- mfatest.Race(racers, func() error {
 			ok, err := s.UseRecoveryKey(ctx, u.ID, mfaHash("paper"))
 			if ok {
 				mu.Lock()
@@ -602,22 +602,6 @@ func mfaAwaitBlocked(t testing.TB, s *store.Store, prefix string, n int) {
 	}
 }
 
-// mfaRace runs f in n goroutines released at the same moment and returns
-// their errors.
-func mfaRace(n int, f func() error) []error {
-	errs := make([]error, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			errs[i] = f()
-		})
-	}
-	close(start)
-	wg.Wait()
-	return errs
-}
 
 // TestGuardOnStoreConcurrency runs mfa.Guard on the real store, where
 // CheckCode takes the locked, one-transaction path: twenty simultaneous
@@ -646,7 +630,7 @@ func TestGuardOnStoreConcurrency(t *testing.T) {
 				return u.ID
 			}
 			burst := func(userID, code string) (ok, wrong, locked, lockedNow int) {
-				for _, err := range mfaRace(20, func() error {
+				for _, err := range mfatest.Race(20, func() error {
 					_, err := g.CheckCode(ctx, userID, secret, code)
 					return err
 				}) {
@@ -789,7 +773,7 @@ func testMFAAcceptStepRace(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	u := mfaEnrolled(t, s, storetest.NewTenant(t, s).ID, 4999)
 	wins := 0
-	for _, err := range mfaRace(20, func() error {
+	for _, err := range mfatest.Race(20, func() error {
 		ok, err := s.AcceptStep(ctx, u.ID, 5000)
 		if err == nil && !ok {
 			return mfa.ErrCodeReused

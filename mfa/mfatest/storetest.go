@@ -95,7 +95,7 @@ func testStepConcurrent(t *testing.T, s mfa.Store, user string) {
 	if err := s.AdvanceTOTPStep(ctx, user, 999); err != nil {
 		t.Fatalf("AdvanceTOTPStep(999): %v", err)
 	}
-	errs := race(func() error { return s.AdvanceTOTPStep(ctx, user, 1000) })
+	errs := Race(Racers, func() error { return s.AdvanceTOTPStep(ctx, user, 1000) })
 	wins := 0
 	for _, err := range errs {
 		switch {
@@ -185,7 +185,7 @@ func testAttemptsUsers(t *testing.T, s mfa.Store, user string) {
 
 func testAttemptsConcurrent(t *testing.T, s mfa.Store, user string) {
 	ctx := context.Background()
-	errs := race(func() error {
+	errs := Race(Racers, func() error {
 		for range 10 * Racers {
 			a, err := s.LoadAttempts(ctx, user)
 			if err != nil {
@@ -220,19 +220,18 @@ func mustLoad(t *testing.T, s mfa.Store, user string) mfa.Attempts {
 	return a
 }
 
-// race runs f in Racers goroutines released at the same moment and returns
-// their errors.
-func race(f func() error) []error {
-	errs := make([]error, Racers)
+// Race runs f in n goroutines released at the same moment and returns
+// their errors, in goroutine order. The concurrency cases here and in the
+// stores' own tests use it with Racers goroutines.
+func Race(n int, f func() error) []error {
+	errs := make([]error, n)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
-	for i := range Racers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for i := range n {
+		wg.Go(func() {
 			<-start
 			errs[i] = f()
-		}()
+		})
 	}
 	close(start)
 	wg.Wait()
