@@ -69,6 +69,15 @@ type mfaAttemptsRow struct {
 
 func (mfaAttemptsRow) TableName() string { return "mfa_attempts" }
 
+// attempts is the counter the row holds.
+func (r mfaAttemptsRow) attempts() mfa.Attempts {
+	a := mfa.Attempts{Failures: r.Failures, Lockouts: r.Lockouts, Version: r.Version}
+	if r.LockedUntil != nil {
+		a.LockedUntil = r.LockedUntil.UTC()
+	}
+	return a
+}
+
 // passwordAttemptsRow is the password step's counter, the same shape.
 type passwordAttemptsRow struct {
 	UserID      string `gorm:"primaryKey"`
@@ -165,11 +174,7 @@ func (s *Store) LockAttempts(ctx context.Context, userID string) (mfa.Attempts, 
 	if err != nil {
 		return mfa.Attempts{}, err
 	}
-	a := mfa.Attempts{Failures: r.Failures, Lockouts: r.Lockouts, Version: r.Version}
-	if r.LockedUntil != nil {
-		a.LockedUntil = r.LockedUntil.UTC()
-	}
-	return a, nil
+	return r.attempts(), nil
 }
 
 var _ mfa.CounterLocker = (*Store)(nil)
@@ -188,12 +193,7 @@ func (s *Store) loadAttempts(ctx context.Context, table, userID string) (mfa.Att
 	if len(rows) == 0 {
 		return mfa.Attempts{}, nil
 	}
-	r := rows[0]
-	a := mfa.Attempts{Failures: r.Failures, Lockouts: r.Lockouts, Version: r.Version}
-	if r.LockedUntil != nil {
-		a.LockedUntil = r.LockedUntil.UTC()
-	}
-	return a, nil
+	return rows[0].attempts(), nil
 }
 
 func (s *Store) saveAttempts(ctx context.Context, table, userID string, prevVersion int64, next mfa.Attempts) (bool, error) {
@@ -261,7 +261,7 @@ func (p PasswordAttempts) ChargeNobody(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = p.s.saveAttempts(ctx, "password_attempts", nobody, cur.Version+1, mfa.Attempts{Failures: 1})
+	_, err = p.SaveAttempts(ctx, nobody, cur.Version+1, mfa.Attempts{Failures: 1})
 	return err
 }
 
