@@ -602,7 +602,6 @@ func mfaAwaitBlocked(t testing.TB, s *store.Store, prefix string, n int) {
 	}
 }
 
-
 // TestGuardOnStoreConcurrency runs mfa.Guard on the real store, where
 // CheckCode takes the locked, one-transaction path: twenty simultaneous
 // wrong codes get exactly five evaluated (the fifth locks), and the same
