@@ -37,23 +37,15 @@ func unusableValue(vs url.Values) (string, bool) {
 }
 
 // checkRequestText checks what a handler may read as text: the path, the
-// query, the Authorization header and a URL-encoded form body (which it
-// parses, as every handler that reads one would). A multipart form body is
-// refused outright. The admin API's JSON
-// bodies hold only booleans, so its body is left to decodeJSON. It returns
-// a description of the first problem, or "".
+// Authorization header, and the query and URL-encoded form body, which it
+// parses with r.ParseForm as the handlers do (they then reuse r.Form). A
+// multipart form body is refused outright. The admin API reads JSON bodies
+// holding only booleans (decodeJSON), so there only the query is parsed,
+// and its body is left alone. It returns a description of the first
+// problem, or "".
 func checkRequestText(r *http.Request) string {
 	if !usableText(r.URL.Path) {
 		return "The request path is not valid UTF-8 text."
-	}
-	if r.URL.RawQuery != "" {
-		q, err := url.ParseQuery(r.URL.RawQuery)
-		if err != nil {
-			return "The query string is malformed."
-		}
-		if k, bad := unusableValue(q); bad {
-			return "The parameter '" + truncate(k, 50) + "' is not valid UTF-8 text."
-		}
 	}
 	if !usableText(r.Header.Get("Authorization")) {
 		return "The Authorization header is not valid UTF-8 text."
@@ -61,22 +53,26 @@ func checkRequestText(r *http.Request) string {
 	if user, pass, ok := r.BasicAuth(); ok && !(usableText(user) && usableText(pass)) {
 		return "The client credentials are not valid UTF-8 text."
 	}
-	if r.Body == nil || r.Body == http.NoBody || strings.HasPrefix(r.URL.Path, "/admin/api/") {
-		return ""
+	var params url.Values
+	if strings.HasPrefix(r.URL.Path, "/admin/api/") {
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			return "The query string is malformed."
+		}
+		params = q
+	} else {
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+			// fosite would parse it (ParseMultipartForm), past this check;
+			// no endpoint of ours takes one, and OAuth 2.0 specifies
+			// URL-encoded forms.
+			return "Send the form as application/x-www-form-urlencoded."
+		}
+		if err := r.ParseForm(); err != nil {
+			return "The query string or form body is malformed, or the body is larger than 1 MiB."
+		}
+		params = r.Form // the query and the body together
 	}
-	switch mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt {
-	case "application/x-www-form-urlencoded":
-	case "multipart/form-data":
-		// fosite would parse it (ParseMultipartForm), past this check; no
-		// endpoint of ours takes one, and OAuth 2.0 specifies URL-encoded.
-		return "Send the form as application/x-www-form-urlencoded."
-	default:
-		return ""
-	}
-	if err := r.ParseForm(); err != nil {
-		return "The request body is not a valid form, or is larger than 1 MiB."
-	}
-	if k, bad := unusableValue(r.PostForm); bad {
+	if k, bad := unusableValue(params); bad {
 		return "The parameter '" + truncate(k, 50) + "' is not valid UTF-8 text."
 	}
 	return ""
