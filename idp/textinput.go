@@ -1,12 +1,13 @@
 package idp
 
 import (
-	"encoding/json"
 	"mime"
 	"net/http"
 	"net/url"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/ory/fosite"
 )
 
 // Text Portcullis cannot use. PostgreSQL refuses text that is not valid
@@ -79,16 +80,16 @@ func checkRequestText(r *http.Request) string {
 }
 
 // refuseUnusableText answers a request checkRequestText refused: an OAuth
-// error body on the protocol endpoints, the error page elsewhere.
+// error body on the protocol endpoints and the admin API (fosite's
+// writer; at userinfo with the Bearer challenge its other errors carry),
+// the error page elsewhere.
 func (s *Server) refuseUnusableText(w http.ResponseWriter, r *http.Request, problem string) {
-	if strings.HasPrefix(r.URL.Path, "/oauth2/") && !strings.HasPrefix(r.URL.Path, "/oauth2/auth") ||
-		r.URL.Path == "/userinfo" || strings.HasPrefix(r.URL.Path, "/admin/api/") {
-		h := w.Header()
-		h.Set("Content-Type", "application/json;charset=UTF-8")
-		h.Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusBadRequest)
-		_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_request", "error_description": problem})
-		return
+	switch p := r.URL.Path; {
+	case p == "/userinfo":
+		bearerError(w, http.StatusBadRequest, "invalid_request", problem)
+	case strings.HasPrefix(p, "/oauth2/") && !strings.HasPrefix(p, "/oauth2/auth"), strings.HasPrefix(p, "/admin/api/"):
+		s.oauth.WriteAccessError(r.Context(), w, nil, fosite.ErrInvalidRequest.WithHint(problem))
+	default:
+		s.renderError(w, r, badRequest(problem))
 	}
-	s.renderError(w, r, badRequest(problem))
 }
