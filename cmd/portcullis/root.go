@@ -181,6 +181,22 @@ func versionList(vs []int64) string {
 	return strings.Join(s, ", ")
 }
 
+// openTenantStore is openAdminStore for a command about one tenant: it
+// also finds the tenant slug names, and closes the store again when it
+// cannot.
+func (c *cli) openTenantStore(cmd *cobra.Command, slug string) (*store.Store, *store.Tenant, config.Config, error) {
+	st, cfg, err := c.openAdminStore(cmd)
+	if err != nil {
+		return nil, nil, cfg, err
+	}
+	t, err := tenantBySlug(cmd.Context(), st, slug)
+	if err != nil {
+		_ = st.Close()
+		return nil, nil, cfg, err
+	}
+	return st, t, cfg, nil
+}
+
 // tenantBySlug finds a tenant, with an error that names the slug.
 func tenantBySlug(ctx context.Context, st *store.Store, slug string) (*store.Tenant, error) {
 	t, err := st.TenantBySlug(ctx, slug)

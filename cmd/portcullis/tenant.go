@@ -138,16 +138,12 @@ The change, the sessions it ends and an audit event are one transaction.`,
 			if err := problemsError(problems); err != nil {
 				return err
 			}
-			st, _, err := c.openAdminStore(cmd)
+			st, t, _, err := c.openTenantStore(cmd, slug)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
 			ctx := cmd.Context()
-			t, err := tenantBySlug(ctx, st, slug)
-			if err != nil {
-				return err
-			}
 			ended, err := st.SetRequireTFA(ctx, t.ID, on, clearSessions, "", cliActor)
 			if err != nil {
 				return err
@@ -213,16 +209,12 @@ The new lifetimes apply to sessions started from now on.`,
 			if err := problemsError(problems); err != nil {
 				return err
 			}
-			st, cfg, err := c.openAdminStore(cmd)
+			st, t, cfg, err := c.openTenantStore(cmd, slug)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
 			ctx := cmd.Context()
-			t, err := tenantBySlug(ctx, st, slug)
-			if err != nil {
-				return err
-			}
 			if !setAbsolute {
 				absolute = time.Duration(t.SessionAbsoluteSeconds) * time.Second
 			}

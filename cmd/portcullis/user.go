@@ -63,16 +63,12 @@ list.`,
 				password, generated = idp.GeneratePassword(), true
 			}
 
-			st, _, err := c.openAdminStore(cmd)
+			st, t, _, err := c.openTenantStore(cmd, tenant)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
 			ctx := cmd.Context()
-			t, err := tenantBySlug(ctx, st, tenant)
-			if err != nil {
-				return err
-			}
 			hash, err := idp.HashPassword(password, idp.DefaultArgon2)
 			if err != nil {
 				return err
@@ -144,16 +140,12 @@ func newUserListCmd(c *cli) *cobra.Command {
 			if tenant == "" {
 				return usageError{errors.New("--tenant is required")}
 			}
-			st, _, err := c.openAdminStore(cmd)
+			st, t, _, err := c.openTenantStore(cmd, tenant)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
 			ctx := cmd.Context()
-			t, err := tenantBySlug(ctx, st, tenant)
-			if err != nil {
-				return err
-			}
 			users, err := st.ListUsers(ctx, t.ID)
 			if err != nil {
 				return err
