@@ -1,6 +1,7 @@
 package migrations_test
 
 import (
+	"database/sql"
 	"fmt"
 	"maps"
 	"os"
@@ -68,15 +69,7 @@ func TestUpDownUp(t *testing.T) {
 	for name, config := range storetest.Configs(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := t.Context()
-			s, err := store.Open(config(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
-			sqlDB, err := s.DB().DB()
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, sqlDB, p := openUnmigrated(t, config)
 			latest, err := migrations.Latest(s.Dialect())
 			if err != nil {
 				t.Fatal(err)
@@ -86,11 +79,6 @@ func TestUpDownUp(t *testing.T) {
 			}
 			tables := tableColumns(t, s)
 
-			gooseDialect := map[migrations.Dialect]goose.Dialect{migrations.SQLite: goose.DialectSQLite3, migrations.Postgres: goose.DialectPostgres}[s.Dialect()]
-			p, err := goose.NewProvider(gooseDialect, sqlDB, os.DirFS(string(s.Dialect())), goose.WithDisableGlobalRegistry(true))
-			if err != nil {
-				t.Fatal(err)
-			}
 			down, err := p.DownTo(ctx, 0)
 			if err != nil {
 				t.Fatalf("DownTo(0): %v", err)
@@ -174,6 +162,28 @@ func tableColumns(t *testing.T, s *store.Store) map[string][]string {
 	return out
 }
 
+// openUnmigrated opens a fresh, empty database of config with no migration
+// applied, and a goose provider over the embedded migrations of its
+// dialect, for tests that move between versions.
+func openUnmigrated(t *testing.T, config func(testing.TB) store.Config) (*store.Store, *sql.DB, *goose.Provider) {
+	t.Helper()
+	s, err := store.Open(config(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	sqlDB, err := s.DB().DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gooseDialect := map[migrations.Dialect]goose.Dialect{migrations.SQLite: goose.DialectSQLite3, migrations.Postgres: goose.DialectPostgres}[s.Dialect()]
+	p, err := goose.NewProvider(gooseDialect, sqlDB, os.DirFS(string(s.Dialect())), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, sqlDB, p
+}
+
 // TestReplayGuardMovesToCounter: version 4 moves each confirmed
 // authenticator's last_step onto the user's counter row (creating it, or
 // keeping the counts of one that exists), and its Down section moves it back.
@@ -181,20 +191,7 @@ func TestReplayGuardMovesToCounter(t *testing.T) {
 	for name, config := range storetest.Configs(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := t.Context()
-			s, err := store.Open(config(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
-			sqlDB, err := s.DB().DB()
-			if err != nil {
-				t.Fatal(err)
-			}
-			gooseDialect := map[migrations.Dialect]goose.Dialect{migrations.SQLite: goose.DialectSQLite3, migrations.Postgres: goose.DialectPostgres}[s.Dialect()]
-			p, err := goose.NewProvider(gooseDialect, sqlDB, os.DirFS(string(s.Dialect())), goose.WithDisableGlobalRegistry(true))
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, _, p := openUnmigrated(t, config)
 			if _, err := p.UpTo(ctx, 3); err != nil {
 				t.Fatalf("UpTo(3): %v", err)
 			}
