@@ -54,6 +54,13 @@ func TestKeyRotation(t *testing.T) {
 	if _, err := e.rp(e.client, e.secret).verifier.Verify(ctx, oldTok.Extra("id_token").(string)); err != nil {
 		t.Fatalf("token signed before the rotation: %v", err)
 	}
+	// And it still works as an id_token_hint: the request validator checks
+	// hints against every published key, not the active one alone.
+	b.get(authURLFor(relying, oauth2.GenerateVerifier(),
+		oauth2.SetAuthURLParam("prompt", "none"), oauth2.SetAuthURLParam("id_token_hint", oldTok.Extra("id_token").(string))))
+	if b.landed == nil || b.landed.Query().Get("code") == "" {
+		t.Fatalf("prompt=none with a hint signed by the retired key: landed %v, page %s", b.landed, b.last.Request.URL)
+	}
 }
 
 func kidOf(t *testing.T, raw string) string {

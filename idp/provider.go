@@ -139,7 +139,7 @@ func newProvider(pc providerConfig, st *store.Store, keys *Keys) (*fosite.Fosite
 		Signer: &jwt.DefaultSigner{GetPrivateKey: keys.PrivateKey},
 		Config: cfg,
 	}
-	oidcValidator := openid.NewOpenIDConnectRequestValidator(idStrategy.Signer, cfg)
+	oidcValidator := openid.NewOpenIDConnectRequestValidator(hintSigner{DefaultSigner: idStrategy.Signer.(*jwt.DefaultSigner), keys: keys}, cfg)
 
 	authCode := &oauth2.AuthorizeExplicitGrantHandler{
 		AccessTokenStrategy:    hmacStrategy,
@@ -210,4 +210,26 @@ func redirectURISecure(_ context.Context, u *url.URL) bool {
 	default:
 		return u.Scheme != "" && !RedirectSchemeForbidden(u.Scheme)
 	}
+}
+
+// hintSigner is what fosite's OpenID request validator decodes an
+// id_token_hint with. jwt.DefaultSigner checks a token against the active
+// key alone, so after a rotation a hint signed by the previous key was
+// refused at the end of the sign-in; this takes the published key the
+// hint's kid names, with its algorithm, as verifyIDTokenHint does.
+type hintSigner struct {
+	*jwt.DefaultSigner
+	keys *Keys
+}
+
+func (h hintSigner) Decode(_ context.Context, token string) (*jwt.Token, error) {
+	return jwt.Parse(token, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		alg, _ := t.Header["alg"].(string)
+		key, ok := h.keys.PublicKey(kid)
+		if !ok || alg != key.Algorithm {
+			return nil, errors.New("id_token_hint: not signed by a published key")
+		}
+		return key.Key, nil
+	})
 }
