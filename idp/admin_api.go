@@ -472,7 +472,7 @@ func (s *Server) apiListLogoutDeliveries(w http.ResponseWriter, r *http.Request,
 	if err != nil {
 		return err
 	}
-	limit, err := apiLimit(q, adminAuditLimit)
+	limit, err := apiLimit(q, adminLogoutLimit)
 	if err != nil {
 		return err
 	}

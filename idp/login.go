@@ -92,7 +92,9 @@ func (s *Server) submitLogin(w http.ResponseWriter, r *http.Request) error {
 // transaction, and an unknown email (u.ID "") runs the same statements
 // against a user id that cannot exist: so a wrong email and a wrong
 // password cost the same database work, one commit each, as they already
-// cost the same hash (checkCredentials).
+// cost the same hash (checkCredentials). A locked account is close to it,
+// not equal: a second audit row instead of the counter write, also in one
+// commit.
 func (s *Server) passwordAttempt(r *http.Request, u *store.User, matched bool, failed *store.AuditEvent) (bool, error) {
 	var ok bool
 	err := s.store.InTx(r.Context(), func(ctx context.Context) error {

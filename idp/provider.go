@@ -111,7 +111,7 @@ type providerConfig struct {
 // refresh, the OIDC explicit flow, client credentials, revocation,
 // introspection and PAR. No password grant, implicit or hybrid flow can be
 // reached, because their handlers are never constructed.
-func newProvider(pc providerConfig, st *store.Store, keys *Keys) (*fosite.Fosite, *fosite.Config, oauth2.AccessTokenStrategy) {
+func newProvider(pc providerConfig, st *store.Store, keys *Keys) (*fosite.Fosite, oauth2.AccessTokenStrategy) {
 	cfg := &fosite.Config{
 		AccessTokenLifespan:             pc.AccessTokenLifespan,
 		RefreshTokenLifespan:            pc.RefreshTokenLifespan,
@@ -184,7 +184,7 @@ func newProvider(pc providerConfig, st *store.Store, keys *Keys) (*fosite.Fosite
 	cfg.RevocationHandlers = fosite.RevocationHandlers{revocation}
 	cfg.PushedAuthorizeEndpointHandlers = fosite.PushedAuthorizeEndpointHandlers{pushed}
 
-	return &fosite.Fosite{Store: st, Config: cfg}, cfg, hmacStrategy
+	return &fosite.Fosite{Store: st, Config: cfg}, hmacStrategy
 }
 
 // forbiddenRedirectSchemes can never be redirect targets: they run code or

@@ -118,7 +118,6 @@ type Server struct {
 	// accessTokens computes an access token's storage signature, for the
 	// introspection prefetch.
 	accessTokens oauth2.AccessTokenStrategy
-	fcfg         *fosite.Config
 	cookies      *sessions.CookieStore
 	discovery    []byte
 	// dummyHash is checked when the email is unknown, so a wrong email
@@ -168,7 +167,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("idp: token secret: %w", err)
 	}
-	s.oauth, s.fcfg, s.accessTokens = newProvider(providerConfig{
+	s.oauth, s.accessTokens = newProvider(providerConfig{
 		Issuer:               o.Issuer,
 		GlobalSecret:         secret,
 		SecretKey:            mfa.DeriveKey(o.MasterKey, "client-secret"),

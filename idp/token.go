@@ -147,10 +147,16 @@ func (s *Server) handlePAR(w http.ResponseWriter, r *http.Request) {
 }
 
 // bearerError answers a userinfo request with RFC 6750's error format.
+// quotedStringEscaper escapes the two characters a quoted-string header
+// parameter cannot hold as they are.
+var quotedStringEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+
 func bearerError(w http.ResponseWriter, status int, code, desc string) {
 	v := `Bearer realm="portcullis"`
 	if code != "" {
-		v += `, error="` + code + `", error_description="` + desc + `"`
+		// A quoted-string (RFC 9110 §5.6.4): the description may name a
+		// parameter the client chose.
+		v += `, error="` + code + `", error_description="` + quotedStringEscaper.Replace(desc) + `"`
 	}
 	w.Header().Set("WWW-Authenticate", v)
 	w.Header().Set("Cache-Control", "no-store")
@@ -159,7 +165,6 @@ func bearerError(w http.ResponseWriter, status int, code, desc string) {
 	body := map[string]string{"error": code, "error_description": desc}
 	if code == "" {
 		body["error"] = "invalid_request"
-		body["error_description"] = desc
 	}
 	_ = json.NewEncoder(w).Encode(body)
 }

@@ -98,7 +98,7 @@ func (s *clientSpec) check() error {
 	}
 
 	s.scopes = dedupe(s.scopes)
-	allowed := append(slices.Clone(idp.SupportedScopes), idp.ScopeAdmin)
+	allowed := idp.AdvertisedScopes
 	for _, sc := range s.scopes {
 		if !slices.Contains(allowed, sc) {
 			problems = append(problems, fmt.Sprintf("--scopes: unknown scope %q; use %s", sc, strings.Join(allowed, ", ")))

@@ -126,6 +126,8 @@ func readPassword(r io.Reader) (string, error) {
 		return "", errors.New("--password-stdin: standard input held no password")
 	case n < idp.MinPasswordLength:
 		return "", fmt.Errorf("--password-stdin: the password has %d characters; use at least %d", n, idp.MinPasswordLength)
+	case len(line) > idp.MaxPasswordLength:
+		return "", fmt.Errorf("--password-stdin: the password has %d bytes; the sign-in form takes at most %d", len(line), idp.MaxPasswordLength)
 	}
 	return line, nil
 }

@@ -206,7 +206,7 @@ func (s *Store) ClientByID(ctx context.Context, id string) (*Client, error) {
 	}
 	c, err := s.queryClient(ctx, id)
 	if err != nil {
-		return &Client{}, err
+		return nil, err
 	}
 	if cache != nil {
 		cache.mu.Lock()

@@ -143,7 +143,7 @@ func (s *Store) endSessions(ctx context.Context, reason string, scope func(*gorm
 		db := s.conn(ctx)
 		var rows []BrowserSession
 		if err := scope(db.Model(&BrowserSession{})).Where("ended_at IS NULL").
-			Clauses(s.lockClause()).Select("id", "user_id", "tenant_id").Find(&rows).Error; err != nil {
+			Clauses(s.lockClause()).Select("id", "user_id", "tenant_id").Order("id").Find(&rows).Error; err != nil {
 			return err
 		}
 		if len(rows) == 0 {

@@ -222,8 +222,6 @@ func (s *Store) Dialect() migrations.Dialect { return s.dialect }
 // through the Store's methods.
 func (s *Store) DB() *gorm.DB { return s.db }
 
-// Stats exposes pool statistics for metrics.
-func (s *Store) Stats() sql.DBStats { return s.sqlDB.Stats() }
 
 type txKey struct{}
 
