@@ -222,7 +222,6 @@ func (s *Store) Dialect() migrations.Dialect { return s.dialect }
 // through the Store's methods.
 func (s *Store) DB() *gorm.DB { return s.db }
 
-
 type txKey struct{}
 
 // conn returns the transaction carried in ctx, or the pool.
