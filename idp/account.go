@@ -252,7 +252,7 @@ func (s *Server) activate2FA(w http.ResponseWriter, r *http.Request, si *signedI
 // through the guard (replay and attempt limit). It returns the message to
 // show when the code is refused.
 func (s *Server) checkFreshCode(r *http.Request, u *store.User, code string) (string, int, error) {
-	sealed, _, err := s.store.ActiveAuthenticator(r.Context(), u.ID)
+	sealed, err := s.store.ActiveSecret(r.Context(), u.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return "Two-factor authentication is not active.", http.StatusConflict, nil
 	}

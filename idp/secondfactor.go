@@ -280,7 +280,7 @@ func (s *Server) submitCode(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	sealed, _, err := s.store.ActiveAuthenticator(ctx, st.user.ID)
+	sealed, err := s.store.ActiveSecret(ctx, st.user.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		// Reset by an administrator meanwhile: decide afresh.
 		return s.afterPassword(w, r, st.pending, st.user)

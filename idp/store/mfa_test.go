@@ -566,9 +566,13 @@ func mfaWantActive(t testing.TB, s *store.Store, userID string, want bool) {
 	if err != nil || got != want {
 		t.Errorf("HasActiveAuthenticator = %v, %v; want %v", got, err, want)
 	}
-	_, _, err = s.ActiveAuthenticator(ctx, userID)
+	sealed, _, err := s.ActiveAuthenticator(ctx, userID)
 	if want && err != nil || !want && !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("ActiveAuthenticator: err = %v (want active: %v)", err, want)
+	}
+	secret, err := s.ActiveSecret(ctx, userID)
+	if want && (err != nil || secret != sealed || secret == "") || !want && !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ActiveSecret = %q, %v; want %q (active: %v)", secret, err, sealed, want)
 	}
 }
 
