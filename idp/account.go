@@ -33,6 +33,7 @@ const (
 	msgDeactivateRefused     = "Your organisation requires two-factor authentication, so it cannot be turned off for your account."
 	msgPasswordTooShort      = "Choose a new password of at least 12 characters."
 	msgCurrentPasswordWrong  = "Your current password is not correct."
+	msgPasswordOrCodeWrong   = "Your current password or the code is not correct."
 	msgPasswordSameAsCurrent = "The new password must differ from the current one."
 )
 
@@ -384,23 +385,31 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, si *sign
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return fail(msgCurrentPasswordWrong, http.StatusUnauthorized)
-	}
-	if current == next {
-		return fail(msgPasswordSameAsCurrent, http.StatusBadRequest)
-	}
 	active, err := s.store.HasActiveAuthenticator(ctx, u.ID)
 	if err != nil {
 		return err
 	}
 	if active {
-		if msg, status, err := s.checkFreshCode(r, u, r.PostForm.Get("code")); err != nil || msg != "" {
-			if err != nil {
-				return err
-			}
+		// The code is checked (and charged) whatever the password was, and
+		// a wrong one of the two gets one answer: someone holding only the
+		// session must not learn whether a guessed password was right.
+		// Only answers about the code alone (not six digits, entry locked)
+		// are given as they are; they say nothing of the password.
+		msg, status, err := s.checkFreshCode(r, u, r.PostForm.Get("code"))
+		if err != nil {
+			return err
+		}
+		if status == http.StatusBadRequest || status == http.StatusTooManyRequests {
 			return fail(msg, status)
 		}
+		if !ok || msg != "" {
+			return fail(msgPasswordOrCodeWrong, http.StatusUnauthorized)
+		}
+	} else if !ok {
+		return fail(msgCurrentPasswordWrong, http.StatusUnauthorized)
+	}
+	if current == next {
+		return fail(msgPasswordSameAsCurrent, http.StatusBadRequest)
 	}
 	hash, err := s.HashPassword(next)
 	if err != nil {

@@ -572,3 +572,35 @@ func TestAccountTwoFactor(t *testing.T) {
 		}
 	})
 }
+
+// TestPasswordChangeWithTwoFactor: with 2FA active, changing the password
+// takes the current password and a fresh code, and a wrong one of the two
+// gets one answer, so the page does not tell someone who holds only the
+// session whether a guessed password was right.
+func TestPasswordChangeWithTwoFactor(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		u := &mfaUser{email: "ada@example.com", password: testPassword, app: e.activateAuthenticator(t, e.user.ID)}
+		b := newBrowser(t)
+		if landed := e.signIn(b, e.issuer+"/account", u); landed.Path != "/account" {
+			t.Fatalf("account sign-in ended at %s", landed)
+		}
+		change := func(password, code string) (int, string) {
+			resp, body := b.post(e.issuer+"/account/password", url.Values{
+				"current_password": {password}, "new_password": {"a new long passphrase"}, "code": {code}})
+			return resp.StatusCode, body
+		}
+		for _, c := range []struct{ name, password, code string }{
+			{"wrong password, wrong code", "wrong password!", u.app.wrongCode(t)},
+			{"right password, wrong code", testPassword, u.app.wrongCode(t)},
+			{"wrong password, right code", "wrong password!", u.app.code(t)},
+		} {
+			status, body := change(c.password, c.code)
+			if status != http.StatusUnauthorized || !strings.Contains(body, "Your current password or the code is not correct.") {
+				t.Errorf("%s: status %d, want 401 with the one message", c.name, status)
+			}
+		}
+		if status, body := change(testPassword, u.app.code(t)); !strings.Contains(body, "Your password was changed") {
+			t.Fatalf("right password and code: status %d\n%s", status, body)
+		}
+	})
+}
