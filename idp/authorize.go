@@ -355,14 +355,10 @@ func (s *Server) toStep(w http.ResponseWriter, r *http.Request, ar fosite.Author
 			return
 		}
 	} else if pending.Stage != stage || len(set) > 0 {
-		fields := map[string]any{"stage": stage}
-		for k, v := range set {
-			fields[k] = v
+		if err := s.advance(w, r, pending, stage, path, set); err != nil {
+			s.renderError(w, r, err)
 		}
-		if err := s.store.AdvanceAuthRequest(ctx, pending.ID, pending.Stage, fields); err != nil {
-			s.renderError(w, r, errRequestExpired)
-			return
-		}
+		return
 	}
 	http.Redirect(w, r, path+"?auth_request="+url.QueryEscape(pending.ID), http.StatusSeeOther)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/templates"
 )
 
@@ -21,29 +22,29 @@ var scopeDescriptions = map[string]string{
 }
 
 // consentContext loads the pending request in the consent stage, for the
-// signed-in user who started it.
-func (s *Server) consentContext(w http.ResponseWriter, r *http.Request, id string) (pendingID, userID, clientID string, scopes []string, err error) {
-	pending, err := s.pendingRequest(w, r, id)
+// signed-in user who started it, with that user's id and the scopes asked.
+func (s *Server) consentContext(w http.ResponseWriter, r *http.Request, id string) (pending *store.AuthRequest, userID string, scopes []string, err error) {
+	pending, err = s.pendingRequest(w, r, id)
 	if err != nil {
-		return "", "", "", nil, err
+		return nil, "", nil, err
 	}
 	si, err := s.currentSession(r.Context(), r)
 	if err != nil {
-		return "", "", "", nil, err
+		return nil, "", nil, err
 	}
 	if pending.Stage != stageConsent || si == nil || (pending.UserID != "" && pending.UserID != si.User.ID) {
-		return "", "", "", nil, errRequestExpired
+		return nil, "", nil, errRequestExpired
 	}
 	form, _ := url.ParseQuery(pending.Form)
-	return pending.ID, si.User.ID, pending.ClientID, strings.Fields(form.Get("scope")), nil
+	return pending, si.User.ID, strings.Fields(form.Get("scope")), nil
 }
 
 func (s *Server) showConsent(w http.ResponseWriter, r *http.Request) error {
-	id, _, clientID, scopes, err := s.consentContext(w, r, r.URL.Query().Get("auth_request"))
+	pending, _, scopes, err := s.consentContext(w, r, r.URL.Query().Get("auth_request"))
 	if err != nil {
 		return err
 	}
-	client, err := s.store.ClientByID(r.Context(), clientID)
+	client, err := s.store.ClientByID(r.Context(), pending.ClientID)
 	if err != nil {
 		return errRequestExpired
 	}
@@ -59,7 +60,7 @@ func (s *Server) showConsent(w http.ResponseWriter, r *http.Request) error {
 	return s.tpl.Consent(w, templates.ConsentPage{
 		Page:          templates.Page{Title: "Allow access", RequestID: RequestID(r.Context())},
 		Action:        "/consent",
-		AuthRequestID: id,
+		AuthRequestID: pending.ID,
 		ClientName:    client.Name,
 		Scopes:        items,
 	})
@@ -70,31 +71,23 @@ func (s *Server) submitConsent(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		return badRequest("The form could not be read.")
 	}
-	id, userID, clientID, scopes, err := s.consentContext(w, r, r.PostForm.Get("auth_request"))
+	pending, userID, scopes, err := s.consentContext(w, r, r.PostForm.Get("auth_request"))
 	if err != nil {
 		return err
 	}
 	switch r.PostForm.Get("decision") {
 	case "allow":
-		if err := s.store.SaveConsent(ctx, userID, clientID, scopes); err != nil {
+		if err := s.store.SaveConsent(ctx, userID, pending.ClientID, scopes); err != nil {
 			return err
 		}
-		if err := s.store.AdvanceAuthRequest(ctx, id, stageConsent, map[string]any{"stage": stageConsented}); err != nil {
-			return errRequestExpired
-		}
-		http.Redirect(w, r, pathAuthorize+"/resume?auth_request="+url.QueryEscape(id), http.StatusSeeOther)
-		return nil
+		return s.advance(w, r, pending, stageConsented, pathResume, nil)
 	case "deny":
-		pending, err := s.pendingRequest(w, r, id)
-		if err != nil {
-			return err
-		}
 		ar, err := s.replay(ctx, pending)
 		if err != nil {
 			s.authorizeFailure(w, r, ar, err)
 			return nil
 		}
-		if err := s.store.DeleteAuthRequest(ctx, id); err != nil {
+		if err := s.store.DeleteAuthRequest(ctx, pending.ID); err != nil {
 			return errRequestExpired
 		}
 		s.authorizeFailure(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
