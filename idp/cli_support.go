@@ -46,6 +46,5 @@ func CheckAtRestCipher(ctx context.Context, st *store.Store, c *mfa.Cipher) erro
 // ClientSecretMatches reports whether secret is the client secret whose
 // digest, made by NewClientSecret with the same masterKey, is hash.
 func ClientSecretMatches(masterKey []byte, secret string, hash []byte) bool {
-	h := secretHasher{key: mfa.DeriveKey(masterKey, "client-secret")}
-	return h.Compare(context.Background(), hash, []byte(secret)) == nil
+	return clientSecretHasher(masterKey).Compare(context.Background(), hash, []byte(secret)) == nil
 }

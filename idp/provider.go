@@ -67,6 +67,12 @@ func (h secretHasher) Compare(ctx context.Context, hash, data []byte) error {
 	return nil
 }
 
+// clientSecretHasher is the hasher of client secrets under masterKey: an
+// HMAC-SHA-256 keyed by the key derived for them.
+func clientSecretHasher(masterKey []byte) secretHasher {
+	return secretHasher{key: mfa.DeriveKey(masterKey, "client-secret")}
+}
+
 // NewClientSecret returns a fresh secret (256 random bits) and its digest.
 func NewClientSecret(masterKey []byte) (secret string, hash []byte, err error) {
 	b := make([]byte, 32)
@@ -74,7 +80,7 @@ func NewClientSecret(masterKey []byte) (secret string, hash []byte, err error) {
 		return "", nil, err
 	}
 	secret = base64.RawURLEncoding.EncodeToString(b)
-	hash, err = secretHasher{key: mfa.DeriveKey(masterKey, "client-secret")}.Hash(context.Background(), []byte(secret))
+	hash, err = clientSecretHasher(masterKey).Hash(context.Background(), []byte(secret))
 	return secret, hash, err
 }
 
@@ -100,7 +106,7 @@ func globalSecret(ctx context.Context, s *store.Store, c *mfa.Cipher) ([]byte, e
 type providerConfig struct {
 	Issuer               string
 	GlobalSecret         []byte
-	SecretKey            []byte // for the client secret digest
+	MasterKey            []byte // the client secret digest's key derives from it
 	AccessTokenLifespan  time.Duration
 	RefreshTokenLifespan time.Duration
 	AuthCodeLifespan     time.Duration
@@ -129,7 +135,7 @@ func newProvider(pc providerConfig, st *store.Store, keys *Keys) (*fosite.Fosite
 		EnablePKCEPlainChallengeMethod:  false,
 		RefreshTokenScopes:              []string{ScopeOfflineAccess},
 		MinParameterEntropy:             fosite.MinParameterEntropy,
-		ClientSecretsHasher:             secretHasher{key: pc.SecretKey},
+		ClientSecretsHasher:             clientSecretHasher(pc.MasterKey),
 		PushedAuthorizeRequestURIPrefix: parURIPrefix,
 		PushedAuthorizeContextLifespan:  5 * time.Minute,
 		RedirectSecureChecker:           redirectURISecure,

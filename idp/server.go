@@ -170,7 +170,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.oauth, s.accessTokens = newProvider(providerConfig{
 		Issuer:               o.Issuer,
 		GlobalSecret:         secret,
-		SecretKey:            mfa.DeriveKey(o.MasterKey, "client-secret"),
+		MasterKey:            o.MasterKey,
 		AccessTokenLifespan:  o.AccessTokenLifespan,
 		RefreshTokenLifespan: o.RefreshTokenLifespan,
 		AuthCodeLifespan:     o.AuthCodeLifespan,
