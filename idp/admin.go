@@ -360,13 +360,12 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, si *signedI
 			Time: formatTime(d.CreatedAt), TimeISO: d.CreatedAt.UTC().Format(time.RFC3339),
 			App: name, User: auditParty(d.UserID, tenant, emails), Attempts: d.Attempts, LastError: d.LastError,
 		}
-		switch {
-		case d.DeliveredAt != nil:
-			row.Outcome, row.When, row.LastError = templates.AdminLogoutDelivered, formatTime(*d.DeliveredAt), ""
-		case d.FailedAt != nil:
-			row.Outcome, row.When = templates.AdminLogoutFailed, fmt.Sprintf("gave up after %s", attempts(d.Attempts))
+		switch row.Outcome = deliveryOutcome(&d); row.Outcome {
+		case templates.AdminLogoutDelivered:
+			row.When, row.LastError = formatTime(*d.DeliveredAt), ""
+		case templates.AdminLogoutFailed:
+			row.When = fmt.Sprintf("gave up after %s", attempts(d.Attempts))
 		default:
-			row.Outcome = templates.AdminLogoutPending
 			if d.Attempts > 0 {
 				row.When = fmt.Sprintf("%s so far; next %s", attempts(d.Attempts), formatTime(d.NextAttemptAt))
 			}
@@ -582,4 +581,17 @@ func (s *Server) adminEndUserSessions(r *http.Request, admin, target *store.User
 	return s.endSessions(r, store.EndReasonRevoked, func() ([]store.EndedSession, error) {
 		return s.store.RevokeUserSessions(r.Context(), target.ID, keepSessionID, adminActor(r, admin, via))
 	})
+}
+
+// deliveryOutcome is where a back-channel logout delivery stands, for the
+// admin page and the admin API alike.
+func deliveryOutcome(d *store.LogoutDelivery) string {
+	switch {
+	case d.DeliveredAt != nil:
+		return templates.AdminLogoutDelivered
+	case d.FailedAt != nil:
+		return templates.AdminLogoutFailed
+	default:
+		return templates.AdminLogoutPending
+	}
 }

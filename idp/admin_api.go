@@ -486,13 +486,7 @@ func (s *Server) apiListLogoutDeliveries(w http.ResponseWriter, r *http.Request,
 			ID: d.ID, SessionID: d.SessionID, ClientID: d.ClientID, UserID: d.UserID, Attempts: d.Attempts,
 			LastError: d.LastError, DeliveredAt: utcPtr(d.DeliveredAt), FailedAt: utcPtr(d.FailedAt), CreatedAt: d.CreatedAt.UTC(),
 		}
-		switch {
-		case d.DeliveredAt != nil:
-			row.Status = templates.AdminLogoutDelivered
-		case d.FailedAt != nil:
-			row.Status = templates.AdminLogoutFailed
-		default:
-			row.Status = templates.AdminLogoutPending
+		if row.Status = deliveryOutcome(&d); row.Status == templates.AdminLogoutPending {
 			row.NextAttemptAt = utcPtr(&d.NextAttemptAt)
 		}
 		out = append(out, row)
