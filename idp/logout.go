@@ -129,12 +129,9 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) error 
 		return s.finishLogout(w, r, target)
 	}
 	if hint != nil && hint.Sub == si.User.ID && (hint.Sid == "" || hint.Sid == si.Session.ID) {
-		if _, err := s.endSessions(r, "logout", func() ([]store.EndedSession, error) {
-			return s.store.EndSession(ctx, si.Session.ID, "logout")
-		}); err != nil {
+		if err := s.logOut(r, si); err != nil {
 			return err
 		}
-		s.audit(r, &store.AuditEvent{Event: "logout", TenantID: si.User.TenantID, ActorID: si.User.ID, SubjectID: si.User.ID})
 		return s.finishLogout(w, r, target)
 	}
 	return s.askLogout(w, r, target)
@@ -238,12 +235,21 @@ func (s *Server) confirmLogout(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if si != nil {
-		if _, err := s.endSessions(r, "logout", func() ([]store.EndedSession, error) {
-			return s.store.EndSession(ctx, si.Session.ID, "logout")
-		}); err != nil {
+		if err := s.logOut(r, si); err != nil {
 			return err
 		}
-		s.audit(r, &store.AuditEvent{Event: "logout", TenantID: si.User.TenantID, ActorID: si.User.ID, SubjectID: si.User.ID})
 	}
 	return s.finishLogout(w, r, t)
+}
+
+// logOut ends the browser's session at its user's request (the back-channel
+// logouts it owes go out with it) and audits it.
+func (s *Server) logOut(r *http.Request, si *signedIn) error {
+	if _, err := s.endSessions(r, "logout", func() ([]store.EndedSession, error) {
+		return s.store.EndSession(r.Context(), si.Session.ID, "logout")
+	}); err != nil {
+		return err
+	}
+	s.audit(r, &store.AuditEvent{Event: "logout", TenantID: si.User.TenantID, ActorID: si.User.ID, SubjectID: si.User.ID})
+	return nil
 }
