@@ -100,14 +100,12 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) error 
 	if err := r.ParseForm(); err != nil {
 		return badRequest("The sign-out request could not be read.")
 	}
+	if p := duplicateParam(r); p != "" {
+		return badRequest("The parameter '" + p + "' was sent more than once.")
+	}
 	params := r.URL.Query()
 	if r.Method == http.MethodPost {
 		params = r.PostForm
-	}
-	for k, v := range params {
-		if len(v) > 1 {
-			return badRequest("The parameter '" + k + "' was sent more than once.")
-		}
 	}
 	var hint *hintClaims
 	if raw := params.Get("id_token_hint"); raw != "" {
