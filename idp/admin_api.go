@@ -342,15 +342,13 @@ func (s *Server) apiSetRequireTFA(w http.ResponseWriter, r *http.Request, c *adm
 		return apiBadRequest("clear_sessions is required when turning Require TFA on: true clears all user sessions (every session of the organisation's users ends now, except yours), false allows user sessions to stay logged in until their normal end.")
 	}
 	clearSessions := body.ClearSessions != nil && *body.ClearSessions
-	if !on && clearSessions {
-		return apiBadRequest("clear_sessions applies only when turning Require TFA on.")
-	}
 	ended, err := s.adminSetRequireTFA(r, c.User, c.Session.SessionID, on, clearSessions, viaAdminAPI)
 	switch {
 	case errors.Is(err, errAdminNeeds2FA):
 		return errAPIAdmin2FA
 	case errors.Is(err, store.ErrInvalidArgument):
-		return apiBadRequest("The request does not make sense for this policy.")
+		// The store's rule: sessions are cleared only when turning it on.
+		return apiBadRequest("clear_sessions applies only when turning Require TFA on.")
 	case err != nil:
 		return err
 	}
