@@ -199,7 +199,7 @@ The new lifetimes apply to sessions started from now on.`,
 				set   bool
 				value time.Duration
 			}{{"--absolute", setAbsolute, absolute}, {"--idle", setIdle, idle}} {
-				if problem := checkLifetime(d.value); d.set && problem != "" {
+				if problem := store.SessionLifetimeProblem(d.value); d.set && problem != "" {
 					problems = append(problems, fmt.Sprintf("%s %s: %s", d.flag, d.value, problem))
 				}
 			}
@@ -256,19 +256,6 @@ The new lifetimes apply to sessions started from now on.`,
 
 // cliActor is who the audit log names for changes made with this command.
 var cliActor = store.Actor{Via: "cli"}
-
-// checkLifetime returns what is wrong with a session lifetime flag, or "".
-func checkLifetime(d time.Duration) string {
-	switch {
-	case d < 0:
-		return "must not be negative (0 returns to the deployment's setting)"
-	case d%time.Second != 0:
-		return "must be a whole number of seconds"
-	case d > store.MaxSessionLifetime:
-		return "must not exceed 366 days (8784h)"
-	}
-	return ""
-}
 
 // lifetime is a tenant's session lifetime column for tables.
 func lifetime(seconds int) string {

@@ -209,14 +209,25 @@ func (s *Store) SetTenantSessionLifetimes(ctx context.Context, tenantID string, 
 	})
 }
 
-func checkLifetime(name string, d time.Duration) error {
+// SessionLifetimeProblem says what is wrong with a tenant's session
+// lifetime (absolute or idle), or "" when nothing is: the rule
+// SetTenantSessionLifetimes enforces, for front ends that report every
+// problem before they open the database.
+func SessionLifetimeProblem(d time.Duration) string {
 	switch {
 	case d < 0:
-		return fmt.Errorf("%w: the %s session lifetime %s is negative", ErrInvalidArgument, name, d)
+		return "must not be negative (0 returns to the deployment's setting)"
 	case d%time.Second != 0:
-		return fmt.Errorf("%w: the %s session lifetime %s is not a whole number of seconds", ErrInvalidArgument, name, d)
+		return "must be a whole number of seconds"
 	case d > MaxSessionLifetime:
-		return fmt.Errorf("%w: the %s session lifetime %s exceeds %s", ErrInvalidArgument, name, d, MaxSessionLifetime)
+		return fmt.Sprintf("must not exceed %d days (%dh)", int(MaxSessionLifetime.Hours()/24), int(MaxSessionLifetime.Hours()))
+	}
+	return ""
+}
+
+func checkLifetime(name string, d time.Duration) error {
+	if problem := SessionLifetimeProblem(d); problem != "" {
+		return fmt.Errorf("%w: the %s session lifetime %s %s", ErrInvalidArgument, name, d, problem)
 	}
 	return nil
 }
