@@ -312,12 +312,17 @@ func (s *Store) RevokeTokensBySession(ctx context.Context, sessionID string) err
 	if sessionID == "" {
 		return nil
 	}
-	db := s.conn(ctx)
-	if err := db.Where("kind = ? AND session_id = ?", kindAccess, sessionID).Delete(&tokenRow{}).Error; err != nil {
+	return revokeSessionTokens(s.conn(ctx), []string{sessionID})
+}
+
+// revokeSessionTokens ends the tokens issued through the sessions ids:
+// access tokens are deleted (introspection then finds nothing), refresh
+// tokens and codes are deactivated (a later use is detected as reuse).
+func revokeSessionTokens(db *gorm.DB, ids []string) error {
+	if err := db.Where("kind = ? AND session_id IN ?", kindAccess, ids).Delete(&tokenRow{}).Error; err != nil {
 		return err
 	}
-	return db.Model(&tokenRow{}).
-		Where("kind IN ? AND session_id = ?", []string{kindRefresh, kindCode}, sessionID).
+	return db.Model(&tokenRow{}).Where("kind IN ? AND session_id IN ?", []string{kindRefresh, kindCode}, ids).
 		Update("active", false).Error
 }
 

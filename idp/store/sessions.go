@@ -164,11 +164,7 @@ func (s *Store) endSessions(ctx context.Context, reason string, scope func(*gorm
 				Updates(map[string]any{"ended_at": s.now(), "end_reason": reason}).Error; err != nil {
 				return err
 			}
-			if err := db.Where("kind = ? AND session_id IN ?", kindAccess, chunk).Delete(&tokenRow{}).Error; err != nil {
-				return err
-			}
-			if err := db.Model(&tokenRow{}).Where("kind IN ? AND session_id IN ?", []string{kindRefresh, kindCode}, chunk).
-				Update("active", false).Error; err != nil {
+			if err := revokeSessionTokens(db, chunk); err != nil {
 				return err
 			}
 			var links []sessionClientRow
