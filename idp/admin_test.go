@@ -14,7 +14,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"golang.org/x/oauth2"
 
-	"github.com/portcullis-idp/portcullis/idp"
+	"github.com/portcullis-idp/portcullis/idp/claims"
+	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/idp/store/storetest"
 	"github.com/portcullis-idp/portcullis/mfa"
@@ -34,14 +35,14 @@ type adminFixture struct {
 func (e *env) newAdmin(t *testing.T) *adminFixture {
 	t.Helper()
 	ctx := context.Background()
-	hash, err := idp.HashPassword(testPassword, testArgon2)
+	hash, err := secrets.HashPassword(testPassword, testArgon2)
 	must(t, err)
 	u := &store.User{TenantID: e.tenant.ID, Email: "root@example.com", Name: "Grace Hopper", PasswordHash: hash, Role: store.RoleAdmin}
 	must(t, e.store.CreateUser(ctx, u))
 	secret, secretHash, err := e.srv.ClientSecret()
 	must(t, err)
 	c := &store.Client{Name: "Acme Console", SecretHash: secretHash, RedirectURIs: []string{rpRedirect}, RequirePKCE: true,
-		Scopes: []string{"openid", "email", idp.ScopeAdmin}, GrantTypes: []string{"authorization_code", "refresh_token"}}
+		Scopes: []string{"openid", "email", claims.ScopeAdmin}, GrantTypes: []string{"authorization_code", "refresh_token"}}
 	must(t, e.store.CreateClient(ctx, c))
 	return &adminFixture{user: &mfaUser{email: u.Email, password: testPassword}, id: u.ID, console: c, secret: secret}
 }
@@ -172,7 +173,7 @@ func TestAdminRequireTFAClearSessions(t *testing.T) {
 		rpServer := newLogoutRP(t, status(always(http.StatusOK)))
 		wiki := &store.Client{Name: "Acme Wiki", Public: true, RequirePKCE: true, SkipConsent: true,
 			RedirectURIs: []string{rpRedirect}, BackchannelLogoutURI: rpServer.uri(),
-			Scopes: idp.SupportedScopes, GrantTypes: []string{"authorization_code"}}
+			Scopes: claims.SupportedScopes, GrantTypes: []string{"authorization_code"}}
 		must(t, e.store.CreateClient(ctx, wiki))
 		wikiRP := e.rp(wiki, "")
 		wikiVerifier := oauth2.GenerateVerifier()
@@ -192,10 +193,10 @@ func TestAdminRequireTFAClearSessions(t *testing.T) {
 			t.Fatalf("turning on without 2FA: %d\n%s", resp.StatusCode, body)
 		}
 		// The API refuses a token of this password-only sign-in.
-		pwTok := e.adminToken(b, a, a.user, "openid", idp.ScopeAdmin)
+		pwTok := e.adminToken(b, a, a.user, "openid", claims.ScopeAdmin)
 		status, h, out := e.api(http.MethodPut, "/admin/api/tenant/require-tfa", pwTok, `{"require_tfa":true,"clear_sessions":true}`)
 		wantAPIError(t, "password-only token", status, out, http.StatusForbidden, "insufficient_user_authentication")
-		if !strings.Contains(h.Get("WWW-Authenticate"), `acr_values="`+idp.ACRMFA+`"`) {
+		if !strings.Contains(h.Get("WWW-Authenticate"), `acr_values="`+claims.ACRMFA+`"`) {
 			t.Errorf("password-only token: WWW-Authenticate %q", h.Get("WWW-Authenticate"))
 		}
 		if e.tenantRequiresTFA(t) {
@@ -329,19 +330,19 @@ func TestAdminAPI(t *testing.T) {
 		if !strings.Contains(h.Get("WWW-Authenticate"), `error="invalid_token"`) {
 			t.Errorf("bad token: WWW-Authenticate %q", h.Get("WWW-Authenticate"))
 		}
-		pwTok := e.adminToken(b, a, a.user, "openid", idp.ScopeAdmin)
+		pwTok := e.adminToken(b, a, a.user, "openid", claims.ScopeAdmin)
 		status, _, out = e.api(http.MethodGet, "/admin/api/tenant", pwTok, "")
 		wantAPIError(t, "password-only sign-in", status, out, http.StatusForbidden, "insufficient_user_authentication")
 
 		e.enrollFromAccount(b, a.user)
-		tok := e.adminToken(b, a, a.user, "openid", idp.ScopeAdmin)
+		tok := e.adminToken(b, a, a.user, "openid", claims.ScopeAdmin)
 		status, _, out = e.api(http.MethodGet, "/admin/api/tenant", e.adminToken(b, a, a.user, "openid"), "")
 		wantAPIError(t, "no scope", status, out, http.StatusForbidden, "insufficient_scope")
 		// Ada is no admin: asking for the admin scope, she is granted the
 		// rest, and her token is refused.
 		adaB := newBrowser(t)
 		ada := &mfaUser{email: "ada@example.com", password: testPassword}
-		adaTok := e.adminToken(adaB, a, ada, "openid", idp.ScopeAdmin)
+		adaTok := e.adminToken(adaB, a, ada, "openid", claims.ScopeAdmin)
 		status, _, out = e.api(http.MethodGet, "/admin/api/users", adaTok, "")
 		wantAPIError(t, "non-admin", status, out, http.StatusForbidden, "insufficient_scope")
 
@@ -420,7 +421,7 @@ func TestAdminAPI(t *testing.T) {
 
 		// Reset 2FA: Ada enrolls (step-up), then the admin resets her.
 		relying := e.rp(e.client, e.secret)
-		e.signIn(adaB, authURLFor(relying, oauth2.GenerateVerifier(), oauth2.SetAuthURLParam("acr_values", idp.ACRMFA)), ada)
+		e.signIn(adaB, authURLFor(relying, oauth2.GenerateVerifier(), oauth2.SetAuthURLParam("acr_values", claims.ACRMFA)), ada)
 		if has, _ := e.store.HasActiveAuthenticator(ctx, adaUser.ID); !has {
 			t.Fatal("Ada did not enroll")
 		}
@@ -488,7 +489,7 @@ func TestAdminPageUserActions(t *testing.T) {
 		relying := e.rp(e.client, e.secret)
 		ada := &mfaUser{email: "ada@example.com", password: testPassword}
 		verifier := oauth2.GenerateVerifier()
-		tok, _ := e.tokenFor(relying, e.signIn(adaB, authURLFor(relying, verifier, oauth2.SetAuthURLParam("acr_values", idp.ACRMFA)), ada), verifier)
+		tok, _ := e.tokenFor(relying, e.signIn(adaB, authURLFor(relying, verifier, oauth2.SetAuthURLParam("acr_values", claims.ACRMFA)), ada), verifier)
 		adaID := mustUser(t, e, ada.email).ID
 		endPath, resetPath := "/admin/users/"+adaID+"/end-sessions", "/admin/users/"+adaID+"/reset-2fa"
 
@@ -599,7 +600,7 @@ func TestAdminPageInBrowser(t *testing.T) {
 	st := e.store
 
 	// Users in every state.
-	hash, err := idp.HashPassword(testPassword, testArgon2)
+	hash, err := secrets.HashPassword(testPassword, testArgon2)
 	must(t, err)
 	enrolled := func(id string) {
 		must(t, st.BeginEnrollment(bg, id, "sealed-"+id))
@@ -623,7 +624,7 @@ func TestAdminPageInBrowser(t *testing.T) {
 
 	// Back-channel logouts: delivered, retrying, failed.
 	wiki := &store.Client{Name: "Acme Wiki", RedirectURIs: []string{rpRedirect}, BackchannelLogoutURI: "https://wiki.example.com/logout",
-		Scopes: idp.SupportedScopes, GrantTypes: []string{"authorization_code"}, Public: true, RequirePKCE: true}
+		Scopes: claims.SupportedScopes, GrantTypes: []string{"authorization_code"}, Public: true, RequirePKCE: true}
 	must(t, st.CreateClient(bg, wiki))
 	for _, u := range []*store.User{e.user, margaret, linus} {
 		now := time.Now().UTC()
@@ -747,9 +748,9 @@ func (e *env) activateAuthenticator(t *testing.T, userID string) *authenticator 
 	ctx := context.Background()
 	secret, err := mfa.NewSecret(nil)
 	must(t, err)
-	cipher, err := idp.AtRestCipher(e.master)
+	cipher, err := secrets.AtRestCipher(e.master)
 	must(t, err)
-	sealed, err := cipher.Seal([]byte(secret), mfa.AAD("mfa_authenticators", "secret", userID))
+	sealed, err := cipher.Seal([]byte(secret), secrets.AAD("mfa_authenticators", "secret", userID))
 	must(t, err)
 	must(t, e.store.BeginEnrollment(ctx, userID, sealed))
 	must(t, e.store.ConfirmEnrollment(ctx, userID, sealed, 1, []byte("recovery-hash")))

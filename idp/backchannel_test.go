@@ -18,6 +18,8 @@ import (
 	"github.com/go-jose/go-jose/v3"
 
 	"github.com/portcullis-idp/portcullis/idp"
+	"github.com/portcullis-idp/portcullis/idp/claims"
+	"github.com/portcullis-idp/portcullis/idp/logout"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/idp/store/storetest"
 	"github.com/portcullis-idp/portcullis/templates"
@@ -25,7 +27,7 @@ import (
 
 // fastLogouts keeps the worker quick in tests; no test depends on the exact
 // intervals, only on delivery happening before a generous deadline.
-var fastLogouts = idp.LogoutOptions{
+var fastLogouts = logout.Options{
 	PollInterval:   50 * time.Millisecond,
 	RetryBase:      100 * time.Millisecond,
 	RetryMax:       time.Second,
@@ -39,14 +41,14 @@ type logoutEnv struct {
 	*env
 	master  []byte
 	tpl     *templates.Templates
-	opts    idp.LogoutOptions
+	opts    logout.Options
 	handler atomic.Pointer[http.Handler] // the server answering at issuer
 	logs    *syncBuffer
 }
 
 // newLogoutEnv is newEnv with Logout options: a provider (not yet running
 // its background work), a tenant and a user.
-func newLogoutEnv(t *testing.T, open func(testing.TB) *store.Store, lo idp.LogoutOptions) *logoutEnv {
+func newLogoutEnv(t *testing.T, open func(testing.TB) *store.Store, lo logout.Options) *logoutEnv {
 	t.Helper()
 	ctx := context.Background()
 	le := &logoutEnv{env: &env{t: t, store: open(t)}, opts: lo, logs: &syncBuffer{}}
@@ -108,7 +110,7 @@ func (le *logoutEnv) run(srv *idp.Server) (stop func()) {
 func (le *logoutEnv) client(name, uri string) *store.Client {
 	le.t.Helper()
 	c := &store.Client{Name: name, RedirectURIs: []string{rpRedirect}, BackchannelLogoutURI: uri,
-		Scopes: idp.SupportedScopes, GrantTypes: []string{"authorization_code"}, Public: true, RequirePKCE: true}
+		Scopes: claims.SupportedScopes, GrantTypes: []string{"authorization_code"}, Public: true, RequirePKCE: true}
 	must(le.t, le.store.CreateClient(context.Background(), c))
 	return c
 }
@@ -177,7 +179,7 @@ func (s *syncBuffer) String() string {
 }
 
 // forEachLogoutBackend is forEachBackend for a logoutEnv.
-func forEachLogoutBackend(t *testing.T, lo idp.LogoutOptions, f func(t *testing.T, le *logoutEnv)) {
+func forEachLogoutBackend(t *testing.T, lo logout.Options, f func(t *testing.T, le *logoutEnv)) {
 	for name, open := range storetest.Backends(t) {
 		t.Run(name, func(t *testing.T) { f(t, newLogoutEnv(t, open, lo)) })
 	}

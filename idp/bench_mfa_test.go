@@ -19,6 +19,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/portcullis-idp/portcullis/idp"
+	"github.com/portcullis-idp/portcullis/idp/claims"
+	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/mfa"
 )
@@ -39,17 +41,17 @@ import (
 // client, PKCE) and the ID token verified with go-oidc (signature, nonce,
 // acr). Every sign-in has a fresh browser, so none rides on a session.
 //
-// Passwords are hashed at the production cost (idp.DefaultArgon2) and, for
+// Passwords are hashed at the production cost (secrets.DefaultArgon2) and, for
 // comparison, at the cheap cost the other tests use.
 func BenchmarkFullSignInWithCode(b *testing.B) {
-	if p := idp.DefaultArgon2; p.MemoryKiB < 19*1024 || p.Passes < 2 {
-		b.Fatalf("idp.DefaultArgon2 = %+v, below OWASP's minimum (19 MiB, 2 passes)", p)
+	if p := secrets.DefaultArgon2; p.MemoryKiB < 19*1024 || p.Passes < 2 {
+		b.Fatalf("secrets.DefaultArgon2 = %+v, below OWASP's minimum (19 MiB, 2 passes)", p)
 	}
 	costs := []struct {
 		name   string
-		params idp.Argon2Params
+		params secrets.Argon2Params
 	}{
-		{"argon2-default", idp.DefaultArgon2},
+		{"argon2-default", secrets.DefaultArgon2},
 		{"argon2-test", testArgon2},
 	}
 	benchStores(b, func(b *testing.B, open func(testing.TB) *store.Store) {
@@ -83,17 +85,17 @@ func BenchmarkFullSignInWithCode(b *testing.B) {
 }
 
 // BenchmarkPasswordCheck is the ceiling of the sign-in benchmark on this
-// machine: idp.CheckPassword alone at the production cost, with the same
+// machine: secrets.CheckPassword alone at the production cost, with the same
 // number of workers. Divide BenchmarkFullSignInWithCode's argon2-default
 // figure by this one to see how much of a sign-in is the password hash.
 func BenchmarkPasswordCheck(b *testing.B) {
-	hash, err := idp.HashPassword(testPassword, idp.DefaultArgon2)
+	hash, err := secrets.HashPassword(testPassword, secrets.DefaultArgon2)
 	must(b, err)
 	parallelClients(b)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if ok, err := idp.CheckPassword(hash, testPassword); !ok || err != nil {
+			if ok, err := secrets.CheckPassword(hash, testPassword); !ok || err != nil {
 				b.Errorf("CheckPassword = %v, %v", ok, err)
 				return
 			}
@@ -151,7 +153,7 @@ type mfaBench struct {
 	*env
 	client    *store.Client
 	relying   *rp
-	cipher    *mfa.Cipher
+	cipher    *secrets.Cipher
 	step      int64  // the step of the frozen code clock
 	hash      string // every user's password hash, at the cost under test
 	transport *http.Transport
@@ -168,7 +170,7 @@ type mfaBenchUser struct {
 	next      int64
 }
 
-func newMFABench(b *testing.B, open func(testing.TB) *store.Store, cost idp.Argon2Params) *mfaBench {
+func newMFABench(b *testing.B, open func(testing.TB) *store.Store, cost secrets.Argon2Params) *mfaBench {
 	b.Helper()
 	// The code clock stands still (at a mid-step instant) so a user has
 	// exactly three fresh steps, whatever the benchmark's duration. Only
@@ -181,16 +183,16 @@ func newMFABench(b *testing.B, open func(testing.TB) *store.Store, cost idp.Argo
 	ctx := context.Background()
 	be := &mfaBench{env: e, step: mfa.Step(frozen), users: make(chan *mfaBenchUser, 1<<16)}
 	var err error
-	be.cipher, err = idp.AtRestCipher(e.master)
+	be.cipher, err = secrets.AtRestCipher(e.master)
 	must(b, err)
-	be.hash, err = idp.HashPassword(testPassword, cost)
+	be.hash, err = secrets.HashPassword(testPassword, cost)
 	must(b, err)
 	must(b, e.store.SetTenantRequireTFA(ctx, e.tenant.ID, true))
 	secret, hash, err := e.srv.ClientSecret()
 	must(b, err)
 	be.client = &store.Client{
 		Name: "Bench App", SecretHash: hash, RedirectURIs: []string{rpRedirect}, RequirePKCE: true,
-		Scopes: idp.SupportedScopes, GrantTypes: []string{"authorization_code", "refresh_token"}, SkipConsent: true,
+		Scopes: claims.SupportedScopes, GrantTypes: []string{"authorization_code", "refresh_token"}, SkipConsent: true,
 	}
 	must(b, e.store.CreateClient(ctx, be.client))
 	be.relying = e.rp(be.client, secret, oidc.ScopeOpenID, "profile", "email")
@@ -260,8 +262,8 @@ func (be *mfaBench) signIn(fb *flowClient, u *mfaBenchUser) error {
 	if err := idt.Claims(&c); err != nil {
 		return err
 	}
-	if idt.Nonce != nonce || c.ACR != idp.ACRMFA || idt.Subject != u.id {
-		return fmt.Errorf("ID token: sub %q nonce %q acr %q; want %q, %q, %q", idt.Subject, idt.Nonce, c.ACR, u.id, nonce, idp.ACRMFA)
+	if idt.Nonce != nonce || c.ACR != claims.ACRMFA || idt.Subject != u.id {
+		return fmt.Errorf("ID token: sub %q nonce %q acr %q; want %q, %q, %q", idt.Subject, idt.Nonce, c.ACR, u.id, nonce, claims.ACRMFA)
 	}
 	return nil
 }
@@ -269,14 +271,14 @@ func (be *mfaBench) signIn(fb *flowClient, u *mfaBenchUser) error {
 // enrollTOTP creates a user of tenantID with the given password hash and
 // a confirmed authenticator (as if enrolled, last step 0), straight in the
 // store: the secret is sealed the way the server opens it.
-func enrollTOTP(tb testing.TB, st *store.Store, cipher *mfa.Cipher, tenantID, email, passwordHash string) (userID string, secret mfa.Secret) {
+func enrollTOTP(tb testing.TB, st *store.Store, cipher *secrets.Cipher, tenantID, email, passwordHash string) (userID string, secret mfa.Secret) {
 	tb.Helper()
 	ctx := context.Background()
 	u := &store.User{TenantID: tenantID, Email: email, PasswordHash: passwordHash}
 	must(tb, st.CreateUser(ctx, u))
 	secret, err := mfa.NewSecret(nil)
 	must(tb, err)
-	sealed, err := cipher.Seal([]byte(secret), mfa.AAD("mfa_authenticators", "secret", u.ID))
+	sealed, err := cipher.Seal([]byte(secret), secrets.AAD("mfa_authenticators", "secret", u.ID))
 	must(tb, err)
 	must(tb, st.BeginEnrollment(ctx, u.ID, sealed))
 	key, err := mfa.NewRecoveryKey(nil)

@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/portcullis-idp/portcullis/idp"
+	"github.com/portcullis-idp/portcullis/idp/claims"
 	"github.com/portcullis-idp/portcullis/idp/store"
 )
 
@@ -22,7 +22,7 @@ func TestNativeClientRedirects(t *testing.T) {
 		native := &store.Client{
 			Name: "Acme Desktop", Public: true, RequirePKCE: true, SkipConsent: true,
 			RedirectURIs: []string{"http://127.0.0.1/callback", "com.example.acme:/oauth2redirect"},
-			Scopes:       idp.SupportedScopes, GrantTypes: []string{"authorization_code", "refresh_token"},
+			Scopes:       claims.SupportedScopes, GrantTypes: []string{"authorization_code", "refresh_token"},
 		}
 		must(t, e.store.CreateClient(context.Background(), native))
 		u := &mfaUser{email: "ada@example.com", password: testPassword}
@@ -54,7 +54,7 @@ func TestConfidentialClientWithoutPKCE(t *testing.T) {
 		secret, hash, err := e.srv.ClientSecret()
 		must(t, err)
 		legacy := &store.Client{Name: "Legacy", SecretHash: hash, RequirePKCE: false, SkipConsent: true,
-			RedirectURIs: []string{rpRedirect}, Scopes: idp.SupportedScopes, GrantTypes: []string{"authorization_code"}}
+			RedirectURIs: []string{rpRedirect}, Scopes: claims.SupportedScopes, GrantTypes: []string{"authorization_code"}}
 		must(t, e.store.CreateClient(ctx, legacy))
 		relying := e.rp(legacy, secret)
 		landed := e.signIn(newBrowser(t), relying.cfg.AuthCodeURL("state-1234567890"), &mfaUser{email: "ada@example.com", password: testPassword})

@@ -18,14 +18,16 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/portcullis-idp/portcullis/idp"
+	"github.com/portcullis-idp/portcullis/idp/claims"
+	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/idp/store/storetest"
 	"github.com/portcullis-idp/portcullis/templates"
 )
 
 // testArgon2 keeps password hashing cheap in tests; production uses
-// idp.DefaultArgon2.
-var testArgon2 = idp.Argon2Params{MemoryKiB: 1024, Passes: 1, Lanes: 1}
+// secrets.DefaultArgon2.
+var testArgon2 = secrets.Argon2Params{MemoryKiB: 1024, Passes: 1, Lanes: 1}
 
 const (
 	testPassword = "correct horse battery staple"
@@ -91,7 +93,7 @@ func newEnvWith(t testing.TB, open func(testing.TB) *store.Store, tune func(*idp
 
 	e.tenant = &store.Tenant{Slug: "acme", Name: "Acme", RequireTFA: false}
 	must(t, st.CreateTenant(ctx, e.tenant))
-	hash, err := idp.HashPassword(testPassword, testArgon2)
+	hash, err := secrets.HashPassword(testPassword, testArgon2)
 	must(t, err)
 	e.user = &store.User{TenantID: e.tenant.ID, Email: "Ada@Example.com", Name: "Ada Lovelace", PasswordHash: hash}
 	must(t, st.CreateUser(ctx, e.user))
@@ -102,13 +104,13 @@ func newEnvWith(t testing.TB, open func(testing.TB) *store.Store, tune func(*idp
 	e.client = &store.Client{
 		Name: "Acme Web", SecretHash: secretHash, RedirectURIs: []string{rpRedirect},
 		PostLogoutRedirectURIs: []string{"http://127.0.0.1:1/"}, RequirePKCE: true,
-		Scopes:     idp.SupportedScopes,
+		Scopes:     claims.SupportedScopes,
 		GrantTypes: []string{"authorization_code", "refresh_token"},
 	}
 	must(t, st.CreateClient(ctx, e.client))
 	e.public = &store.Client{
 		Name: "Acme CLI", Public: true, RedirectURIs: []string{"http://127.0.0.1:1/native"}, RequirePKCE: true,
-		Scopes: idp.SupportedScopes, GrantTypes: []string{"authorization_code", "refresh_token"}, SkipConsent: true,
+		Scopes: claims.SupportedScopes, GrantTypes: []string{"authorization_code", "refresh_token"}, SkipConsent: true,
 	}
 	must(t, st.CreateClient(ctx, e.public))
 	var mHash []byte

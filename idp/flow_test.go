@@ -10,9 +10,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/portcullis-idp/portcullis/idp/claims"
 	"golang.org/x/oauth2"
-
-	"github.com/portcullis-idp/portcullis/idp"
 )
 
 type idClaims struct {
@@ -53,7 +52,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 			t.Fatalf("id token sub=%q nonce=%q iss=%q", idt.Subject, idt.Nonce, idt.Issuer)
 		}
 		if c.Email != "ada@example.com" || !c.EmailVerified || c.Name != "Ada Lovelace" || c.Tenant != "acme" ||
-			c.SID == "" || c.AuthTime == 0 || c.ACR != idp.ACRPassword || len(c.AMR) != 1 || c.AMR[0] != "pwd" {
+			c.SID == "" || c.AuthTime == 0 || c.ACR != claims.ACRPassword || len(c.AMR) != 1 || c.AMR[0] != "pwd" {
 			t.Fatalf("claims = %+v", c)
 		}
 		if tok.RefreshToken == "" {

@@ -11,6 +11,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/portcullis-idp/portcullis/idp"
+	"github.com/portcullis-idp/portcullis/idp/secrets"
+	"github.com/portcullis-idp/portcullis/idp/signing"
 	"github.com/portcullis-idp/portcullis/idp/store/storetest"
 )
 
@@ -29,9 +31,9 @@ func TestKeyRotation(t *testing.T) {
 	_, oldTok := e.signedInWithTokens(b)
 	oldKID := kidOf(t, oldTok.Extra("id_token").(string))
 
-	cipher, err := idp.AtRestCipher(e.master)
+	cipher, err := secrets.AtRestCipher(e.master)
 	must(t, err)
-	k, err := idp.GenerateSigningKey(cipher, "RS256", 2048)
+	k, err := signing.Generate(cipher, "RS256", 2048)
 	must(t, err)
 	must(t, e.store.RotateSigningKeys(ctx, k))
 

@@ -15,7 +15,8 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/portcullis-idp/portcullis/idp"
+	"github.com/portcullis-idp/portcullis/idp/claims"
+	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/mfa"
 )
@@ -171,7 +172,7 @@ func (e *env) tokenFor(relying *rp, landed *url.URL, verifier string) (*oauth2.T
 
 func (e *env) newUser(email string) *mfaUser {
 	e.t.Helper()
-	hash, err := idp.HashPassword(testPassword, testArgon2)
+	hash, err := secrets.HashPassword(testPassword, testArgon2)
 	must(e.t, err)
 	u := &store.User{TenantID: e.tenant.ID, Email: email, PasswordHash: hash}
 	must(e.t, e.store.CreateUser(context.Background(), u))
@@ -199,7 +200,7 @@ func (e *env) auditEvents(userEmail string) []string {
 
 func wantMFAClaims(t *testing.T, c idClaims) {
 	t.Helper()
-	if c.ACR != idp.ACRMFA || !slices.Equal(c.AMR, []string{"pwd", "otp", "mfa"}) {
+	if c.ACR != claims.ACRMFA || !slices.Equal(c.AMR, []string{"pwd", "otp", "mfa"}) {
 		t.Fatalf("acr=%q amr=%v, want the MFA level and [pwd otp mfa]", c.ACR, c.AMR)
 	}
 }
@@ -333,7 +334,7 @@ func TestLockoutAfterFiveWrongCodes(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, e *env) {
 		relying := e.rp(e.client, e.secret)
 		u := e.newUser("grace@example.com")
-		e.signIn(newBrowser(t), authURLFor(relying, oauth2.GenerateVerifier(), oauth2.SetAuthURLParam("acr_values", idp.ACRMFA)), u)
+		e.signIn(newBrowser(t), authURLFor(relying, oauth2.GenerateVerifier(), oauth2.SetAuthURLParam("acr_values", claims.ACRMFA)), u)
 
 		b := newBrowser(t)
 		_, body := b.get(authURLFor(relying, oauth2.GenerateVerifier()))
@@ -458,10 +459,10 @@ func TestStepUp(t *testing.T) {
 		b := newBrowser(t)
 		verifier := oauth2.GenerateVerifier()
 		_, c := e.tokenFor(relying, e.signIn(b, authURLFor(relying, verifier), u), verifier)
-		if c.ACR != idp.ACRPassword || !slices.Equal(c.AMR, []string{"pwd"}) {
+		if c.ACR != claims.ACRPassword || !slices.Equal(c.AMR, []string{"pwd"}) {
 			t.Fatalf("password sign-in: acr=%q amr=%v", c.ACR, c.AMR)
 		}
-		mfaLevel := oauth2.SetAuthURLParam("acr_values", idp.ACRMFA)
+		mfaLevel := oauth2.SetAuthURLParam("acr_values", claims.ACRMFA)
 
 		b.get(authURLFor(relying, oauth2.GenerateVerifier(), mfaLevel, oauth2.SetAuthURLParam("prompt", "none")))
 		if b.landed == nil || b.landed.Query().Get("error") != "interaction_required" {
@@ -484,7 +485,7 @@ func TestStepUp(t *testing.T) {
 		e.signIn(other, authURLFor(relying, oauth2.GenerateVerifier()), u2)
 		e.signIn(newBrowser(t), authURLFor(relying, oauth2.GenerateVerifier(), mfaLevel), u2) // enrolls elsewhere
 		verifier = oauth2.GenerateVerifier()
-		claims := oauth2.SetAuthURLParam("claims", `{"id_token":{"acr":{"essential":true,"values":["`+idp.ACRMFA+`"]}}}`)
+		claims := oauth2.SetAuthURLParam("claims", `{"id_token":{"acr":{"essential":true,"values":["`+claims.ACRMFA+`"]}}}`)
 		_, c = e.tokenFor(relying, e.signIn(other, authURLFor(relying, verifier, claims), u2), verifier)
 		wantMFAClaims(t, c)
 		if !slices.Equal(u2.pages, []string{"/login/code"}) {

@@ -1,44 +1,16 @@
 package idp
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
-	"net"
 	"net/http"
 	"runtime/debug"
 	"strings"
 	"time"
 
+	"github.com/portcullis-idp/portcullis/idp/browser"
 	"github.com/portcullis-idp/portcullis/idp/store"
+	"github.com/portcullis-idp/portcullis/idp/web"
 )
-
-type ctxKey int
-
-const requestIDKey ctxKey = iota
-
-func newRequestID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// RequestID returns the id of the request being served.
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
-}
-
-// logger returns the server's logger with the request id of ctx, if any.
-// It is built when a handler logs, not for every request: most requests
-// log only their access line, which the middleware writes itself.
-func (s *Server) logger(ctx context.Context) *slog.Logger {
-	if id := RequestID(ctx); id != "" {
-		return s.log.With("request_id", id)
-	}
-	return s.log
-}
 
 type statusRecorder struct {
 	http.ResponseWriter
@@ -67,9 +39,10 @@ func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter 
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := newRequestID()
-		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		id := web.NewRequestID()
+		ctx := web.WithRequestID(r.Context(), id)
 		ctx = store.WithRequestCache(ctx)
+		ctx = browser.Remember(ctx)
 		r = r.WithContext(ctx)
 
 		h := w.Header()
@@ -86,16 +59,16 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
-				s.logger(ctx).Error("panic", "panic", p, "stack", string(debug.Stack()))
+				s.opts.Logger.Error("panic", "request_id", id, "panic", p, "stack", string(debug.Stack()))
 				if rec.status == 0 {
-					s.renderError(rec, r, errInternal)
+					s.pages.Render(rec, r, web.ErrInternal)
 				}
 			}
 			level := slog.LevelInfo
 			if quietPath(r.URL.Path) && rec.status < 400 {
 				level = slog.LevelDebug
 			}
-			s.log.LogAttrs(ctx, level, "request", slog.String("request_id", id),
+			s.opts.Logger.LogAttrs(ctx, level, "request", slog.String("request_id", id),
 				slog.String("method", r.Method), slog.String("path", r.URL.Path),
 				slog.Int("status", rec.status), slog.Int64("duration_ms", time.Since(start).Milliseconds()))
 		}()
@@ -115,28 +88,4 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 func quietPath(path string) bool {
 	return strings.HasPrefix(path, "/health/") || strings.HasPrefix(path, "/static/") ||
 		strings.HasPrefix(path, "/.well-known/")
-}
-
-// pageHeaders are set on every HTML page we render: pages may show
-// secrets or personal data and must never be cached or framed.
-func pageHeaders(w http.ResponseWriter, nonce string) {
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
-	csp := "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
-	if nonce != "" {
-		csp += "; script-src 'nonce-" + nonce + "'"
-	}
-	h.Set("Content-Security-Policy", csp)
-}
-
-// clientIP is the peer address (a reverse proxy's X-Forwarded-For is not
-// trusted by default).
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

@@ -28,6 +28,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/portcullis-idp/portcullis/idp"
+	"github.com/portcullis-idp/portcullis/idp/claims"
+	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/idp/store/storetest"
 	"github.com/portcullis-idp/portcullis/mfa"
@@ -73,7 +75,7 @@ type replicas struct {
 	cfg    store.Config
 	store  *store.Store // the test's own connection: seeding and checks
 	master []byte
-	cipher *mfa.Cipher
+	cipher *secrets.Cipher
 	issuer string    // the same for both replicas
 	urls   [2]string // where each replica listens
 	tenant *store.Tenant
@@ -89,15 +91,15 @@ func newReplicas(t *testing.T) *replicas {
 	r.master = make([]byte, 32)
 	_, err := rand.Read(r.master)
 	must(t, err)
-	r.cipher, err = idp.AtRestCipher(r.master)
+	r.cipher, err = secrets.AtRestCipher(r.master)
 	must(t, err)
-	r.hash, err = idp.HashPassword(testPassword, testArgon2)
+	r.hash, err = secrets.HashPassword(testPassword, testArgon2)
 	must(t, err)
 	r.tenant = &store.Tenant{Slug: "acme", Name: "Acme", RequireTFA: true}
 	must(t, r.store.CreateTenant(ctx, r.tenant))
 	r.client = &store.Client{
 		Name: "Acme CLI", Public: true, RedirectURIs: []string{"http://127.0.0.1:1/native"}, RequirePKCE: true,
-		Scopes: idp.SupportedScopes, GrantTypes: []string{"authorization_code"}, SkipConsent: true,
+		Scopes: claims.SupportedScopes, GrantTypes: []string{"authorization_code"}, SkipConsent: true,
 	}
 	must(t, r.store.CreateClient(ctx, r.client))
 	return r

@@ -4,90 +4,33 @@ import (
 	"io/fs"
 	"net/http"
 
+	"github.com/portcullis-idp/portcullis/idp/web"
 	"github.com/portcullis-idp/portcullis/templates"
 )
 
-// Handler returns every route of the provider, in one table.
+// routes is the one route table: each domain mounts its routes into it,
+// in the order a sign-in meets them. Every URL of the provider is listed
+// in TestRoutes (routes_test.go).
+//
+//	idp/oauth    discovery, JWKS, /oauth2/auth (+ /resume), /consent, PAR, token, revoke, introspect, userinfo
+//	idp/signin   /login, /login/code, /login/recovery, /enroll, /enroll/recovery-key(.txt), /enroll/verify
+//	idp/account  /account and its actions
+//	idp/admin    /admin, its actions, and the JSON API under /admin/api/
+//	idp/logout   /logout (end_session_endpoint), /logout/confirm
+//	here         /health/alive, /health/ready, /static/
 //
 // Protocol endpoints take GET and/or POST as the specs say; page forms are
-// guarded by net/http's CrossOriginProtection (Sec-Fetch-Site / Origin
-// checks). A wrong method gets 405 from ServeMux's method patterns.
-func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
-	csrf := http.NewCrossOriginProtection()
-	form := func(h http.Handler) http.Handler { return csrf.Handler(h) }
-
-	// Discovery and keys, served from memory.
-	mux.HandleFunc("GET /.well-known/openid-configuration", s.handleDiscovery)
-	mux.HandleFunc("GET /.well-known/jwks.json", s.handleJWKS)
-
-	// OAuth 2.0 / OpenID Connect protocol endpoints.
-	mux.HandleFunc("GET /oauth2/auth", s.handleAuthorize)
-	mux.HandleFunc("POST /oauth2/auth", s.handleAuthorize)
-	mux.HandleFunc("POST /oauth2/par", s.handlePAR)
-	mux.HandleFunc("POST /oauth2/token", s.handleToken)
-	mux.HandleFunc("POST /oauth2/revoke", s.handleRevoke)
-	mux.HandleFunc("POST /oauth2/introspect", s.handleIntrospect)
-	mux.HandleFunc("GET /userinfo", s.handleUserinfo)
-	mux.HandleFunc("POST /userinfo", s.handleUserinfo)
-
-	// The sign-in flow's pages, each bound to a pending request.
-	mux.Handle("GET /login", s.page(s.showLogin))
-	mux.Handle("POST /login", form(s.page(s.submitLogin)))
-	mux.Handle("GET /consent", s.page(s.showConsent))
-	mux.Handle("POST /consent", form(s.page(s.submitConsent)))
-	mux.Handle("GET /oauth2/auth/resume", s.page(s.resumeAuthorize))
-
-	// The second factor (secondfactor.go), bound to the same pending request.
-	mux.Handle("GET "+pathCode, s.page(s.showCode))
-	mux.Handle("POST "+pathCode, form(s.page(s.submitCode)))
-	mux.Handle("GET "+pathRecovery, s.page(s.showRecovery))
-	mux.Handle("POST "+pathRecovery, form(s.page(s.submitRecovery)))
-	mux.Handle("GET "+pathEnroll, s.page(s.showEnroll))
-	mux.Handle("POST "+pathEnroll, form(s.page(s.submitEnroll)))
-	mux.Handle("GET "+pathEnrollKey, s.page(s.showEnrollKey))
-	mux.Handle("POST "+pathEnrollKey, form(s.page(s.submitEnrollKey)))
-	mux.Handle("GET "+pathEnrollKeyFile, s.page(s.downloadEnrollKey))
-	mux.Handle("GET "+pathEnrollVerify, s.page(s.showEnrollVerify))
-	mux.Handle("POST "+pathEnrollVerify, form(s.page(s.submitEnrollVerify)))
-
-	// RP-initiated logout: the relying app's GET or cross-site POST is the
-	// protocol, so it is not origin-checked; the confirmation form is.
-	mux.Handle("GET "+pathEndSession, s.page(s.handleEndSession))
-	mux.Handle("POST "+pathEndSession, s.page(s.handleEndSession))
-	mux.Handle("POST "+pathLogoutConfirm, form(s.page(s.confirmLogout)))
-
-	// The user's own account page (account.go).
-	mux.Handle("GET "+pathAccount, s.page(s.showAccount))
-	mux.Handle("POST "+pathAccountActivate, form(s.page(s.accountAction(s.activate2FA))))
-	mux.Handle("POST "+pathAccountDeactivate, form(s.page(s.accountAction(s.deactivate2FA))))
-	mux.Handle("POST "+pathAccountRecoveryKey, form(s.page(s.accountAction(s.newRecoveryKey))))
-	mux.Handle("POST "+pathAccountEndSession, form(s.page(s.accountAction(s.endAccountSession))))
-	mux.Handle("POST "+pathAccountEndOthers, form(s.page(s.accountAction(s.endOtherSessions))))
-	mux.Handle("POST "+pathAccountPassword, form(s.page(s.accountAction(s.changePassword))))
-
-	// The tenant admin page (admin.go) and its JSON API (admin_api.go). The
-	// API authenticates with a bearer token, not the cookie, so it is not
-	// origin-checked.
-	mux.Handle("GET "+pathAdmin, s.page(s.showAdmin))
-	mux.Handle("POST "+pathAdminRequireTFA, form(s.page(s.adminAction(s.submitRequireTFA))))
-	mux.Handle("POST "+pathAdminUserReset, form(s.page(s.adminAction(s.submitResetUser2FA))))
-	mux.Handle("POST "+pathAdminUserEnd, form(s.page(s.adminAction(s.submitEndUserSessions))))
-	mux.Handle("GET "+pathAdminAPITenant, s.adminAPI(s.apiGetTenant))
-	mux.Handle("PUT "+pathAdminAPIRequireTFA, s.adminAPI(s.apiSetRequireTFA))
-	mux.Handle("POST "+pathAdminAPIRequireTFA, s.adminAPI(s.apiSetRequireTFA))
-	mux.Handle("GET "+pathAdminAPIUsers, s.adminAPI(s.apiListUsers))
-	mux.Handle("POST "+pathAdminAPIUserReset, s.adminAPI(s.apiResetUser2FA))
-	mux.Handle("POST "+pathAdminAPIUserEnd, s.adminAPI(s.apiEndUserSessions))
-	mux.Handle("GET "+pathAdminAPIAudit, s.adminAPI(s.apiListAudit))
-	mux.Handle("GET "+pathAdminAPILogouts, s.adminAPI(s.apiListLogoutDeliveries))
-
-	// Operations.
-	mux.HandleFunc("GET /health/alive", s.handleAlive)
-	mux.HandleFunc("GET /health/ready", s.handleReady)
-	mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(templates.Static())))
-
-	return s.middleware(s.withNotFoundPage(mux))
+// guarded by net/http's CrossOriginProtection (web.Router.Form). A wrong
+// method gets 405 from ServeMux's method patterns.
+func (s *Server) routes(domains []interface{ Mount(*web.Router) }) http.Handler {
+	rt := web.NewRouter(s.pages)
+	for _, d := range domains {
+		d.Mount(rt)
+	}
+	rt.HandleFunc("GET /health/alive", s.handleAlive)
+	rt.HandleFunc("GET /health/ready", s.handleReady)
+	rt.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(templates.Static())))
+	return s.middleware(s.withNotFoundPage(rt.Mux()))
 }
 
 // withNotFoundPage serves mux, answering unknown paths with our error page;
@@ -103,7 +46,7 @@ func (s *Server) withNotFoundPage(mux *http.ServeMux) http.Handler {
 		probe := &headerProbe{header: http.Header{}}
 		h.ServeHTTP(probe, r)
 		if probe.status == http.StatusNotFound {
-			s.renderError(w, r, errNotFound)
+			s.pages.Render(w, r, web.ErrNotFound)
 			return
 		}
 		for k, v := range probe.header {
@@ -141,4 +84,24 @@ func staticHandler(fsys fs.FS) http.Handler {
 		w.Header().Set("Cache-Control", "public, max-age=86400")
 		files.ServeHTTP(w, r)
 	})
+}
+
+func (s *Server) handleAlive(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+}
+
+// handleReady reports whether this replica can serve: the database answers
+// and its schema is the one this binary expects.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := s.store.Ready(r.Context()); err != nil {
+		s.pages.Logger(r).Warn("not ready", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"status":"unavailable"}` + "\n"))
+		return
+	}
+	_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 }

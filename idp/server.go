@@ -7,15 +7,24 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/gorilla/sessions"
 	"github.com/ory/fosite"
-	"github.com/ory/fosite/handler/oauth2"
 
+	"github.com/portcullis-idp/portcullis/idp/account"
+	"github.com/portcullis-idp/portcullis/idp/admin"
+	"github.com/portcullis-idp/portcullis/idp/browser"
 	"github.com/portcullis-idp/portcullis/idp/config"
+	"github.com/portcullis-idp/portcullis/idp/credentials"
+	"github.com/portcullis-idp/portcullis/idp/flow"
+	"github.com/portcullis-idp/portcullis/idp/logout"
+	"github.com/portcullis-idp/portcullis/idp/oauth"
+	"github.com/portcullis-idp/portcullis/idp/secrets"
+	"github.com/portcullis-idp/portcullis/idp/signin"
+	"github.com/portcullis-idp/portcullis/idp/signing"
 	"github.com/portcullis-idp/portcullis/idp/store"
+	"github.com/portcullis-idp/portcullis/idp/web"
 	"github.com/portcullis-idp/portcullis/mfa"
 	"github.com/portcullis-idp/portcullis/templates"
 )
@@ -40,7 +49,7 @@ type Options struct {
 	SessionIdle          time.Duration
 
 	// Argon2 overrides the password hashing cost (tests lower it).
-	Argon2 *Argon2Params
+	Argon2 *secrets.Argon2Params
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// KeyPollInterval is how often a replica looks for signing keys
@@ -50,8 +59,8 @@ type Options struct {
 	// by; nil means Now. Tests move it forward to use a fresh time step
 	// for every code instead of waiting 30 seconds.
 	CodeClock func() time.Time
-	// Logout tunes back-channel logout delivery (backchannel.go).
-	Logout LogoutOptions
+	// Logout tunes back-channel logout delivery.
+	Logout logout.Options
 }
 
 // defaults fills what the caller left zero from config.Default(), the one
@@ -92,44 +101,29 @@ func (o *Options) defaults() {
 		o.CodeClock = o.Now
 	}
 	if o.Argon2 == nil {
-		p := DefaultArgon2
+		p := secrets.DefaultArgon2
 		o.Argon2 = &p
 	}
 }
 
-// Server is the OpenID provider: fosite, the sign-in pages and the
-// browser sessions, mounted on one route table (routes.go).
+// Server is the OpenID provider: the domains (idp/signin, idp/oauth,
+// idp/account, idp/admin, idp/logout) built once over one store and
+// mounted on one route table (routes.go). It holds no logic of its own.
 type Server struct {
-	opts   Options
-	store  *store.Store
-	tpl    *templates.Templates
-	log    *slog.Logger
-	issuer string
-	secure bool // cookies Secure, HSTS: false only for an http loopback issuer
-	keys   *Keys
-	cipher *mfa.Cipher
-	guard  *mfa.Guard
-	// passwordGuard limits password attempts per user (login.go).
-	passwordGuard *mfa.Guard
-	// logoutWake nudges the back-channel logout worker after this replica
-	// ended sessions (other replicas' endings are found by polling).
-	logoutWake chan struct{}
-	oauth      fosite.OAuth2Provider
-	// accessTokens computes an access token's storage signature, for the
-	// introspection prefetch.
-	accessTokens oauth2.AccessTokenStrategy
-	cookies      *sessions.CookieStore
-	discovery    []byte
-	// dummyHash is checked when the email is unknown, so a wrong email
-	// costs the same argon2id work as a wrong password. Made in the
-	// background at start, so it does not delay listening.
-	dummyOnce sync.Once
-	dummyHash string
-	now       func() time.Time
+	opts     Options
+	store    *store.Store
+	keys     *signing.Keys
+	logouts  *logout.Worker
+	provider fosite.OAuth2Provider
+	pages    *web.Pages
+	oauth    *oauth.Endpoints
+	creds    *credentials.Checker
+	secure   bool // cookies Secure, HSTS: false only for an http loopback issuer
+	handler  http.Handler
 }
 
 // New builds a Server: it loads (or creates) the signing keys and the
-// token HMAC secret, and renders discovery once.
+// token HMAC secret, builds every domain and mounts them.
 func New(ctx context.Context, o Options) (*Server, error) {
 	o.defaults()
 	if o.Store == nil || o.Templates == nil {
@@ -142,32 +136,22 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err != nil || iss.Host == "" {
 		return nil, fmt.Errorf("idp: bad issuer %q", o.Issuer)
 	}
-	cipher, err := AtRestCipher(o.MasterKey)
+	cipher, err := secrets.AtRestCipher(o.MasterKey)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{
-		opts:          o,
-		store:         o.Store,
-		tpl:           o.Templates,
-		log:           o.Logger,
-		issuer:        o.Issuer,
-		secure:        iss.Scheme == "https",
-		cipher:        cipher,
-		guard:         &mfa.Guard{Store: o.Store, Clock: guardClock(o.CodeClock)},
-		passwordGuard: &mfa.Guard{Store: o.Store.PasswordAttempts(), Clock: guardClock(o.Now)},
-		logoutWake:    make(chan struct{}, 1),
-		now:           o.Now,
-	}
-	s.keys = newKeys(o.Store, cipher, o.SigningAlg, o.RSABits, o.IDTokenLifespan+o.AccessTokenLifespan, o.Logger)
+	st := o.Store
+	s := &Server{opts: o, store: st, secure: iss.Scheme == "https"}
+
+	s.keys = signing.New(st, cipher, o.SigningAlg, o.RSABits, o.IDTokenLifespan+o.AccessTokenLifespan, o.Logger)
 	if err := s.keys.Ensure(ctx); err != nil {
 		return nil, fmt.Errorf("idp: signing keys: %w", err)
 	}
-	secret, err := globalSecret(ctx, o.Store, cipher)
+	secret, err := oauth.GlobalSecret(ctx, st, cipher)
 	if err != nil {
 		return nil, fmt.Errorf("idp: token secret: %w", err)
 	}
-	s.oauth, s.accessTokens = newProvider(providerConfig{
+	provider, accessTokens := oauth.NewProvider(oauth.ProviderConfig{
 		Issuer:               o.Issuer,
 		GlobalSecret:         secret,
 		MasterKey:            o.MasterKey,
@@ -175,9 +159,11 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		RefreshTokenLifespan: o.RefreshTokenLifespan,
 		AuthCodeLifespan:     o.AuthCodeLifespan,
 		IDTokenLifespan:      o.IDTokenLifespan,
-	}, o.Store, s.keys)
-	s.cookies = sessions.NewCookieStore(mfa.DeriveKey(o.MasterKey, "cookie-hash"), mfa.DeriveKey(o.MasterKey, "cookie-block"))
-	s.cookies.Options = &sessions.Options{
+	}, st, s.keys)
+	s.provider = provider
+
+	cookies := sessions.NewCookieStore(secrets.DeriveKey(o.MasterKey, "cookie-hash"), secrets.DeriveKey(o.MasterKey, "cookie-block"))
+	cookies.Options = &sessions.Options{
 		Path: "/",
 		// As long as the longest session a tenant may allow: the server,
 		// not the cookie, decides when a session ends.
@@ -186,18 +172,48 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		HttpOnly: true,
 		SameSite: http.SameSiteLaxMode,
 	}
-	if s.discovery, err = s.buildDiscovery(); err != nil {
+	s.logouts = logout.NewWorker()
+	s.logouts.Store, s.logouts.Keys, s.logouts.Issuer = st, s.keys, o.Issuer
+	s.logouts.Log, s.logouts.Now, s.logouts.SessionIdle, s.logouts.Options = o.Logger, o.Now, o.SessionIdle, o.Logout
+
+	sess := &browser.Sessions{
+		Store: st, Cookies: cookies, Log: o.Logger, Now: o.Now,
+		Absolute: o.SessionAbsolute, Idle: o.SessionIdle, Ended: s.logouts.Wake,
+	}
+	flows := &flow.Flows{Store: st, Now: o.Now, NewID: secrets.RandomToken}
+	s.creds = &credentials.Checker{
+		Store: st, Sessions: sess, Argon2: *o.Argon2, Cipher: cipher,
+		Codes:     &mfa.Guard{Store: st, Clock: credentials.Clock(o.CodeClock)},
+		Passwords: &mfa.Guard{Store: st.PasswordAttempts(), Clock: credentials.Clock(o.Now)},
+	}
+	s.pages = &web.Pages{Templates: o.Templates, Log: o.Logger}
+	gate := &signin.Gate{Flows: flows, Sessions: sess, Templates: o.Templates}
+
+	s.oauth = &oauth.Endpoints{
+		Store: st, Provider: provider, AccessTokens: accessTokens, Flows: flows, Sessions: sess,
+		Keys: s.keys, Templates: o.Templates, Pages: s.pages, Issuer: o.Issuer, Now: o.Now,
+	}
+	if err := s.oauth.Prepare(); err != nil {
 		return nil, err
 	}
-	go s.dummyOnce.Do(s.makeDummyHash)
+	domains := []interface{ Mount(*web.Router) }{
+		s.oauth,
+		&signin.Pages{Store: st, Flows: flows, Sessions: sess, Credentials: s.creds, Templates: o.Templates},
+		&account.Page{Store: st, Gate: gate, Sessions: sess, Credentials: s.creds, Templates: o.Templates},
+		&admin.Admin{Store: st, Gate: gate, Sessions: sess, Templates: o.Templates, Pages: s.pages, Tokens: provider},
+		&logout.Logout{Store: st, Flows: flows, Sessions: sess, Gate: gate, Keys: s.keys, Templates: o.Templates, Issuer: o.Issuer},
+	}
+	s.handler = s.routes(domains)
+	go s.creds.Prepare()
 	return s, nil
 }
 
 // Run does the background work of one replica until ctx ends: picking up
-// key rotations and deleting expired rows.
+// key rotations, delivering back-channel logouts and deleting expired
+// rows.
 func (s *Server) Run(ctx context.Context) {
 	go s.keys.Watch(ctx, s.opts.KeyPollInterval)
-	go s.runLogoutDeliveries(ctx)
+	go s.logouts.Run(ctx)
 	t := time.NewTicker(5 * time.Minute)
 	defer t.Stop()
 	for {
@@ -206,16 +222,21 @@ func (s *Server) Run(ctx context.Context) {
 			return
 		case <-t.C:
 			if n, err := s.store.DeleteExpired(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("cleanup failed", "err", err)
+				s.opts.Logger.Warn("cleanup failed", "err", err)
 			} else if n > 0 {
-				s.log.Debug("expired rows deleted", "rows", n)
+				s.opts.Logger.Debug("expired rows deleted", "rows", n)
 			}
 		}
 	}
 }
 
+// Handler is every route of the provider behind its middleware.
+func (s *Server) Handler() http.Handler { return s.handler }
+
 // HashPassword hashes with the server's configured cost.
-func (s *Server) HashPassword(pw string) (string, error) { return HashPassword(pw, *s.opts.Argon2) }
+func (s *Server) HashPassword(pw string) (string, error) { return s.creds.HashPassword(pw) }
 
 // ClientSecret makes a new client secret and its digest for this server's key.
-func (s *Server) ClientSecret() (string, []byte, error) { return NewClientSecret(s.opts.MasterKey) }
+func (s *Server) ClientSecret() (string, []byte, error) {
+	return secrets.NewClientSecret(s.opts.MasterKey)
+}

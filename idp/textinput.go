@@ -7,7 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/ory/fosite"
+	"github.com/portcullis-idp/portcullis/idp/web"
 )
 
 // Text Portcullis cannot use. PostgreSQL refuses text that is not valid
@@ -74,7 +74,7 @@ func checkRequestText(r *http.Request) string {
 		params = r.Form // the query and the body together
 	}
 	if k, bad := unusableValue(params); bad {
-		return "The parameter '" + truncate(k, 50) + "' is not valid UTF-8 text."
+		return "The parameter '" + web.Truncate(k, 50) + "' is not valid UTF-8 text."
 	}
 	return ""
 }
@@ -86,10 +86,10 @@ func checkRequestText(r *http.Request) string {
 func (s *Server) refuseUnusableText(w http.ResponseWriter, r *http.Request, problem string) {
 	switch p := r.URL.Path; {
 	case p == "/userinfo":
-		bearerError(w, http.StatusBadRequest, "invalid_request", problem)
+		web.BearerError(w, http.StatusBadRequest, "invalid_request", problem)
 	case strings.HasPrefix(p, "/oauth2/") && !strings.HasPrefix(p, "/oauth2/auth"), strings.HasPrefix(p, "/admin/api/"):
-		s.oauth.WriteAccessError(r.Context(), w, nil, fosite.ErrInvalidRequest.WithHint(problem))
+		s.oauth.WriteRequestError(w, r, problem)
 	default:
-		s.renderError(w, r, badRequest(problem))
+		s.pages.Render(w, r, web.BadRequest(problem))
 	}
 }

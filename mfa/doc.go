@@ -1,12 +1,13 @@
 // Package mfa is Portcullis' second factor: TOTP (RFC 6238) enrollment and
-// verification, the replay guard, the attempt limit, the recovery paper key
-// and the encryption of secrets at rest.
+// verification, the replay guard, the attempt limit and the recovery paper
+// key.
 //
-// It knows nothing of HTTP, gorm or fosite and imports no other package of
-// the module. The HTTP layer (idp) calls it; the storage layer (idp/store)
-// implements its Store interface; cmd/portcullis uses the Cipher for key
-// rotation. Time and randomness are parameters (Clock, io.Reader), so every
-// test runs on a fake clock and a seeded reader.
+// It knows nothing of HTTP, gorm or fosite; of the module it may import
+// only idp/secrets (and needs nothing from it today). The HTTP layer (idp)
+// calls it; the storage layer (idp/store) implements its Store interface
+// and seals the secrets it stores. Time and randomness are parameters
+// (Clock, io.Reader), so every test runs on a fake clock and a seeded
+// reader.
 //
 // # Files
 //
@@ -24,9 +25,6 @@
 //	             (320 bits), Grouped/Lines for display, NormalizeRecoveryKey
 //	             for input, HashRecoveryKey (SHA-256) and the constant-time
 //	             RecoveryKeyMatches.
-//	cipher.go    Cipher: AES-256-GCM with key ids ("v1.<keyid>.<base64url>"),
-//	             AAD binding a value to table|column|row, DeriveKey (HKDF-SHA256)
-//	             for the keys derived from the one master key.
 //	lockout.go   Attempts, LockoutPolicy (cool-down arithmetic),
 //	             LockedOutError.
 //	guard.go     Store, the sentinel errors, and Guard: CheckCode,
@@ -37,8 +35,8 @@
 //
 // Enrollment: NewEnrollment; show QRCodePNG(e.KeyURI, n), e.Secret.Grouped()
 // and e.KeyURI; show e.RecoveryKey.Grouped() and require the user to
-// acknowledge it; store Cipher.Seal(secret, AAD("mfa_authenticators",
-// "secret", userID)) and HashRecoveryKey(key) as pending. The first code the
+// acknowledge it; store the secret (the store seals it) and
+// HashRecoveryKey(key) as pending. The first code the
 // user types is checked with Guard.CheckPendingCode against the pending
 // secret (charged like any code, no step burned): a match activates the
 // authenticator with the returned step as the last one used, so it cannot
@@ -47,7 +45,7 @@
 // confirming code.
 //
 // Sign-in, second step: Guard.CheckCode(ctx, userID, secret, code) with the
-// secret from Cipher.Open. nil means the user passed; any error means not.
+// secret the store returns. nil means the user passed; any error means not.
 // Recovery: NormalizeRecoveryKey, RecoveryKeyMatches against the stored hash,
 // then Guard.CheckRecoveryKey(ctx, userID, matched); only on nil may the
 // caller spend the key, remove the authenticator and send the user to enroll.
@@ -114,9 +112,10 @@
 //
 // # Secrets at rest
 //
-// TOTP secrets are stored sealed by Cipher (AES-256-GCM, random 96-bit
-// nonce, key id in the value for rotation) with AAD "table|column|rowID", so
-// a sealed value copied to another row does not open. Recovery keys are
+// This package never sees a sealed value: idp/store seals TOTP secrets with
+// idp/secrets' at-rest cipher (AES-256-GCM, random 96-bit nonce, key id in
+// the value for rotation) and AAD "table|column|rowID", so a sealed value
+// copied to another row does not open. Recovery keys are
 // stored as SHA-256 hashes: 320 random bits make a slow KDF pointless.
 // Secret and RecoveryKey redact themselves in fmt and logs (String); use
 // string(s) where the value is really meant.

@@ -11,8 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/portcullis-idp/portcullis/idp"
+	"github.com/portcullis-idp/portcullis/idp/claims"
 	"github.com/portcullis-idp/portcullis/idp/config"
+	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/store"
 )
 
@@ -98,7 +99,7 @@ func (s *clientSpec) check() error {
 	}
 
 	s.scopes = dedupe(s.scopes)
-	allowed := idp.AdvertisedScopes
+	allowed := claims.AdvertisedScopes
 	for _, sc := range s.scopes {
 		if !slices.Contains(allowed, sc) {
 			problems = append(problems, fmt.Sprintf("--scopes: unknown scope %q; use %s", sc, strings.Join(allowed, ", ")))
@@ -139,7 +140,7 @@ func checkRedirectURI(raw string, allowCustomScheme bool) error {
 			return fmt.Errorf("%q: http is allowed only on a loopback host (127.0.0.1, [::1], localhost); use https", raw)
 		}
 	default:
-		if idp.RedirectSchemeForbidden(u.Scheme) {
+		if claims.RedirectSchemeForbidden(u.Scheme) {
 			return fmt.Errorf("%q: the %s scheme is not allowed", raw, u.Scheme)
 		}
 		if !allowCustomScheme {
@@ -275,7 +276,7 @@ for native apps.`,
 			}
 			var secret string
 			if !s.public {
-				if secret, cl.SecretHash, err = idp.NewClientSecret(key); err != nil {
+				if secret, cl.SecretHash, err = secrets.NewClientSecret(key); err != nil {
 					return err
 				}
 			}
@@ -306,7 +307,7 @@ for native apps.`,
 	f.BoolVar(&s.skipConsent, "skip-consent", false, "do not ask users to allow the scopes (first-party apps)")
 	f.StringVar(&s.tenant, "tenant", "", "only users of this tenant (slug) may sign in; default any tenant")
 	f.StringSliceVar(&s.grantTypes, "grant-types", slices.Clone(defaultGrantTypes), "grant types: "+strings.Join(knownGrantTypes, ", "))
-	f.StringSliceVar(&s.scopes, "scopes", slices.Clone(idp.SupportedScopes), "scopes the client may request")
+	f.StringSliceVar(&s.scopes, "scopes", slices.Clone(claims.SupportedScopes), "scopes the client may request")
 	f.BoolVar(&s.noPKCE, "no-pkce", false, "do not require PKCE (confidential clients only; not recommended)")
 	f.BoolVar(&asJSON, "json", false, "print the client as JSON")
 	return cmd

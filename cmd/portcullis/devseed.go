@@ -10,7 +10,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/portcullis-idp/portcullis/idp"
+	"github.com/portcullis-idp/portcullis/idp/claims"
+	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/store"
 )
 
@@ -110,8 +111,8 @@ func seedAdmin(ctx context.Context, st *store.Store, tenant *store.Tenant, seed 
 	}
 
 	// The one argon2 hash of a start, and only when there is no password yet.
-	pw := idp.GeneratePassword()
-	hash, err := idp.HashPassword(pw, idp.DefaultArgon2)
+	pw := secrets.GeneratePassword()
+	hash, err := secrets.HashPassword(pw, secrets.DefaultArgon2)
 	if err != nil {
 		return err
 	}
@@ -145,7 +146,7 @@ func seedClient(ctx context.Context, st *store.Store, masterKey []byte, secretFi
 		PostLogoutRedirectURIs: store.StringList{demoURL + "/"},
 		SkipConsent:            false,
 		RequirePKCE:            true,
-		Scopes:                 slices.Clone(idp.SupportedScopes),
+		Scopes:                 slices.Clone(claims.SupportedScopes),
 		GrantTypes:             store.StringList{grantAuthorizationCode, grantRefreshToken},
 	}
 
@@ -161,7 +162,7 @@ func seedClient(ctx context.Context, st *store.Store, masterKey []byte, secretFi
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-		if err == nil && idp.ClientSecretMatches(masterKey, secret, have.SecretHash) &&
+		if err == nil && secrets.ClientSecretMatches(masterKey, secret, have.SecretHash) &&
 			slices.Equal(have.RedirectURIs, want.RedirectURIs) &&
 			slices.Equal(have.PostLogoutRedirectURIs, want.PostLogoutRedirectURIs) {
 			seed.ClientSecret = secret
@@ -173,7 +174,7 @@ func seedClient(ctx context.Context, st *store.Store, masterKey []byte, secretFi
 		}
 	}
 
-	secret, hash, err := idp.NewClientSecret(masterKey)
+	secret, hash, err := secrets.NewClientSecret(masterKey)
 	if err != nil {
 		return err
 	}

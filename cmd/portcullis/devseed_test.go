@@ -11,7 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis-idp/portcullis/idp"
+	"github.com/portcullis-idp/portcullis/idp/claims"
+	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/store"
 )
 
@@ -70,7 +71,7 @@ func TestSeedDevIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := idp.CheckPassword(admin.PasswordHash, first.AdminPassword); !ok || admin.Role != store.RoleAdmin || admin.TenantID != tenant.ID {
+	if ok, _ := secrets.CheckPassword(admin.PasswordHash, first.AdminPassword); !ok || admin.Role != store.RoleAdmin || admin.TenantID != tenant.ID {
 		t.Errorf("admin: %+v (password matches: %v)", admin, ok)
 	}
 	client, err := st.ClientByID(ctx, "demo-app")
@@ -80,9 +81,9 @@ func TestSeedDevIsIdempotent(t *testing.T) {
 	if client.Name != "Portcullis demo app" || client.Public || client.SkipConsent || !client.RequirePKCE ||
 		!slices.Equal(client.RedirectURIs, []string{demoURL + "/callback"}) ||
 		!slices.Equal(client.PostLogoutRedirectURIs, []string{demoURL + "/"}) ||
-		!slices.Equal(client.Scopes, idp.SupportedScopes) ||
+		!slices.Equal(client.Scopes, claims.SupportedScopes) ||
 		!slices.Equal(client.GrantTypes, []string{"authorization_code", "refresh_token"}) ||
-		!idp.ClientSecretMatches(key, first.ClientSecret, client.SecretHash) {
+		!secrets.ClientSecretMatches(key, first.ClientSecret, client.SecretHash) {
 		t.Errorf("client: %+v", client)
 	}
 	for _, name := range []string{adminPasswordTxt, clientSecretTxt} {
@@ -107,7 +108,7 @@ func TestSeedDevIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if third.ClientSecret == first.ClientSecret || !idp.ClientSecretMatches(key, third.ClientSecret, client.SecretHash) {
+	if third.ClientSecret == first.ClientSecret || !secrets.ClientSecretMatches(key, third.ClientSecret, client.SecretHash) {
 		t.Error("a lost client secret was not replaced")
 	}
 
@@ -117,7 +118,7 @@ func TestSeedDevIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	client, _ = st.ClientByID(ctx, "demo-app")
-	if !slices.Equal(client.RedirectURIs, []string{"http://127.0.0.1:9091/callback"}) || !idp.ClientSecretMatches(key, moved.ClientSecret, client.SecretHash) {
+	if !slices.Equal(client.RedirectURIs, []string{"http://127.0.0.1:9091/callback"}) || !secrets.ClientSecretMatches(key, moved.ClientSecret, client.SecretHash) {
 		t.Errorf("client after the demo moved: %+v", client)
 	}
 
@@ -130,7 +131,7 @@ func TestSeedDevIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	admin, _ = st.UserByEmail(ctx, "admin@demo.test")
-	if ok, _ := idp.CheckPassword(admin.PasswordHash, fourth.AdminPassword); !fourth.AdminPasswordNew || fourth.AdminPassword == first.AdminPassword || !ok {
+	if ok, _ := secrets.CheckPassword(admin.PasswordHash, fourth.AdminPassword); !fourth.AdminPasswordNew || fourth.AdminPassword == first.AdminPassword || !ok {
 		t.Errorf("a lost admin password was not replaced: %+v", fourth)
 	}
 	if got := counts(); got != [3]int{1, 1, 1} {

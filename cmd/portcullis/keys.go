@@ -3,9 +3,9 @@ package main
 import (
 	"fmt"
 
+	"github.com/portcullis-idp/portcullis/idp/secrets"
+	"github.com/portcullis-idp/portcullis/idp/signing"
 	"github.com/spf13/cobra"
-
-	"github.com/portcullis-idp/portcullis/idp"
 )
 
 func newKeysCmd(c *cli) *cobra.Command {
@@ -35,7 +35,7 @@ servers use; rotate checks that it can decrypt the current key first.`,
 			if err != nil {
 				return err
 			}
-			cipher, err := idp.AtRestCipher(key)
+			cipher, err := secrets.AtRestCipher(key)
 			if err != nil {
 				return err
 			}
@@ -45,10 +45,10 @@ servers use; rotate checks that it can decrypt the current key first.`,
 			}
 			defer st.Close()
 			ctx := cmd.Context()
-			if err := idp.CheckAtRestCipher(ctx, st, cipher); err != nil {
+			if err := signing.CheckCipher(ctx, st, cipher); err != nil {
 				return err
 			}
-			k, err := idp.GenerateSigningKey(cipher, cfg.Signing.Alg, cfg.Signing.RSABits)
+			k, err := signing.Generate(cipher, cfg.Signing.Alg, cfg.Signing.RSABits)
 			if err != nil {
 				return err
 			}

@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis-idp/portcullis/idp"
+	"github.com/portcullis-idp/portcullis/idp/claims"
 	"github.com/portcullis-idp/portcullis/idp/config"
+	"github.com/portcullis-idp/portcullis/idp/secrets"
+	"github.com/portcullis-idp/portcullis/idp/signing"
 	"github.com/portcullis-idp/portcullis/idp/store"
 )
 
@@ -118,7 +120,7 @@ func TestAdminCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := idp.CheckPassword(ada.PasswordHash, password); !ok || err != nil || ada.Role != store.RoleAdmin || ada.Name != "Ada Lovelace" {
+	if ok, err := secrets.CheckPassword(ada.PasswordHash, password); !ok || err != nil || ada.Role != store.RoleAdmin || ada.Name != "Ada Lovelace" {
 		t.Errorf("stored user: role %q, name %q, password matches %v (%v)", ada.Role, ada.Name, ok, err)
 	}
 
@@ -129,7 +131,7 @@ func TestAdminCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := idp.CheckPassword(bob.PasswordHash, generated); !ok || bob.Role != store.RoleMember || len(generated) < 20 {
+	if ok, _ := secrets.CheckPassword(bob.PasswordHash, generated); !ok || bob.Role != store.RoleMember || len(generated) < 20 {
 		t.Errorf("generated password %q does not match the stored hash (role %q)", generated, bob.Role)
 	}
 
@@ -170,7 +172,7 @@ func TestAdminCommands(t *testing.T) {
 	}
 	if wiki.ClientID == "" || wiki.ClientSecret == "" || wiki.Public || !wiki.RequirePKCE || wiki.Tenant != "acme" ||
 		!slices.Equal(wiki.GrantTypes, []string{"authorization_code", "refresh_token"}) ||
-		!slices.Equal(wiki.Scopes, idp.SupportedScopes) ||
+		!slices.Equal(wiki.Scopes, claims.SupportedScopes) ||
 		!slices.Equal(wiki.RedirectURIs, []string{"https://wiki.example.com/callback", "http://127.0.0.1:9000/callback"}) {
 		t.Errorf("client create --json: %+v", wiki)
 	}
@@ -179,7 +181,7 @@ func TestAdminCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	key, _ := base64.StdEncoding.DecodeString(testKey)
-	if !idp.ClientSecretMatches(key, wiki.ClientSecret, stored.SecretHash) {
+	if !secrets.ClientSecretMatches(key, wiki.ClientSecret, stored.SecretHash) {
 		t.Error("the printed secret does not match the stored digest")
 	}
 	if strings.Contains(stored.Name+string(stored.SecretHash), wiki.ClientSecret) {
@@ -262,11 +264,11 @@ func TestKeysRotate(t *testing.T) {
 		t.Errorf("after two rotations: %d keys, the new one %s first and active, the old one retired; got %+v", len(keys), kid, keys)
 	}
 	key, _ := base64.StdEncoding.DecodeString(testKey)
-	cipher, err := idp.AtRestCipher(key)
+	cipher, err := secrets.AtRestCipher(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := idp.CheckAtRestCipher(ctx, st, cipher); err != nil {
+	if err := signing.CheckCipher(ctx, st, cipher); err != nil {
 		t.Errorf("the new key is not sealed as the server opens it: %v", err)
 	}
 

@@ -14,7 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/portcullis-idp/portcullis/idp"
+	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/store"
 )
 
@@ -60,7 +60,7 @@ list.`,
 					return usageError{err}
 				}
 			} else {
-				password, generated = idp.GeneratePassword(), true
+				password, generated = secrets.GeneratePassword(), true
 			}
 
 			st, t, _, err := c.openTenantStore(cmd, tenant)
@@ -69,7 +69,7 @@ list.`,
 			}
 			defer st.Close()
 			ctx := cmd.Context()
-			hash, err := idp.HashPassword(password, idp.DefaultArgon2)
+			hash, err := secrets.HashPassword(password, secrets.DefaultArgon2)
 			if err != nil {
 				return err
 			}
@@ -124,10 +124,10 @@ func readPassword(r io.Reader) (string, error) {
 	switch n := utf8.RuneCountInString(line); {
 	case n == 0:
 		return "", errors.New("--password-stdin: standard input held no password")
-	case n < idp.MinPasswordLength:
-		return "", fmt.Errorf("--password-stdin: the password has %d characters; use at least %d", n, idp.MinPasswordLength)
-	case len(line) > idp.MaxPasswordLength:
-		return "", fmt.Errorf("--password-stdin: the password has %d bytes; the sign-in form takes at most %d", len(line), idp.MaxPasswordLength)
+	case n < secrets.MinPasswordLength:
+		return "", fmt.Errorf("--password-stdin: the password has %d characters; use at least %d", n, secrets.MinPasswordLength)
+	case len(line) > secrets.MaxPasswordLength:
+		return "", fmt.Errorf("--password-stdin: the password has %d bytes; the sign-in form takes at most %d", len(line), secrets.MaxPasswordLength)
 	}
 	return line, nil
 }

@@ -16,7 +16,7 @@ import (
 // attempt counter of mfa.Guard. Every statement goes through s.conn(ctx), so
 // all of it joins a transaction carried in ctx.
 //
-// Secrets arrive sealed (mfa.Cipher with mfa.AAD("mfa_authenticators",
+// Secrets arrive sealed (mfa.Cipher with secrets.AAD("mfa_authenticators",
 // "secret", userID)) and recovery keys arrive hashed (mfa.HashRecoveryKey):
 // the store never sees a plaintext secret or key.
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/idp/store/storetest"
 	"github.com/portcullis-idp/portcullis/mfa"
@@ -226,12 +227,12 @@ func testMFASealedSecret(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	tn := storetest.NewTenant(t, s)
 	u, other := storetest.NewUser(t, s, tn.ID), storetest.NewUser(t, s, tn.ID)
-	c, err := mfa.NewCipher("k1", map[string][]byte{"k1": make([]byte, mfa.KeySize)})
+	c, err := secrets.NewCipher("k1", map[string][]byte{"k1": make([]byte, secrets.KeySize)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	secret := []byte("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
-	sealed, err := c.Seal(secret, mfa.AAD("mfa_authenticators", "secret", u.ID))
+	sealed, err := c.Seal(secret, secrets.AAD("mfa_authenticators", "secret", u.ID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,14 +247,14 @@ func testMFASealedSecret(t *testing.T, s *store.Store) {
 	if err != nil {
 		t.Fatalf("PendingAuthenticator: %v", err)
 	}
-	if pt, err := c.Open(got, mfa.AAD("mfa_authenticators", "secret", u.ID)); err != nil || string(pt) != string(secret) {
+	if pt, err := c.Open(got, secrets.AAD("mfa_authenticators", "secret", u.ID)); err != nil || string(pt) != string(secret) {
 		t.Errorf("Open(own row) = %q, %v", pt, err)
 	}
 	copied, err := s.PendingAuthenticator(ctx, other.ID)
 	if err != nil {
 		t.Fatalf("PendingAuthenticator: %v", err)
 	}
-	if _, err := c.Open(copied, mfa.AAD("mfa_authenticators", "secret", other.ID)); !errors.Is(err, mfa.ErrDecrypt) {
+	if _, err := c.Open(copied, secrets.AAD("mfa_authenticators", "secret", other.ID)); !errors.Is(err, secrets.ErrDecrypt) {
 		t.Errorf("Open(value copied to another row) err = %v, want ErrDecrypt", err)
 	}
 }

@@ -120,7 +120,10 @@ func (sessionClientRow) TableName() string { return "session_clients" }
 type AuthRequest struct {
 	ID        string `gorm:"primaryKey"`
 	BrowserID string // hash of the browser binding held in the cookie
-	ClientID  string
+	// Kind is the flow the request serves and Stage where it stands in it;
+	// idp/flow gives both their types and the transitions between stages.
+	Kind      string
+	ClientID  string // the relying app, or "" for Portcullis' own pages
 	Form      string // the original request parameters, URL-encoded
 	UserID    string // set once the password was checked
 	SessionID string // the browser session that completed the request

@@ -238,10 +238,13 @@ func (s *Store) AuthRequestFor(ctx context.Context, id, browserID string) (*Auth
 	return &ar, translate(err)
 }
 
-// AdvanceAuthRequest moves a pending request from one stage to the next,
-// only if it is still at fromStage (so a step cannot be replayed).
-func (s *Store) AdvanceAuthRequest(ctx context.Context, id, fromStage string, set map[string]any) error {
-	res := s.conn(ctx).Model(&AuthRequest{}).Where("id = ? AND stage = ?", id, fromStage).Updates(set)
+// MoveAuthRequest writes ar's stage and what its steps learnt (user,
+// session, sealed enrollment data), only if the stored request is still at
+// fromStage: a step cannot be replayed, and of two racing steps one wins.
+func (s *Store) MoveAuthRequest(ctx context.Context, ar *AuthRequest, fromStage string) error {
+	res := s.conn(ctx).Model(&AuthRequest{}).Where("id = ? AND stage = ?", ar.ID, fromStage).
+		Select("stage", "user_id", "session_id", "secret_data").
+		Updates(&AuthRequest{Stage: ar.Stage, UserID: ar.UserID, SessionID: ar.SessionID, SecretData: ar.SecretData})
 	if res.Error != nil {
 		return res.Error
 	}

@@ -340,13 +340,22 @@ func testAuthRequests(t *testing.T, s *store.Store) {
 	_, err = s.AuthRequestFor(ctx, "ar-old", "browser-1")
 	mustIs(t, "AuthRequestFor(expired)", err, store.ErrNotFound)
 
-	mustNil(t, "AdvanceAuthRequest", s.AdvanceAuthRequest(ctx, "ar-1", "password", map[string]any{"stage": "totp", "user_id": u.ID}))
-	mustIs(t, "AdvanceAuthRequest(replayed)", s.AdvanceAuthRequest(ctx, "ar-1", "password", map[string]any{"stage": "totp"}), store.ErrNotFound)
-	mustIs(t, "AdvanceAuthRequest(missing)", s.AdvanceAuthRequest(ctx, "missing", "password", map[string]any{"stage": "totp"}), store.ErrNotFound)
+	moved := *got
+	moved.Stage, moved.UserID, moved.SessionID = "totp", u.ID, "sess-1"
+	mustNil(t, "MoveAuthRequest", s.MoveAuthRequest(ctx, &moved, "password"))
+	mustIs(t, "MoveAuthRequest(replayed)", s.MoveAuthRequest(ctx, &moved, "password"), store.ErrNotFound)
+	mustIs(t, "MoveAuthRequest(missing)", s.MoveAuthRequest(ctx, &store.AuthRequest{ID: "missing", Stage: "totp"}, "password"), store.ErrNotFound)
 	got, err = s.AuthRequestFor(ctx, "ar-1", "browser-1")
 	mustNil(t, "AuthRequestFor", err)
-	if got.Stage != "totp" || got.UserID != u.ID {
-		t.Errorf("after AdvanceAuthRequest: stage %q, user %q", got.Stage, got.UserID)
+	if got.Stage != "totp" || got.UserID != u.ID || got.SessionID != "sess-1" || got.Form != ar.Form || got.ClientID != c.ID {
+		t.Errorf("after MoveAuthRequest: %+v", got)
+	}
+	// Clearing a field is a move too (a new password sign-in forgets the
+	// session a step-up was for).
+	moved.SessionID, moved.Stage = "", "signed_in"
+	mustNil(t, "MoveAuthRequest(clear)", s.MoveAuthRequest(ctx, &moved, "totp"))
+	if got, err = s.AuthRequestFor(ctx, "ar-1", "browser-1"); err != nil || got.SessionID != "" || got.Stage != "signed_in" {
+		t.Errorf("after clearing move: %+v, %v", got, err)
 	}
 
 	mustNil(t, "DeleteAuthRequest", s.DeleteAuthRequest(ctx, "ar-1"))
@@ -363,7 +372,7 @@ func testAdvanceAuthRequestRace(t *testing.T, s *store.Store) {
 		ID: "ar-1", BrowserID: "browser-1", ClientID: c.ID, Stage: "totp", ExpiresAt: now().Add(time.Minute),
 	}))
 	errs := race(racers, func(i int) error {
-		return s.AdvanceAuthRequest(ctx, "ar-1", "totp", map[string]any{"stage": "done", "session_id": fmt.Sprint("sid-", i)})
+		return s.MoveAuthRequest(ctx, &store.AuthRequest{ID: "ar-1", Stage: "done", SessionID: fmt.Sprint("sid-", i)}, "totp")
 	})
 	winner := oneWinner(t, errs, store.ErrNotFound)
 	got, err := s.AuthRequestFor(ctx, "ar-1", "browser-1")

@@ -1,0 +1,382 @@
+// Package account is the user's own page (/account): the second factor
+// (activate, deactivate, a new recovery key), the sessions, and the
+// password. Every action is a form POST guarded like the sign-in forms;
+// the ones that weaken or replace a factor need a fresh code.
+package account
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/portcullis-idp/portcullis/idp/browser"
+	"github.com/portcullis-idp/portcullis/idp/claims"
+	"github.com/portcullis-idp/portcullis/idp/credentials"
+	"github.com/portcullis-idp/portcullis/idp/flow"
+	"github.com/portcullis-idp/portcullis/idp/secrets"
+	"github.com/portcullis-idp/portcullis/idp/signin"
+	"github.com/portcullis-idp/portcullis/idp/store"
+	"github.com/portcullis-idp/portcullis/idp/web"
+	"github.com/portcullis-idp/portcullis/mfa"
+	"github.com/portcullis-idp/portcullis/templates"
+)
+
+const (
+	pathAccount              = "/account"
+	pathAccountActivate      = "/account/2fa/activate"
+	pathAccountDeactivate    = "/account/2fa/deactivate"
+	pathAccountRecoveryKey   = "/account/2fa/recovery-key"
+	pathAccountEndSession    = "/account/sessions/end"
+	pathAccountEndOthers     = "/account/sessions/end-others"
+	pathAccountPassword      = "/account/password"
+	msgDeactivateRefused     = "Your organisation requires two-factor authentication, so it cannot be turned off for your account."
+	msgPasswordTooShort      = "Choose a new password of at least 12 characters."
+	msgCurrentPasswordWrong  = "Your current password is not correct."
+	msgPasswordOrCodeWrong   = "Your current password or the code is not correct."
+	msgPasswordSameAsCurrent = "The new password must differ from the current one."
+)
+
+// accountNotices are the confirmations shown after a redirect back to the
+// account page (?done=...); fixed texts, so the query cannot inject any.
+var accountNotices = map[string]string{
+	"activated":        "Two-factor authentication is now active.",
+	"deactivated":      "Two-factor authentication is turned off. Your authenticator and recovery key were removed.",
+	"session_ended":    "The session was signed out.",
+	"others_ended":     "You were signed out everywhere else.",
+	"password_changed": "Your password was changed and your other sessions were signed out.",
+}
+
+// Page serves the account page.
+type Page struct {
+	Store       Store
+	Gate        *signin.Gate
+	Sessions    *browser.Sessions
+	Credentials *credentials.Checker
+	Templates   *templates.Templates
+}
+
+// Store is what the account page needs of the database.
+type Store interface {
+	TenantByID(ctx context.Context, id string) (*store.Tenant, error)
+	HasActiveAuthenticator(ctx context.Context, userID string) (bool, error)
+	ListUserSessions(ctx context.Context, userID string, idle time.Duration) ([]store.BrowserSession, error)
+	ResetMFA(ctx context.Context, userID string) error
+	ReplaceRecoveryKey(ctx context.Context, userID string, hash []byte) error
+	SessionByID(ctx context.Context, id string) (*store.BrowserSession, error)
+	EndSession(ctx context.Context, id, reason string) ([]store.EndedSession, error)
+	EndUserSessions(ctx context.Context, userID, exceptSessionID, reason string) ([]store.EndedSession, error)
+	SetPasswordHash(ctx context.Context, userID, hash string) error
+}
+
+// Mount adds the account page and its actions to the route table.
+func (a *Page) Mount(rt *web.Router) {
+	act := func(h func(http.ResponseWriter, *http.Request, *browser.SignedIn) error) web.PageFunc {
+		return a.Gate.Action(errSignedOut, h)
+	}
+	rt.Page("GET "+pathAccount, a.showAccount)
+	rt.Form("POST "+pathAccountActivate, act(a.activate2FA))
+	rt.Form("POST "+pathAccountDeactivate, act(a.deactivate2FA))
+	rt.Form("POST "+pathAccountRecoveryKey, act(a.newRecoveryKey))
+	rt.Form("POST "+pathAccountEndSession, act(a.endAccountSession))
+	rt.Form("POST "+pathAccountEndOthers, act(a.endOtherSessions))
+	rt.Form("POST "+pathAccountPassword, act(a.changePassword))
+}
+
+var errSignedOut = &web.Error{Code: http.StatusUnauthorized, Heading: "You are signed out",
+	Msg: "Your session has ended. Open your account page again to sign in."}
+
+func (a *Page) showAccount(w http.ResponseWriter, r *http.Request) error {
+	si, err := a.Gate.SignedIn(w, r, pathAccount, errSignedOut)
+	if err != nil || si == nil {
+		return err
+	}
+	return a.renderAccount(w, r, si, accountNotices[r.URL.Query().Get(flow.DoneParam)], "", "", http.StatusOK)
+}
+
+func (a *Page) renderAccount(w http.ResponseWriter, r *http.Request, si *browser.SignedIn, notice, errMsg, errFor string, status int) error {
+	ctx := r.Context()
+	u := si.User
+	tenant, err := a.Store.TenantByID(ctx, u.TenantID)
+	if err != nil {
+		return err
+	}
+	active, err := a.Store.HasActiveAuthenticator(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	sessions, err := a.Store.ListUserSessions(ctx, u.ID, a.Sessions.Idle)
+	if err != nil {
+		return err
+	}
+	page := templates.AccountPage{
+		Page:                 templates.Page{RequestID: web.RequestID(ctx), SignedInAs: u.Email},
+		Email:                u.Email,
+		Name:                 u.Name,
+		TenantName:           tenant.Name,
+		TFAActive:            active,
+		TenantRequiresTFA:    tenant.RequireTFA,
+		Notice:               notice,
+		Error:                errMsg,
+		ErrorFor:             errFor,
+		DeactivateAction:     pathAccountDeactivate,
+		NewRecoveryKeyAction: pathAccountRecoveryKey,
+		PasswordAction:       pathAccountPassword,
+	}
+	if !active {
+		page.ActivateURL = pathAccountActivate
+	}
+	others := 0
+	for _, bs := range sessions {
+		current := bs.ID == si.Session.ID
+		if !current {
+			others++
+		}
+		page.Sessions = append(page.Sessions, templates.SessionRow{
+			ID: bs.ID, Device: describeUserAgent(bs.UserAgent), IP: bs.IP,
+			Started: FormatTime(bs.CreatedAt), LastActive: FormatTime(bs.LastSeenAt),
+			Current: current, TFA: bs.ACR == claims.ACRMFA, SignOutAction: pathAccountEndSession,
+		})
+	}
+	// This device first, then the others newest first.
+	slices.SortStableFunc(page.Sessions, func(x, y templates.SessionRow) int {
+		switch {
+		case x.Current == y.Current:
+			return 0
+		case x.Current:
+			return -1
+		default:
+			return 1
+		}
+	})
+	if others > 0 {
+		page.SignOutOthersAction = pathAccountEndOthers
+	}
+	web.PageHeaders(w, "")
+	w.WriteHeader(status)
+	return a.Templates.Account(w, page)
+}
+
+// freshCode checks the code posted with an account action.
+func (a *Page) freshCode(r *http.Request, u *store.User) (*credentials.Refusal, error) {
+	refused, err := a.Credentials.Code(r, u, r.PostForm.Get("code"))
+	if errors.Is(err, credentials.ErrNotActive) {
+		return &credentials.Refusal{Msg: credentials.MsgNotActive, Status: http.StatusConflict}, nil
+	}
+	return refused, err
+}
+
+// FormatTime is how the account and admin pages show a time.
+func FormatTime(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04 UTC") }
+
+// describeUserAgent names the browser and system of a User-Agent well
+// enough for a person to recognise their own devices.
+func describeUserAgent(ua string) string {
+	browser := ""
+	for _, b := range []struct{ token, name string }{
+		{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"Firefox/", "Firefox"}, {"Chrome/", "Chrome"},
+		{"Safari/", "Safari"}, {"curl/", "curl"}, {"Go-http-client", "Go program"},
+	} {
+		if strings.Contains(ua, b.token) {
+			browser = b.name
+			break
+		}
+	}
+	system := ""
+	for _, o := range []struct{ token, name string }{
+		{"iPhone", "iPhone"}, {"iPad", "iPad"}, {"Android", "Android"}, {"Windows", "Windows"},
+		{"Mac OS X", "macOS"}, {"CrOS", "ChromeOS"}, {"Linux", "Linux"},
+	} {
+		if strings.Contains(ua, o.token) {
+			system = o.name
+			break
+		}
+	}
+	switch {
+	case browser != "" && system != "":
+		return browser + " on " + system
+	case browser != "":
+		return browser
+	case system != "":
+		return system
+	default:
+		return "Unknown device"
+	}
+}
+
+// activate2FA starts enrollment for the signed-in user; the session is
+// upgraded to the MFA level once the confirming code is accepted.
+func (a *Page) activate2FA(w http.ResponseWriter, r *http.Request, si *browser.SignedIn) error {
+	active, err := a.Store.HasActiveAuthenticator(r.Context(), si.User.ID)
+	if err != nil {
+		return err
+	}
+	if active {
+		http.Redirect(w, r, pathAccount, http.StatusSeeOther)
+		return nil
+	}
+	return a.Gate.Start(w, r, flow.StageEnroll, flow.AccountForm(pathAccount, "activated"), si)
+}
+
+func (a *Page) deactivate2FA(w http.ResponseWriter, r *http.Request, si *browser.SignedIn) error {
+	ctx := r.Context()
+	u := si.User
+	tenant, err := a.Store.TenantByID(ctx, u.TenantID)
+	if err != nil {
+		return err
+	}
+	if tenant.RequireTFA {
+		return a.renderAccount(w, r, si, "", msgDeactivateRefused, templates.FormDeactivate, http.StatusForbidden)
+	}
+	if refused, err := a.freshCode(r, u); err != nil || refused != nil {
+		if err != nil {
+			return err
+		}
+		return a.renderAccount(w, r, si, "", refused.Msg, templates.FormDeactivate, refused.Status)
+	}
+	if err := a.Store.ResetMFA(ctx, u.ID); err != nil {
+		return err
+	}
+	a.Sessions.Audit(r, &store.AuditEvent{Event: "mfa.deactivated", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
+	http.Redirect(w, r, pathAccount+"?"+flow.DoneParam+"=deactivated", http.StatusSeeOther)
+	return nil
+}
+
+// newRecoveryKey replaces the recovery key after a fresh code and shows
+// the new one once; its download is a data: URL, so the key is never
+// stored anywhere but as its hash.
+func (a *Page) newRecoveryKey(w http.ResponseWriter, r *http.Request, si *browser.SignedIn) error {
+	ctx := r.Context()
+	u := si.User
+	if refused, err := a.freshCode(r, u); err != nil || refused != nil {
+		if err != nil {
+			return err
+		}
+		return a.renderAccount(w, r, si, "", refused.Msg, templates.FormNewRecoveryKey, refused.Status)
+	}
+	key, err := mfa.NewRecoveryKey(nil)
+	if err != nil {
+		return err
+	}
+	if err := a.Store.ReplaceRecoveryKey(ctx, u.ID, mfa.HashRecoveryKey(key)); err != nil {
+		return err
+	}
+	a.Sessions.Audit(r, &store.AuditEvent{Event: "mfa.recovery_regenerated", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
+	file := base64.StdEncoding.EncodeToString([]byte(credentials.RecoveryKeyText(u.Email, key)))
+	web.PageHeaders(w, "")
+	return a.Templates.RecoveryKeyIssued(w, templates.RecoveryKeyIssuedPage{
+		Page:       templates.Page{RequestID: web.RequestID(ctx), SignedInAs: u.Email},
+		GroupedKey: key.Grouped(),
+		// Built from base64 of our own text.
+		DownloadURL: template.URL("data:text/plain;charset=utf-8;base64," + file),
+		ContinueURL: pathAccount,
+	})
+}
+
+func (a *Page) endAccountSession(w http.ResponseWriter, r *http.Request, si *browser.SignedIn) error {
+	ctx := r.Context()
+	id := r.PostForm.Get("session")
+	if id == "" || len(id) > 100 {
+		return web.BadRequest("No session was chosen.")
+	}
+	bs, err := a.Store.SessionByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && bs.UserID != si.User.ID) {
+		// Someone else's session id answers as an unknown one.
+		return &web.Error{Code: http.StatusNotFound, Heading: "Session not found", Msg: "That session does not exist or has already ended."}
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := a.Sessions.End(r, "user_signout", func() ([]store.EndedSession, error) {
+		return a.Store.EndSession(ctx, id, "user_signout")
+	}); err != nil {
+		return err
+	}
+	if id == si.Session.ID {
+		return a.Gate.SignedOut(w, r, "")
+	}
+	http.Redirect(w, r, pathAccount+"?"+flow.DoneParam+"=session_ended", http.StatusSeeOther)
+	return nil
+}
+
+func (a *Page) endOtherSessions(w http.ResponseWriter, r *http.Request, si *browser.SignedIn) error {
+	ctx := r.Context()
+	if _, err := a.Sessions.End(r, "user_signout_others", func() ([]store.EndedSession, error) {
+		return a.Store.EndUserSessions(ctx, si.User.ID, si.Session.ID, "user_signout_others")
+	}); err != nil {
+		return err
+	}
+	http.Redirect(w, r, pathAccount+"?"+flow.DoneParam+"=others_ended", http.StatusSeeOther)
+	return nil
+}
+
+// changePassword needs the current password and, with 2FA active, a fresh
+// code; it ends the user's other sessions.
+func (a *Page) changePassword(w http.ResponseWriter, r *http.Request, si *browser.SignedIn) error {
+	ctx := r.Context()
+	u := si.User
+	current, next := r.PostForm.Get("current_password"), r.PostForm.Get("new_password")
+	fail := func(msg string, status int) error {
+		return a.renderAccount(w, r, si, "", msg, templates.FormPassword, status)
+	}
+	if len(current) > secrets.MaxPasswordLength || len(next) > secrets.MaxPasswordLength {
+		return fail("Passwords are at most 1024 characters.", http.StatusBadRequest)
+	}
+	if utf8.RuneCountInString(next) < secrets.MinPasswordLength {
+		return fail(msgPasswordTooShort, http.StatusBadRequest)
+	}
+	// An unreadable stored hash counts as a wrong password; a failure to
+	// record the attempt is an error, not a wrong password.
+	ok, _ := secrets.CheckPassword(u.PasswordHash, current)
+	failed := &store.AuditEvent{Event: "password.change_failed", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID}
+	ok, err := a.Credentials.ChargePassword(r, u, ok, failed)
+	if err != nil {
+		return err
+	}
+	active, err := a.Store.HasActiveAuthenticator(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	if active {
+		// The code is checked (and charged) whatever the password was, and
+		// a wrong one of the two gets one answer: someone holding only the
+		// session must not learn whether a guessed password was right.
+		// Only answers about the code alone (not six digits, entry locked)
+		// are given as they are; they say nothing of the password.
+		refused, err := a.freshCode(r, u)
+		if err != nil {
+			return err
+		}
+		if refused != nil && (refused.Status == http.StatusBadRequest || refused.Status == http.StatusTooManyRequests) {
+			return fail(refused.Msg, refused.Status)
+		}
+		if !ok || refused != nil {
+			return fail(msgPasswordOrCodeWrong, http.StatusUnauthorized)
+		}
+	} else if !ok {
+		return fail(msgCurrentPasswordWrong, http.StatusUnauthorized)
+	}
+	if current == next {
+		return fail(msgPasswordSameAsCurrent, http.StatusBadRequest)
+	}
+	hash, err := a.Credentials.HashPassword(next)
+	if err != nil {
+		return err
+	}
+	if err := a.Store.SetPasswordHash(ctx, u.ID, hash); err != nil {
+		return err
+	}
+	if _, err := a.Sessions.End(r, "password_changed", func() ([]store.EndedSession, error) {
+		return a.Store.EndUserSessions(ctx, u.ID, si.Session.ID, "password_changed")
+	}); err != nil {
+		return err
+	}
+	a.Sessions.Audit(r, &store.AuditEvent{Event: "password.changed", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
+	http.Redirect(w, r, pathAccount+"?"+flow.DoneParam+"=password_changed", http.StatusSeeOther)
+	return nil
+}

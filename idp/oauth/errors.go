@@ -1,0 +1,84 @@
+package oauth
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/ory/fosite"
+
+	"github.com/portcullis-idp/portcullis/idp/web"
+)
+
+// registeredErrors are the error codes of RFC 6749, RFC 7009, RFC 7662,
+// RFC 9126 and OpenID Connect Core. fosite has a few of its own (such as
+// invalid_state); those go out as invalid_request.
+var registeredErrors = map[string]bool{
+	"invalid_request": true, "unauthorized_client": true, "access_denied": true,
+	"unsupported_response_type": true, "invalid_scope": true, "server_error": true,
+	"temporarily_unavailable": true, "invalid_client": true, "invalid_grant": true,
+	"unsupported_grant_type": true, "interaction_required": true, "login_required": true,
+	"account_selection_required": true, "consent_required": true, "invalid_request_uri": true,
+	"invalid_request_object": true, "request_not_supported": true, "request_uri_not_supported": true,
+	"registration_not_supported": true, "unsupported_token_type": true, "invalid_token": true,
+	"insufficient_scope": true,
+}
+
+// Normalize turns any error into a registered RFC 6749 error.
+func Normalize(err error) *fosite.RFC6749Error {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	if !registeredErrors[rfc.ErrorField] {
+		c := *rfc
+		c.ErrorField = fosite.ErrInvalidRequest.ErrorField
+		c.CodeField = http.StatusBadRequest
+		rfc = &c
+	}
+	return rfc
+}
+
+// refusal is an authorization request refused. The authorization flow
+// returns it like any page error; refusals answers it.
+type refusal struct {
+	ar  fosite.AuthorizeRequester // nil when fosite could not parse the request
+	err error
+}
+
+func (r *refusal) Error() string { return "authorization refused: " + r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
+
+func refuse(ar fosite.AuthorizeRequester, err error) error { return &refusal{ar: ar, err: err} }
+
+// refusals is the one adapter of the authorization flow: a refusal goes
+// back to the client only when its redirect URI was validated, otherwise
+// to an HTML error page (never JSON to a browser, never an open
+// redirect); any other error is a page error.
+func (e *Endpoints) refusals(h web.PageFunc) web.PageFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		err := h(w, r)
+		var rf *refusal
+		if !errors.As(err, &rf) {
+			return err
+		}
+		rfc := Normalize(rf.err)
+		e.Pages.Logger(r).Info("authorization refused", "error", rfc.ErrorField, "hint", rfc.HintField, "debug", rfc.DebugField)
+		ar := rf.ar
+		if ar == nil || !ar.IsRedirectURIValid() {
+			msg := rfc.GetDescription()
+			if rfc.ErrorField == "invalid_client" || rfc.ErrorField == "invalid_request" && strings.Contains(rfc.HintField, "redirect_uri") {
+				msg = "The application that sent you here is not registered for this address, so you cannot be sent back to it. Contact the application's owner."
+			}
+			return &web.Error{Code: http.StatusBadRequest, Heading: "This sign-in link is not valid", Msg: msg, Err: rf.err}
+		}
+		if ar.GetResponseMode() == fosite.ResponseModeFormPost {
+			params := url.Values{"error": {rfc.ErrorField}, "error_description": {rfc.GetDescription()}}
+			if st := ar.GetState(); st != "" {
+				params.Set("state", st)
+			}
+			e.renderFormPost(w, r, ar.GetRedirectURI().String(), params)
+			return nil
+		}
+		e.Provider.WriteAuthorizeError(r.Context(), w, ar, rfc)
+		return nil
+	}
+}

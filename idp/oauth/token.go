@@ -1,0 +1,181 @@
+package oauth
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/ory/fosite"
+
+	"github.com/portcullis-idp/portcullis/idp/claims"
+	"github.com/portcullis-idp/portcullis/idp/store"
+	"github.com/portcullis-idp/portcullis/idp/web"
+)
+
+// handleToken is the token endpoint: authorization code, refresh token and
+// client credentials grants.
+func (e *Endpoints) handleToken(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if p := web.DuplicateParam(r); p != "" {
+		e.Provider.WriteAccessError(ctx, w, nil, fosite.ErrInvalidRequest.WithHintf("The parameter '%s' was sent more than once.", p))
+		return
+	}
+	session := store.NewSession()
+	ar, err := e.Provider.NewAccessRequest(ctx, r, session)
+	if err != nil {
+		e.writeTokenError(w, r, ar, err)
+		return
+	}
+	if ar.GetGrantTypes().ExactOne("client_credentials") {
+		// A machine client acts for itself: no user, no ID token.
+		for _, sc := range ar.GetRequestedScopes() {
+			if sc == claims.ScopeOpenID || sc == claims.ScopeOfflineAccess {
+				e.Provider.WriteAccessError(ctx, w, ar, fosite.ErrInvalidScope.WithHintf("The scope '%s' needs a user; it cannot be used with client credentials.", sc))
+				return
+			}
+			ar.GrantScope(sc)
+		}
+		session.Subject = ar.GetClient().GetID()
+		session.ClientID = ar.GetClient().GetID()
+	}
+	resp, err := e.Provider.NewAccessResponse(ctx, ar)
+	if err != nil {
+		e.writeTokenError(w, r, ar, err)
+		return
+	}
+	e.Provider.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// writeTokenError logs why a token request failed (fosite's debug text, never
+// a credential) and answers with a registered error code.
+func (e *Endpoints) writeTokenError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	rfc := Normalize(err)
+	e.Pages.Logger(r).Info("token request refused", "error", rfc.ErrorField, "debug", rfc.DebugField)
+	e.Provider.WriteAccessError(r.Context(), w, ar, rfc)
+}
+
+// handleRevoke is RFC 7009 revocation; revoking a refresh token also
+// revokes the access tokens of the same grant.
+func (e *Endpoints) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if p := web.DuplicateParam(r); p != "" {
+		e.Provider.WriteRevocationResponse(ctx, w, fosite.ErrInvalidRequest.WithHintf("The parameter '%s' was sent more than once.", p))
+		return
+	}
+	err := e.Provider.NewRevocationRequest(ctx, r)
+	if err != nil {
+		err = Normalize(err)
+	}
+	e.Provider.WriteRevocationResponse(ctx, w, err)
+}
+
+// handleIntrospect is RFC 7662 introspection, for authenticated clients.
+func (e *Endpoints) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if p := web.DuplicateParam(r); p != "" {
+		e.Provider.WriteIntrospectionError(ctx, w, fosite.ErrInvalidRequest.WithHintf("The parameter '%s' was sent more than once.", p))
+		return
+	}
+	r = e.prefetchIntrospection(r)
+	ctx = r.Context()
+	ir, err := e.Provider.NewIntrospectionRequest(ctx, r, store.NewSession())
+	if err != nil {
+		e.Provider.WriteIntrospectionError(ctx, w, err)
+		return
+	}
+	e.Provider.WriteIntrospectionResponse(ctx, w, ir)
+}
+
+// prefetchIntrospection reads the authenticating client and the access
+// token in one database round trip before fosite asks for them one at a
+// time. Anything unusual (no Basic auth, a refresh token hint, an error)
+// leaves the request as it was and fosite's lookups run as usual.
+func (e *Endpoints) prefetchIntrospection(r *http.Request) *http.Request {
+	id, _, ok := r.BasicAuth()
+	if !ok || r.ParseForm() != nil {
+		return r
+	}
+	token := r.PostForm.Get("token")
+	if token == "" || r.PostForm.Get("token_type_hint") == "refresh_token" {
+		return r
+	}
+	if unescaped, err := url.QueryUnescape(id); err == nil {
+		id = unescaped
+	}
+	ctx, err := e.Store.PrefetchIntrospection(r.Context(), id, e.AccessTokens.AccessTokenSignature(r.Context(), token))
+	if err != nil {
+		e.Pages.Logger(r).Warn("introspection prefetch", "err", err)
+		return r
+	}
+	return r.WithContext(ctx)
+}
+
+// handlePAR is RFC 9126: the client pushes its request and gets a
+// one-time request_uri for the authorization endpoint.
+func (e *Endpoints) handlePAR(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ar, err := e.Provider.NewPushedAuthorizeRequest(ctx, r)
+	if err == nil {
+		_, err = checkAuthorizeRequest(ar, r.PostForm)
+	}
+	if err != nil {
+		e.Provider.WritePushedAuthorizeError(ctx, w, ar, Normalize(err))
+		return
+	}
+	resp, err := e.Provider.NewPushedAuthorizeResponse(ctx, ar, store.NewSession())
+	if err != nil {
+		e.Provider.WritePushedAuthorizeError(ctx, w, ar, Normalize(err))
+		return
+	}
+	e.Provider.WritePushedAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// handleUserinfo returns the claims of the token's user, by granted scope
+// and by the claims request parameter. The token comes in the
+// Authorization header or, for POST, the form body; never the query.
+func (e *Endpoints) handleUserinfo(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	token := web.BearerToken(r)
+	if r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		if err := r.ParseForm(); err != nil {
+			web.BearerError(w, http.StatusBadRequest, "invalid_request", "The request body could not be read.")
+			return
+		}
+		if v := r.PostForm["access_token"]; len(v) > 0 {
+			if token != "" || len(v) > 1 {
+				web.BearerError(w, http.StatusBadRequest, "invalid_request", "Send the access token exactly once.")
+				return
+			}
+			token = v[0]
+		}
+	}
+	if token == "" {
+		web.BearerError(w, http.StatusUnauthorized, "", "An access token is required.")
+		return
+	}
+	use, ar, err := e.Provider.IntrospectToken(ctx, token, fosite.AccessToken, store.NewSession())
+	if err != nil || use != fosite.AccessToken {
+		web.BearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is not valid.")
+		return
+	}
+	sess, ok := ar.GetSession().(*store.Session)
+	if !ok || sess.ClientID != "" || sess.Subject == "" {
+		web.BearerError(w, http.StatusUnauthorized, "invalid_token", "The access token does not belong to a user.")
+		return
+	}
+	if !ar.GetGrantedScopes().Has(claims.ScopeOpenID) {
+		web.BearerError(w, http.StatusForbidden, "insufficient_scope", "The access token lacks the openid scope.")
+		return
+	}
+	user, err := e.Store.UserByID(ctx, sess.Subject)
+	if err != nil || user.Disabled {
+		web.BearerError(w, http.StatusUnauthorized, "invalid_token", "The access token's user no longer exists.")
+		return
+	}
+	released := claims.OfUser(user, append(claims.ForScopes(ar.GetGrantedScopes()), sess.UserinfoClaims...))
+	released["sub"] = user.ID
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(released)
+}

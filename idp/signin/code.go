@@ -1,0 +1,106 @@
+package signin
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/portcullis-idp/portcullis/idp/credentials"
+	"github.com/portcullis-idp/portcullis/idp/flow"
+	"github.com/portcullis-idp/portcullis/idp/store"
+	"github.com/portcullis-idp/portcullis/idp/web"
+	"github.com/portcullis-idp/portcullis/templates"
+)
+
+// --- the code page ---
+
+func (p *Pages) showCode(w http.ResponseWriter, r *http.Request) error {
+	st, err := p.loadStep(r, flow.StageCode)
+	if err != nil {
+		return err
+	}
+	msg, err := p.Credentials.Locked(r.Context(), st.user)
+	if err != nil {
+		return err
+	}
+	return p.renderCode(w, r, st, msg, http.StatusOK)
+}
+
+func (p *Pages) renderCode(w http.ResponseWriter, r *http.Request, st *step, msg string, status int) error {
+	page(w, status)
+	return p.Templates.TOTPChallenge(w, templates.TOTPChallengePage{
+		Page:          templates.Page{RequestID: web.RequestID(r.Context()), SignedInAs: st.user.Email},
+		Action:        flow.PathCode,
+		AuthRequestID: st.pending.ID,
+		Error:         msg,
+		RecoveryURL:   flow.PageURL(flow.PathRecovery, st.pending.ID),
+	})
+}
+
+func (p *Pages) submitCode(w http.ResponseWriter, r *http.Request) error {
+	st, err := p.loadStep(r, flow.StageCode)
+	if err != nil {
+		return err
+	}
+	refused, err := p.Credentials.Code(r, st.user, r.PostForm.Get("code"))
+	if errors.Is(err, credentials.ErrNotActive) {
+		// Reset by an administrator meanwhile: decide afresh.
+		return p.afterPassword(w, r, st.pending, st.user)
+	}
+	if err != nil {
+		return err
+	}
+	if refused != nil {
+		return p.renderCode(w, r, st, refused.Msg, refused.Status)
+	}
+	return p.completeSecondFactor(w, r, st)
+}
+
+// --- the recovery key ---
+
+func (p *Pages) showRecovery(w http.ResponseWriter, r *http.Request) error {
+	st, err := p.loadStep(r, flow.StageCode)
+	if err != nil {
+		return err
+	}
+	return p.renderRecovery(w, r, st, "", http.StatusOK)
+}
+
+func (p *Pages) renderRecovery(w http.ResponseWriter, r *http.Request, st *step, msg string, status int) error {
+	page(w, status)
+	return p.Templates.RecoveryKeyChallenge(w, templates.RecoveryPage{
+		Page:          templates.Page{RequestID: web.RequestID(r.Context()), SignedInAs: st.user.Email},
+		Action:        flow.PathRecovery,
+		AuthRequestID: st.pending.ID,
+		Error:         msg,
+		BackURL:       flow.PageURL(flow.PathCode, st.pending.ID),
+	})
+}
+
+// submitRecovery accepts the paper key: it is compared, the attempt is
+// charged against the same limit as codes, and only then is it spent. The
+// old authenticator goes with it; the user enrolls again when the tenant
+// or the relying app requires two factors, and otherwise is signed in at
+// the password level (there is no authenticator left to vouch for).
+func (p *Pages) submitRecovery(w http.ResponseWriter, r *http.Request) error {
+	st, err := p.loadStep(r, flow.StageCode)
+	if err != nil {
+		return err
+	}
+	u := st.user
+	hash, refused, err := p.Credentials.RecoveryKey(r, u, r.PostForm.Get("recovery_key"))
+	if err != nil {
+		return err
+	}
+	if refused != nil {
+		return p.renderRecovery(w, r, st, refused.Msg, refused.Status)
+	}
+	spent, err := p.Store.UseRecoveryKey(r.Context(), u.ID, hash)
+	if err != nil {
+		return err
+	}
+	if !spent {
+		return p.renderRecovery(w, r, st, credentials.MsgRecoverySpent, http.StatusUnauthorized)
+	}
+	p.Sessions.Audit(r, &store.AuditEvent{Event: "mfa.recovery_used", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
+	return p.afterPassword(w, r, st.pending, u)
+}

@@ -1,0 +1,208 @@
+package signin
+
+import (
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"net/http"
+
+	"github.com/portcullis-idp/portcullis/idp/credentials"
+	"github.com/portcullis-idp/portcullis/idp/flow"
+	"github.com/portcullis-idp/portcullis/idp/store"
+	"github.com/portcullis-idp/portcullis/idp/web"
+	"github.com/portcullis-idp/portcullis/mfa"
+	"github.com/portcullis-idp/portcullis/templates"
+)
+
+// TOTPIssuer names the account in authenticator apps ("Portcullis: ada@…").
+const TOTPIssuer = "Portcullis"
+
+const msgKeyNotAcked = "Confirm that you have stored your recovery key before you continue."
+
+// showEnroll is step 1. Every visit draws a new secret and recovery key:
+// "start over" is a visit, and a half-finished enrollment never becomes
+// active (the pending authenticator is replaced, the key lives only
+// sealed in the pending request).
+func (p *Pages) showEnroll(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	st, err := p.loadStep(r, flow.StageEnroll, flow.StageEnrollKey, flow.StageEnrollVerify)
+	if err != nil {
+		return err
+	}
+	u := st.user
+	e, err := mfa.NewEnrollment(nil, TOTPIssuer, u.Email)
+	if err != nil {
+		return err
+	}
+	sealedSecret, err := p.Credentials.SealSecret(e.Secret, u.ID)
+	if err != nil {
+		return err
+	}
+	sealedKey, err := p.Credentials.SealPending(st.pending.ID, []byte(e.RecoveryKey))
+	if err != nil {
+		return err
+	}
+	if err := p.Store.BeginEnrollment(ctx, u.ID, sealedSecret); errors.Is(err, store.ErrMFAActive) {
+		// Enrolled meanwhile (another tab): ask for a code instead.
+		if st.pending.Kind() == flow.KindAccount {
+			return p.continueFlow(w, r, st.pending)
+		}
+		return p.moveTo(w, r, st.pending, flow.StageCode)
+	} else if err != nil {
+		return err
+	}
+	if err := p.Flows.Advance(ctx, st.pending, flow.StageEnroll, flow.Sealed(sealedKey)); err != nil {
+		return expired(err)
+	}
+	p.Sessions.Audit(r, &store.AuditEvent{Event: "mfa.enrollment_started", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
+	png, err := mfa.QRCodePNG(e.KeyURI, 200)
+	if err != nil {
+		return err
+	}
+	web.PageHeaders(w, "")
+	return p.Templates.EnrollScan(w, templates.EnrollScanPage{
+		Page:          templates.Page{RequestID: web.RequestID(ctx), SignedInAs: u.Email},
+		Action:        flow.PathEnroll,
+		AuthRequestID: st.pending.ID,
+		// Both values are built here from a base32 secret and an escaped
+		// email, never from request input.
+		QRCodeDataURL: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)),
+		GroupedSecret: e.Secret.Grouped(),
+		OTPAuthURL:    template.URL(e.KeyURI),
+		AccountName:   u.Email,
+		Issuer:        TOTPIssuer,
+	})
+}
+
+func (p *Pages) submitEnroll(w http.ResponseWriter, r *http.Request) error {
+	st, err := p.loadStep(r, flow.StageEnroll)
+	if err != nil {
+		return err
+	}
+	if st.pending.SecretData == "" {
+		return web.ErrRequestExpired
+	}
+	return p.moveTo(w, r, st.pending, flow.StageEnrollKey)
+}
+
+// recoveryKey opens the key shown during this enrollment.
+func (p *Pages) recoveryKey(pending *flow.Pending) (mfa.RecoveryKey, error) {
+	plain, err := p.Credentials.OpenPending(pending.ID, pending.SecretData)
+	if err != nil {
+		return "", web.ErrRequestExpired
+	}
+	return mfa.RecoveryKey(plain), nil
+}
+
+func (p *Pages) showEnrollKey(w http.ResponseWriter, r *http.Request) error {
+	st, err := p.loadStep(r, flow.StageEnrollKey)
+	if err != nil {
+		return err
+	}
+	return p.renderEnrollKey(w, r, st, "", http.StatusOK)
+}
+
+func (p *Pages) renderEnrollKey(w http.ResponseWriter, r *http.Request, st *step, msg string, status int) error {
+	key, err := p.recoveryKey(st.pending)
+	if err != nil {
+		return err
+	}
+	page(w, status)
+	return p.Templates.EnrollRecoveryKey(w, templates.EnrollRecoveryKeyPage{
+		Page:          templates.Page{RequestID: web.RequestID(r.Context()), SignedInAs: st.user.Email},
+		Action:        flow.PathEnrollKey,
+		AuthRequestID: st.pending.ID,
+		GroupedKey:    key.Grouped(),
+		DownloadURL:   flow.PageURL(flow.PathEnrollKeyFile, st.pending.ID),
+		Error:         msg,
+	})
+}
+
+// downloadEnrollKey serves the recovery key as a text file while the user
+// is at steps 2 and 3.
+func (p *Pages) downloadEnrollKey(w http.ResponseWriter, r *http.Request) error {
+	st, err := p.loadStep(r, flow.StageEnrollKey, flow.StageEnrollVerify)
+	if err != nil {
+		return err
+	}
+	key, err := p.recoveryKey(st.pending)
+	if err != nil {
+		return err
+	}
+	credentials.WriteRecoveryKeyFile(w, st.user.Email, key)
+	return nil
+}
+
+func (p *Pages) submitEnrollKey(w http.ResponseWriter, r *http.Request) error {
+	st, err := p.loadStep(r, flow.StageEnrollKey)
+	if err != nil {
+		return err
+	}
+	// The checkbox is `required` in the page; a request without it (no
+	// JavaScript validation, a crafted post) is refused here too.
+	if r.PostForm.Get("stored") != "yes" {
+		return p.renderEnrollKey(w, r, st, msgKeyNotAcked, http.StatusBadRequest)
+	}
+	return p.moveTo(w, r, st.pending, flow.StageEnrollVerify)
+}
+
+func (p *Pages) showEnrollVerify(w http.ResponseWriter, r *http.Request) error {
+	st, err := p.loadStep(r, flow.StageEnrollVerify)
+	if err != nil {
+		return err
+	}
+	return p.renderEnrollVerify(w, r, st, "", http.StatusOK)
+}
+
+func (p *Pages) renderEnrollVerify(w http.ResponseWriter, r *http.Request, st *step, msg string, status int) error {
+	page(w, status)
+	return p.Templates.EnrollVerify(w, templates.EnrollVerifyPage{
+		Page:          templates.Page{RequestID: web.RequestID(r.Context()), SignedInAs: st.user.Email},
+		Action:        flow.PathEnrollVerify,
+		AuthRequestID: st.pending.ID,
+		Error:         msg,
+		RestartURL:    flow.PageURL(flow.PathEnroll, st.pending.ID),
+	})
+}
+
+// submitEnrollVerify activates the authenticator with the first code,
+// checked against the pending secret by the guard (charged like any code;
+// the replay guard applies to active authenticators only). Its step
+// becomes the last one used, so it cannot sign in again.
+func (p *Pages) submitEnrollVerify(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	st, err := p.loadStep(r, flow.StageEnrollVerify)
+	if err != nil {
+		return err
+	}
+	u := st.user
+	sealed, err := p.Store.PendingAuthenticator(ctx, u.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return p.moveTo(w, r, st.pending, flow.StageEnroll)
+	}
+	if err != nil {
+		return err
+	}
+	secret, err := p.Credentials.OpenSecret(sealed, u.ID)
+	if err != nil {
+		return err
+	}
+	step, err := p.Credentials.Codes.CheckPendingCode(ctx, u.ID, secret, r.PostForm.Get("code"))
+	if refused, err := p.Credentials.Refused(r, u, err); err != nil {
+		return err
+	} else if refused != nil {
+		return p.renderEnrollVerify(w, r, st, refused.Msg, refused.Status)
+	}
+	key, err := p.recoveryKey(st.pending)
+	if err != nil {
+		return err
+	}
+	if err := p.Store.ConfirmEnrollment(ctx, u.ID, sealed, step, mfa.HashRecoveryKey(key)); errors.Is(err, store.ErrNotFound) {
+		// Started over in another tab: this code belonged to the old secret.
+		return p.moveTo(w, r, st.pending, flow.StageEnroll)
+	} else if err != nil {
+		return err
+	}
+	p.Sessions.Audit(r, &store.AuditEvent{Event: "mfa.enrollment_completed", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
+	return p.completeSecondFactor(w, r, st)
+}

@@ -1,0 +1,82 @@
+package signin
+
+import (
+	"net/http"
+
+	"github.com/portcullis-idp/portcullis/idp/browser"
+	"github.com/portcullis-idp/portcullis/idp/flow"
+	"github.com/portcullis-idp/portcullis/idp/web"
+	"github.com/portcullis-idp/portcullis/templates"
+)
+
+// Gate is how Portcullis' own pages (/account, /admin) require a signed-in
+// browser: without a session, a GET is sent to sign in and comes back.
+type Gate struct {
+	Flows     *flow.Flows
+	Sessions  *browser.Sessions
+	Templates *templates.Templates
+}
+
+// SignedIn returns the browser's session, or sends the browser to sign
+// in and come back to returnTo (si is nil then, and the response is
+// written). A form POST without a session gets signedOut.
+func (g *Gate) SignedIn(w http.ResponseWriter, r *http.Request, returnTo string, signedOut *web.Error) (*browser.SignedIn, error) {
+	si, err := g.Sessions.Current(r)
+	if err != nil || si != nil {
+		return si, err
+	}
+	if r.Method != http.MethodGet {
+		return nil, signedOut
+	}
+	return nil, g.Start(w, r, flow.StageLogin, flow.AccountForm(returnTo, ""), nil)
+}
+
+// Start begins an account flow at stage (a sign-in, or enrollment from
+// the account page for the signed-in si) and sends the browser to it.
+func (g *Gate) Start(w http.ResponseWriter, r *http.Request, stage flow.Stage, form map[string][]string, si *browser.SignedIn) error {
+	bid, err := g.Sessions.Binding(w, r)
+	if err != nil {
+		return err
+	}
+	start := flow.Start{Kind: flow.KindAccount, Stage: stage, BrowserID: bid, Form: form}
+	if si != nil {
+		start.UserID, start.SessionID = si.User.ID, si.Session.ID
+	}
+	p, err := g.Flows.Start(r.Context(), start)
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, p.URL(), http.StatusSeeOther)
+	return nil
+}
+
+// Action is the shape of every account or admin POST: the form must parse
+// and a live session is required (signedOut answers when there is none).
+func (g *Gate) Action(signedOut *web.Error, h func(w http.ResponseWriter, r *http.Request, si *browser.SignedIn) error) web.PageFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := r.ParseForm(); err != nil {
+			return web.BadRequest("The form could not be read.")
+		}
+		si, err := g.Sessions.Current(r)
+		if err != nil {
+			return err
+		}
+		if si == nil {
+			return signedOut
+		}
+		return h(w, r, si)
+	}
+}
+
+// SignedOut forgets the session in the cookie and shows the signed-out
+// page, with a link back to returnURL when there is one.
+func (g *Gate) SignedOut(w http.ResponseWriter, r *http.Request, returnURL string) error {
+	if err := g.Sessions.Forget(w, r); err != nil {
+		return err
+	}
+	web.PageHeaders(w, "")
+	return g.Templates.SignedOut(w, templates.SignedOutPage{
+		Page:      templates.Page{RequestID: web.RequestID(r.Context())},
+		ReturnURL: returnURL,
+	})
+}

@@ -1,0 +1,64 @@
+package signin
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/portcullis-idp/portcullis/idp/credentials"
+	"github.com/portcullis-idp/portcullis/idp/flow"
+	"github.com/portcullis-idp/portcullis/idp/secrets"
+	"github.com/portcullis-idp/portcullis/idp/store"
+	"github.com/portcullis-idp/portcullis/idp/web"
+	"github.com/portcullis-idp/portcullis/templates"
+)
+
+func (p *Pages) showLogin(w http.ResponseWriter, r *http.Request) error {
+	pending, err := p.load(r, flow.StageLogin)
+	if err != nil {
+		return err
+	}
+	return p.renderLogin(w, r, pending, pending.Form().Get("login_hint"), "", http.StatusOK)
+}
+
+func (p *Pages) renderLogin(w http.ResponseWriter, r *http.Request, pending *flow.Pending, email, msg string, status int) error {
+	clientName := ""
+	if pending.ClientID != "" {
+		if c, err := p.Store.ClientByID(r.Context(), pending.ClientID); err == nil {
+			clientName = c.Name
+		}
+	}
+	page(w, status)
+	return p.Templates.Login(w, templates.LoginPage{
+		Page:          templates.Page{Title: "Sign in", RequestID: web.RequestID(r.Context())},
+		Action:        flow.PathLogin,
+		AuthRequestID: pending.ID,
+		Email:         web.Truncate(email, 320),
+		ClientName:    clientName,
+		Error:         msg,
+	})
+}
+
+func (p *Pages) submitLogin(w http.ResponseWriter, r *http.Request) error {
+	pending, err := p.load(r, flow.StageLogin)
+	if err != nil {
+		return err
+	}
+	email := strings.TrimSpace(r.PostForm.Get("email"))
+	password := r.PostForm.Get("password")
+	if email == "" || password == "" || len(email) > 320 || len(password) > secrets.MaxPasswordLength {
+		return p.renderLogin(w, r, pending, email, "Enter your email and password.", http.StatusBadRequest)
+	}
+	user, ok, err := p.Credentials.Password(r.Context(), email, password)
+	if err != nil {
+		return err
+	}
+	failed := &store.AuditEvent{Event: "login.failed", TenantID: user.TenantID, SubjectID: user.ID}
+	if ok, err = p.Credentials.ChargePassword(r, user, ok, failed); err != nil {
+		return err
+	}
+	if !ok {
+		return p.renderLogin(w, r, pending, email, credentials.MsgBadCredentials, http.StatusUnauthorized)
+	}
+	p.Sessions.Audit(r, &store.AuditEvent{Event: "login.password", TenantID: user.TenantID, ActorID: user.ID, SubjectID: user.ID})
+	return p.afterPassword(w, r, pending, user)
+}

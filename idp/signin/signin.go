@@ -1,0 +1,221 @@
+// Package signin is the sign-in's pages: the password (/login), the code
+// and the recovery key (/login/code, /login/recovery) and the three steps
+// of enrollment (/enroll, /enroll/recovery-key, /enroll/verify). Each page
+// loads the pending request at the stages it serves and moves it on
+// through idp/flow; when the user is signed in, flow.Continue sends the
+// browser back to what the sign-in was for (the authorization endpoint, or
+// an account page).
+package signin
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/portcullis-idp/portcullis/idp/browser"
+	"github.com/portcullis-idp/portcullis/idp/claims"
+	"github.com/portcullis-idp/portcullis/idp/credentials"
+	"github.com/portcullis-idp/portcullis/idp/flow"
+	"github.com/portcullis-idp/portcullis/idp/store"
+	"github.com/portcullis-idp/portcullis/idp/web"
+	"github.com/portcullis-idp/portcullis/templates"
+)
+
+// Store is what the sign-in pages need of the database.
+type Store interface {
+	ClientByID(ctx context.Context, id string) (*store.Client, error)
+	UserByID(ctx context.Context, id string) (*store.User, error)
+	TenantByID(ctx context.Context, id string) (*store.Tenant, error)
+	HasActiveAuthenticator(ctx context.Context, userID string) (bool, error)
+	UseRecoveryKey(ctx context.Context, userID string, hash []byte) (bool, error)
+	BeginEnrollment(ctx context.Context, userID, sealedSecret string) error
+	PendingAuthenticator(ctx context.Context, userID string) (sealed string, err error)
+	ConfirmEnrollment(ctx context.Context, userID, sealedSecret string, step int64, recoveryHash []byte) error
+}
+
+// Pages serves the sign-in pages.
+type Pages struct {
+	Store       Store
+	Flows       *flow.Flows
+	Sessions    *browser.Sessions
+	Credentials *credentials.Checker
+	Templates   *templates.Templates
+}
+
+// Mount adds the sign-in pages to the route table.
+func (p *Pages) Mount(rt *web.Router) {
+	rt.Page("GET "+flow.PathLogin, p.showLogin)
+	rt.Form("POST "+flow.PathLogin, p.submitLogin)
+	rt.Page("GET "+flow.PathCode, p.showCode)
+	rt.Form("POST "+flow.PathCode, p.submitCode)
+	rt.Page("GET "+flow.PathRecovery, p.showRecovery)
+	rt.Form("POST "+flow.PathRecovery, p.submitRecovery)
+	rt.Page("GET "+flow.PathEnroll, p.showEnroll)
+	rt.Form("POST "+flow.PathEnroll, p.submitEnroll)
+	rt.Page("GET "+flow.PathEnrollKey, p.showEnrollKey)
+	rt.Form("POST "+flow.PathEnrollKey, p.submitEnrollKey)
+	rt.Page("GET "+flow.PathEnrollKeyFile, p.downloadEnrollKey)
+	rt.Page("GET "+flow.PathEnrollVerify, p.showEnrollVerify)
+	rt.Form("POST "+flow.PathEnrollVerify, p.submitEnrollVerify)
+}
+
+// requestID returns the pending request id posted with a form (or given
+// in the query of a GET).
+func requestID(r *http.Request) (string, error) {
+	if r.Method == http.MethodGet {
+		return r.URL.Query().Get("auth_request"), nil
+	}
+	if err := r.ParseForm(); err != nil {
+		return "", web.BadRequest("The form could not be read.")
+	}
+	return r.PostForm.Get("auth_request"), nil
+}
+
+// load finds this browser's pending request at one of stages.
+func (p *Pages) load(r *http.Request, stages ...flow.Stage) (*flow.Pending, error) {
+	id, err := requestID(r)
+	if err != nil {
+		return nil, err
+	}
+	pending, err := p.Flows.Load(r.Context(), id, p.Sessions.BoundTo(r), stages...)
+	return pending, expired(err)
+}
+
+// expired shows flow.ErrExpired as the "sign-in expired" page.
+func expired(err error) error {
+	if errors.Is(err, flow.ErrExpired) {
+		return web.ErrRequestExpired
+	}
+	return err
+}
+
+// step is a pending request whose password step is done, with its user.
+type step struct {
+	pending *flow.Pending
+	user    *store.User
+}
+
+// loadStep loads the pending request at one of stages, with the user who
+// gave the password.
+func (p *Pages) loadStep(r *http.Request, stages ...flow.Stage) (*step, error) {
+	pending, err := p.load(r, stages...)
+	if err != nil {
+		return nil, err
+	}
+	if pending.UserID == "" {
+		return nil, web.ErrRequestExpired
+	}
+	user, err := p.Store.UserByID(r.Context(), pending.UserID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && user.Disabled) {
+		return nil, web.ErrRequestExpired
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &step{pending: pending, user: user}, nil
+}
+
+// moveTo advances the pending request and sends the browser to the page of
+// its new stage.
+func (p *Pages) moveTo(w http.ResponseWriter, r *http.Request, pending *flow.Pending, to flow.Stage, learnt ...flow.Learnt) error {
+	if err := p.Flows.Advance(r.Context(), pending, to, learnt...); err != nil {
+		return expired(err)
+	}
+	http.Redirect(w, r, pending.URL(), http.StatusSeeOther)
+	return nil
+}
+
+// continueFlow goes back to what the sign-in was for.
+func (p *Pages) continueFlow(w http.ResponseWriter, r *http.Request, pending *flow.Pending) error {
+	to, err := p.Flows.Continue(r.Context(), pending)
+	if err != nil {
+		return expired(err)
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return nil
+}
+
+// afterPassword sends a user whose password (or recovery key) was just
+// accepted to the next step that flow.NextFactor names: the code page,
+// enrollment, or (when no second factor is needed) a new password-level
+// session.
+func (p *Pages) afterPassword(w http.ResponseWriter, r *http.Request, pending *flow.Pending, user *store.User) error {
+	ctx := r.Context()
+	tenant, err := p.Store.TenantByID(ctx, user.TenantID)
+	if err != nil {
+		return err
+	}
+	form := pending.Form()
+	cr, _ := claims.ParseRequest(form.Get("claims"))
+	next, err := flow.NextFactor(ctx, flow.Facts{
+		Level:             flow.LevelPassword,
+		FreshPassword:     true,
+		TenantRequiresTFA: tenant.RequireTFA,
+		AppWantsMFA:       claims.WantsMFA(form, cr),
+		HasAuthenticator: func(ctx context.Context) (bool, error) {
+			return p.Store.HasActiveAuthenticator(ctx, user.ID)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	// A password makes a new sign-in: the second factor starts a new
+	// session rather than upgrading one this request was stepping up.
+	if next != flow.StepDone {
+		return p.moveTo(w, r, pending, next.Stage(), flow.User(user.ID), flow.Session(""))
+	}
+	bs, err := p.Sessions.Start(w, r, user, tenant, claims.AMRPassword, claims.ACRPassword)
+	if err != nil {
+		return err
+	}
+	if err := p.Flows.Advance(ctx, pending, flow.StageSignedIn, flow.User(user.ID), flow.Session(bs.ID)); err != nil {
+		return expired(err)
+	}
+	return p.continueFlow(w, r, pending)
+}
+
+// completeSecondFactor signs the browser in at the MFA level once a code
+// was accepted. A request that stepped up an existing session upgrades
+// that session in place; either way the cookie gets a new session secret,
+// so a cookie captured before the second factor is worthless after it.
+func (p *Pages) completeSecondFactor(w http.ResponseWriter, r *http.Request, st *step) error {
+	ctx := r.Context()
+	var sessionID string
+	if st.pending.SessionID != "" {
+		si, err := p.Sessions.Current(r)
+		if err != nil {
+			return err
+		}
+		if si == nil || si.Session.ID != st.pending.SessionID || si.User.ID != st.user.ID {
+			return web.ErrRequestExpired
+		}
+		if err := p.Sessions.Upgrade(w, r, si, claims.AMRMFA, claims.ACRMFA); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return web.ErrRequestExpired
+			}
+			return err
+		}
+		sessionID = si.Session.ID
+	} else {
+		tenant, err := p.Store.TenantByID(ctx, st.user.TenantID)
+		if err != nil {
+			return err
+		}
+		bs, err := p.Sessions.Start(w, r, st.user, tenant, claims.AMRMFA, claims.ACRMFA)
+		if err != nil {
+			return err
+		}
+		sessionID = bs.ID
+	}
+	if err := p.Flows.Advance(ctx, st.pending, flow.StageSignedIn, flow.Session(sessionID), flow.Sealed("")); err != nil {
+		return expired(err)
+	}
+	p.Sessions.Audit(r, &store.AuditEvent{Event: "login.mfa", TenantID: st.user.TenantID, ActorID: st.user.ID, SubjectID: st.user.ID})
+	return p.continueFlow(w, r, st.pending)
+}
+
+// page writes a sign-in page with status.
+func page(w http.ResponseWriter, status int) {
+	web.PageHeaders(w, "")
+	w.WriteHeader(status)
+}

@@ -1,0 +1,94 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+)
+
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+// NewRequestID is a short random id that links a response (its
+// X-Request-Id header, an error page's reference) to its log lines.
+func NewRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// WithRequestID returns ctx carrying the request id.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey, id)
+}
+
+// RequestID returns the id of the request being served, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// PageHeaders are set on every HTML page: pages may show secrets or
+// personal data and must never be cached or framed. A nonce allows the
+// page's one inline script.
+func PageHeaders(w http.ResponseWriter, nonce string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	csp := "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
+	if nonce != "" {
+		csp += "; script-src 'nonce-" + nonce + "'"
+	}
+	h.Set("Content-Security-Policy", csp)
+}
+
+// ClientIP is the peer address (a reverse proxy's X-Forwarded-For is not
+// trusted by default).
+func ClientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// Truncate returns v as valid UTF-8 of at most n bytes, cut at a
+// character boundary: it is what Portcullis stores of free text it does
+// not control (user agents, error details), and PostgreSQL refuses text
+// that is not UTF-8.
+func Truncate(v string, n int) string {
+	v = strings.ToValidUTF8(v, "\uFFFD")
+	if len(v) <= n {
+		return v
+	}
+	for n > 0 && !utf8.RuneStart(v[n]) {
+		n--
+	}
+	return v[:n]
+}
+
+// UserAgent is the request's User-Agent as Portcullis stores it.
+func UserAgent(r *http.Request) string { return Truncate(r.UserAgent(), 300) }
+
+// DuplicateParam reports the first query or form parameter sent more than
+// once (RFC 6749 §3.1: "Request and response parameters MUST NOT be
+// included more than once").
+func DuplicateParam(r *http.Request) string {
+	if err := r.ParseForm(); err != nil {
+		return "(unparseable body)"
+	}
+	for _, vals := range []map[string][]string{r.URL.Query(), r.PostForm} {
+		for k, v := range vals {
+			if len(v) > 1 {
+				return k
+			}
+		}
+	}
+	return ""
+}
