@@ -38,6 +38,15 @@ type Config struct {
 	MaxIdleConns int
 	// Now is the clock for every timestamp the store writes; nil means time.Now.
 	Now func() time.Time
+	// StatementObserver, for tests and diagnostics, is called with every
+	// statement the driver sends, before it is sent and with the context
+	// of the call: queries and commands, BEGIN, COMMIT and ROLLBACK, and
+	// liveness pings ("-- ping"; pgx sends one before reusing a connection
+	// idle for over a second). On PostgreSQL it is a pgx tracer; on SQLite
+	// a wrapper of the driver's connections. It runs on the caller's
+	// goroutine, so it must be safe for concurrent use and quick. Nil, the
+	// default, installs nothing.
+	StatementObserver func(ctx context.Context, sql string)
 }
 
 // Store is safe for concurrent use by many goroutines and replicas.
@@ -70,12 +79,20 @@ func Open(cfg Config) (*Store, error) {
 	switch cfg.Driver {
 	case "sqlite":
 		dialector = sqlite.Open(sqliteDSN(cfg.DSN))
+		if cfg.StatementObserver != nil {
+			conn, err := openObservedSQLite(sqliteDSN(cfg.DSN), cfg.StatementObserver)
+			if err != nil {
+				return nil, fmt.Errorf("store: open sqlite: %w", err)
+			}
+			dialector = &sqlite.Dialector{Conn: conn}
+		}
 		dialect = migrations.SQLite
 	case "postgres":
-		dialector = postgres.New(postgres.Config{
-			DSN:          cfg.DSN,
-			OptionOpenDB: []stdlib.OptionOpenDB{stdlib.OptionAfterConnect(utcTimestamptz)},
-		})
+		opts := []stdlib.OptionOpenDB{stdlib.OptionAfterConnect(utcTimestamptz)}
+		if cfg.StatementObserver != nil {
+			opts = append(opts, pgxObserverOptions(cfg.StatementObserver)...)
+		}
+		dialector = postgres.New(postgres.Config{DSN: cfg.DSN, OptionOpenDB: opts})
 		dialect = migrations.Postgres
 	default:
 		return nil, fmt.Errorf("store: unknown driver %q (want sqlite or postgres)", cfg.Driver)
