@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/mfa"
 	"github.com/portcullis-idp/portcullis/templates"
@@ -289,7 +290,7 @@ func (s *Server) deactivate2FA(w http.ResponseWriter, r *http.Request, si *signe
 	if err := s.store.ResetMFA(ctx, u.ID); err != nil {
 		return err
 	}
-	s.audit(r, &store.AuditEvent{Event: "mfa.deactivated", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
+	s.audit(r, &store.AuditEvent{Event: audit.MFADeactivated, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 	http.Redirect(w, r, pathAccount+"?"+accountDoneParam+"=deactivated", http.StatusSeeOther)
 	return nil
 }
@@ -313,7 +314,7 @@ func (s *Server) newRecoveryKey(w http.ResponseWriter, r *http.Request, si *sign
 	if err := s.store.ReplaceRecoveryKey(ctx, u.ID, mfa.HashRecoveryKey(key)); err != nil {
 		return err
 	}
-	s.audit(r, &store.AuditEvent{Event: "mfa.recovery_regenerated", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
+	s.audit(r, &store.AuditEvent{Event: audit.MFARecoveryRegenerated, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 	file := base64.StdEncoding.EncodeToString([]byte(recoveryKeyText(u.Email, key)))
 	pageHeaders(w, "")
 	return s.tpl.RecoveryKeyIssued(w, templates.RecoveryKeyIssuedPage{
@@ -380,7 +381,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, si *sign
 	// An unreadable stored hash counts as a wrong password; a failure to
 	// record the attempt is an error, not a wrong password.
 	ok, _ := CheckPassword(u.PasswordHash, current)
-	failed := &store.AuditEvent{Event: "password.change_failed", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID}
+	failed := &store.AuditEvent{Event: audit.PasswordChangeFailed, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID}
 	ok, err := s.passwordAttempt(r, u, ok, failed)
 	if err != nil {
 		return err
@@ -423,7 +424,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, si *sign
 	}); err != nil {
 		return err
 	}
-	s.audit(r, &store.AuditEvent{Event: "password.changed", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
+	s.audit(r, &store.AuditEvent{Event: audit.PasswordChanged, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 	http.Redirect(w, r, pathAccount+"?"+accountDoneParam+"=password_changed", http.StatusSeeOther)
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-jose/go-jose/v3"
 
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/mfa"
 	"github.com/portcullis-idp/portcullis/templates"
@@ -70,14 +71,14 @@ func (s *Server) submitLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	failed := &store.AuditEvent{Event: "login.failed", TenantID: user.TenantID, SubjectID: user.ID}
+	failed := &store.AuditEvent{Event: audit.LoginFailed, TenantID: user.TenantID, SubjectID: user.ID}
 	if ok, err = s.passwordAttempt(r, user, ok, failed); err != nil {
 		return err
 	}
 	if !ok {
 		return s.renderLogin(w, r, pending, email, msgBadCredentials, http.StatusUnauthorized)
 	}
-	s.audit(r, &store.AuditEvent{Event: "login.password", TenantID: user.TenantID, ActorID: user.ID, SubjectID: user.ID})
+	s.audit(r, &store.AuditEvent{Event: audit.LoginPassword, TenantID: user.TenantID, ActorID: user.ID, SubjectID: user.ID})
 	return s.afterPassword(w, r, pending, user)
 }
 
@@ -131,12 +132,12 @@ func (s *Server) chargePassword(ctx context.Context, u *store.User, matched bool
 	case err == nil:
 		return matched, nil, nil
 	case errors.As(err, &locked):
-		event := "login.locked"
+		e := &store.AuditEvent{Event: audit.LoginLocked, TenantID: u.TenantID, SubjectID: u.ID,
+			Detail: fmt.Sprintf(`{"until":%q}`, locked.Until.UTC().Format(time.RFC3339))}
 		if locked.JustLocked {
-			event = "login.lockout"
+			e.Event = audit.LoginLockout
 		}
-		return false, []*store.AuditEvent{{Event: event, TenantID: u.TenantID, SubjectID: u.ID,
-			Detail: fmt.Sprintf(`{"until":%q}`, locked.Until.UTC().Format(time.RFC3339))}}, nil
+		return false, []*store.AuditEvent{e}, nil
 	case errors.Is(err, mfa.ErrInvalidRecoveryKey):
 		return false, nil, nil
 	default:

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/templates"
 )
@@ -248,6 +249,6 @@ func (s *Server) logOut(r *http.Request, si *signedIn) error {
 	}); err != nil {
 		return err
 	}
-	s.audit(r, &store.AuditEvent{Event: "logout", TenantID: si.User.TenantID, ActorID: si.User.ID, SubjectID: si.User.ID})
+	s.audit(r, &store.AuditEvent{Event: audit.Logout, TenantID: si.User.TenantID, ActorID: si.User.ID, SubjectID: si.User.ID})
 	return nil
 }

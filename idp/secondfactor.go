@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/mfa"
 	"github.com/portcullis-idp/portcullis/templates"
@@ -214,7 +215,7 @@ func (s *Server) completeSecondFactor(w http.ResponseWriter, r *http.Request, st
 	}); err != nil {
 		return errRequestExpired
 	}
-	s.audit(r, &store.AuditEvent{Event: "login.mfa", TenantID: st.user.TenantID, ActorID: st.user.ID, SubjectID: st.user.ID})
+	s.audit(r, &store.AuditEvent{Event: audit.LoginMFA, TenantID: st.user.TenantID, ActorID: st.user.ID, SubjectID: st.user.ID})
 	return s.continueFlow(w, r, st.pending)
 }
 
@@ -321,7 +322,7 @@ func (s *Server) codeRefusal(r *http.Request, u *store.User, err error) (string,
 	if errors.Is(err, mfa.ErrCodeReused) {
 		reason, msg = "reused", msgCodeReused
 	}
-	s.audit(r, &store.AuditEvent{Event: "mfa.code_failed", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID,
+	s.audit(r, &store.AuditEvent{Event: audit.MFACodeFailed, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID,
 		Detail: `{"reason":"` + reason + `"}`})
 	if isLocked {
 		s.auditLockout(r, u, locked)
@@ -331,7 +332,7 @@ func (s *Server) codeRefusal(r *http.Request, u *store.User, err error) (string,
 }
 
 func (s *Server) auditLockout(r *http.Request, u *store.User, locked *mfa.LockedOutError) {
-	s.audit(r, &store.AuditEvent{Event: "mfa.lockout", TenantID: u.TenantID, SubjectID: u.ID,
+	s.audit(r, &store.AuditEvent{Event: audit.MFALockout, TenantID: u.TenantID, SubjectID: u.ID,
 		Detail: fmt.Sprintf(`{"until":%q}`, locked.Until.UTC().Format(time.RFC3339))})
 }
 
@@ -391,7 +392,7 @@ func (s *Server) submitRecovery(w http.ResponseWriter, r *http.Request) error {
 		case errors.As(err, &locked) && !locked.JustLocked:
 			return s.renderRecovery(w, r, st, s.lockedMessage(locked), http.StatusTooManyRequests)
 		case errors.Is(err, mfa.ErrInvalidRecoveryKey):
-			s.audit(r, &store.AuditEvent{Event: "mfa.recovery_failed", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
+			s.audit(r, &store.AuditEvent{Event: audit.MFARecoveryFailed, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 			if errors.As(err, &locked) {
 				s.auditLockout(r, u, locked)
 				return s.renderRecovery(w, r, st, s.lockedMessage(locked), http.StatusTooManyRequests)
@@ -408,7 +409,7 @@ func (s *Server) submitRecovery(w http.ResponseWriter, r *http.Request) error {
 	if !spent {
 		return s.renderRecovery(w, r, st, msgRecoverySpent, http.StatusUnauthorized)
 	}
-	s.audit(r, &store.AuditEvent{Event: "mfa.recovery_used", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
+	s.audit(r, &store.AuditEvent{Event: audit.MFARecoveryUsed, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 	return s.afterPassword(w, r, st.pending, u)
 }
 
@@ -451,7 +452,7 @@ func (s *Server) showEnroll(w http.ResponseWriter, r *http.Request) error {
 	}); err != nil {
 		return errRequestExpired
 	}
-	s.audit(r, &store.AuditEvent{Event: "mfa.enrollment_started", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
+	s.audit(r, &store.AuditEvent{Event: audit.MFAEnrollmentStarted, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 	png, err := mfa.QRCodePNG(e.KeyURI, 200)
 	if err != nil {
 		return err
@@ -635,7 +636,7 @@ func (s *Server) submitEnrollVerify(w http.ResponseWriter, r *http.Request) erro
 	} else if err != nil {
 		return err
 	}
-	s.audit(r, &store.AuditEvent{Event: "mfa.enrollment_completed", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
+	s.audit(r, &store.AuditEvent{Event: audit.MFAEnrollmentCompleted, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 	return s.completeSecondFactor(w, r, st, amrMFA, ACRMFA)
 }
 
