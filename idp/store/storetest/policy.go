@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"sync/atomic"
@@ -49,6 +50,17 @@ func checkAudit(t testing.TB, s *store.Store, tenantID string, event audit.Event
 	if e.TenantID != tenantID || e.SubjectID != subjectID || e.ActorID != actor.UserID || e.IP != actor.IP ||
 		e.UserAgent != actor.UserAgent || e.Detail != detail || e.CreatedAt.IsZero() {
 		t.Errorf("%s event = %+v\nwant tenant %s, subject %s, actor %+v, detail %s", event, e, tenantID, subjectID, actor, detail)
+	}
+	// The catalogue describes the detail written.
+	spec, ok := audit.Lookup(event)
+	var keys map[string]json.RawMessage
+	if !ok || json.Unmarshal([]byte(e.Detail), &keys) != nil {
+		t.Fatalf("%s: not in the catalogue, or detail %q is not a JSON object", event, e.Detail)
+	}
+	for k := range keys {
+		if !slices.Contains(spec.Detail, k) {
+			t.Errorf("%s: detail key %q is not in the catalogue's %v", event, k, spec.Detail)
+		}
 	}
 }
 
