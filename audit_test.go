@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -153,6 +154,45 @@ func TestAuditEventsFromCatalogue(t *testing.T) {
 		if !written[ev] {
 			t.Errorf("the catalogue's %s is written nowhere", ev)
 		}
+	}
+}
+
+// TestReadmeListsAuditEvents: the README's table of audit events is the
+// catalogue, in its order, with the same labels and fields.
+func TestReadmeListsAuditEvents(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n### Audit events\n")
+	if !ok {
+		t.Fatal(`README.md has no "### Audit events" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n#")
+	var got []string
+	for _, line := range strings.Split(section, "\n") {
+		if strings.HasPrefix(line, "| `") {
+			got = append(got, line)
+		}
+	}
+	none := func(s string) string {
+		if s == "" {
+			return "—"
+		}
+		return s
+	}
+	var want []string
+	for _, ev := range audit.All() {
+		s, _ := audit.Lookup(ev)
+		var detail []string
+		for _, k := range s.Detail {
+			detail = append(detail, "`"+k+"`")
+		}
+		want = append(want, fmt.Sprintf("| `%s` | %s | %s | %s | %s |",
+			ev, s.Label, none(string(s.Actor)), none(string(s.Subject)), none(strings.Join(detail, ", "))))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("README.md's audit events differ from idp/audit; the table should read:\n%s", strings.Join(want, "\n"))
 	}
 }
 
