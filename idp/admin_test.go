@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"golang.org/x/oauth2"
 
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/claims"
 	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/store"
@@ -133,7 +134,7 @@ func wantAPIError(t *testing.T, what string, status int, out map[string]any, wan
 // newest first, with their detail decoded.
 func (e *env) requireTFAEvents(t *testing.T) ([]store.AuditEvent, []map[string]any) {
 	t.Helper()
-	evs, err := e.store.ListAudit(context.Background(), store.AuditFilter{TenantID: e.tenant.ID, Event: store.AuditTenantRequireTFA})
+	evs, err := e.store.ListAudit(context.Background(), store.AuditFilter{TenantID: e.tenant.ID, Event: audit.TenantRequireTFA})
 	must(t, err)
 	details := make([]map[string]any, len(evs))
 	for i, ev := range evs {
@@ -245,7 +246,7 @@ func TestAdminRequireTFAClearSessions(t *testing.T) {
 			details[0]["sessions_ended"] != float64(1) || details[0]["via"] != "admin page" {
 			t.Fatalf("audit: %+v %v", evs, details)
 		}
-		_, body = b.get(e.issuer + "/admin?event=" + store.AuditTenantRequireTFA)
+		_, body = b.get(e.issuer + "/admin?event=" + string(audit.TenantRequireTFA))
 		if log := auditTable(body); !strings.Contains(log, "Require TFA changed") || !strings.Contains(log, "turned on · Clear all user sessions · 1 session ended · via admin page") {
 			t.Errorf("the audit log on the page lacks the event:\n%s", body)
 		}
@@ -526,18 +527,18 @@ func TestAdminPageUserActions(t *testing.T) {
 			t.Errorf("prompt=none after the reset: %s", got)
 		}
 		events := e.auditEvents(ada.email)
-		if !slices.Contains(events, store.AuditMFAReset) || !slices.Contains(events, store.AuditSessionsRevoked) {
+		if !slices.Contains(events, string(audit.MFAReset)) || !slices.Contains(events, string(audit.SessionsRevoked)) {
 			t.Errorf("audit of Ada: %v", events)
 		}
 
 		// The audit log, filtered to Ada and then to one event.
 		_, body = b.get(e.issuer + "/admin?user=" + adaID)
 		log := auditTable(body)
-		if !strings.Contains(log, store.AuditMFAReset) || !strings.Contains(log, store.AuditSessionsRevoked) ||
+		if !strings.Contains(log, string(audit.MFAReset)) || !strings.Contains(log, string(audit.SessionsRevoked)) ||
 			!strings.Contains(log, "login.mfa") || !strings.Contains(body, `<option value="`+adaID+`" selected>`) {
 			t.Errorf("audit filtered to Ada:\n%s", body)
 		}
-		_, body = b.get(e.issuer + "/admin?user=" + adaID + "&event=" + store.AuditMFAReset)
+		_, body = b.get(e.issuer + "/admin?user=" + adaID + "&event=" + string(audit.MFAReset))
 		if log := auditTable(body); !strings.Contains(log, "2FA reset") || strings.Count(log, "<tr>") != 2 ||
 			!strings.Contains(log, "1 session ended · via admin page") {
 			t.Errorf("audit filtered to Ada's resets:\n%s", log)

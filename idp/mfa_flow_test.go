@@ -193,7 +193,7 @@ func (e *env) auditEvents(userEmail string) []string {
 	must(e.t, err)
 	var out []string
 	for _, ev := range evs {
-		out = append(out, ev.Event)
+		out = append(out, string(ev.Event))
 	}
 	return out
 }

@@ -367,7 +367,7 @@ func testReplicaCodeRace(t *testing.T, r *replicas) {
 		must(t, err)
 		counts := map[string]int{}
 		for _, ev := range events {
-			counts[ev.Event]++
+			counts[string(ev.Event)]++
 		}
 		if counts["login.mfa"] != 1 || counts["mfa.code_failed"] != 1 {
 			t.Errorf("round %d: audit %v, want one login.mfa and one mfa.code_failed", round, counts)

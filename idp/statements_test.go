@@ -12,7 +12,8 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/portcullis-idp/portcullis/idp"
+	"github.com/portcullis-idp/portcullis/idp/claims"
+	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/idp/store/storetest"
 )
@@ -52,13 +53,13 @@ func TestStatementsPerSignIn(t *testing.T) {
 			e.ts.Config.Handler = stmts.handler(e.ts.Config.Handler)
 
 			e.requireTFA(true)
-			cipher, err := idp.AtRestCipher(e.master)
+			cipher, err := secrets.AtRestCipher(e.master)
 			must(t, err)
 			secret, hash, err := e.srv.ClientSecret()
 			must(t, err)
 			web := &store.Client{
 				Name: "Acme App", SecretHash: hash, RedirectURIs: []string{rpRedirect}, RequirePKCE: true,
-				Scopes: idp.SupportedScopes, GrantTypes: []string{"authorization_code", "refresh_token"}, SkipConsent: true,
+				Scopes: claims.SupportedScopes, GrantTypes: []string{"authorization_code", "refresh_token"}, SkipConsent: true,
 			}
 			must(t, e.store.CreateClient(ctx, web))
 			relying := e.rp(web, secret, oidc.ScopeOpenID, "profile", "email")

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/claims"
 	"github.com/portcullis-idp/portcullis/idp/config"
 	"github.com/portcullis-idp/portcullis/idp/secrets"
@@ -433,7 +434,7 @@ func liveSessions(t *testing.T, st *store.Store, sessions ...*store.BrowserSessi
 }
 
 // lastAudit returns the newest audit event named event of the tenant.
-func lastAudit(t *testing.T, st *store.Store, tenantID, event string) store.AuditEvent {
+func lastAudit(t *testing.T, st *store.Store, tenantID string, event audit.Event) store.AuditEvent {
 	t.Helper()
 	es, err := st.ListAudit(context.Background(), store.AuditFilter{TenantID: tenantID, Event: event, Limit: 1})
 	if err != nil {

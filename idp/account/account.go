@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/browser"
 	"github.com/portcullis-idp/portcullis/idp/claims"
 	"github.com/portcullis-idp/portcullis/idp/credentials"
@@ -242,7 +243,7 @@ func (a *Page) deactivate2FA(w http.ResponseWriter, r *http.Request, si *browser
 	if err := a.Store.ResetMFA(ctx, u.ID); err != nil {
 		return err
 	}
-	a.Sessions.Audit(r, &store.AuditEvent{Event: "mfa.deactivated", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
+	a.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFADeactivated, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 	http.Redirect(w, r, pathAccount+"?"+flow.DoneParam+"=deactivated", http.StatusSeeOther)
 	return nil
 }
@@ -266,7 +267,7 @@ func (a *Page) newRecoveryKey(w http.ResponseWriter, r *http.Request, si *browse
 	if err := a.Store.ReplaceRecoveryKey(ctx, u.ID, mfa.HashRecoveryKey(key)); err != nil {
 		return err
 	}
-	a.Sessions.Audit(r, &store.AuditEvent{Event: "mfa.recovery_regenerated", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
+	a.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFARecoveryRegenerated, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 	file := base64.StdEncoding.EncodeToString([]byte(credentials.RecoveryKeyText(u.Email, key)))
 	web.PageHeaders(w, "")
 	return a.Templates.RecoveryKeyIssued(w, templates.RecoveryKeyIssuedPage{
@@ -333,7 +334,7 @@ func (a *Page) changePassword(w http.ResponseWriter, r *http.Request, si *browse
 	// An unreadable stored hash counts as a wrong password; a failure to
 	// record the attempt is an error, not a wrong password.
 	ok, _ := secrets.CheckPassword(u.PasswordHash, current)
-	failed := &store.AuditEvent{Event: "password.change_failed", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID}
+	failed := &store.AuditEvent{Event: audit.PasswordChangeFailed, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID}
 	ok, err := a.Credentials.ChargePassword(r, u, ok, failed)
 	if err != nil {
 		return err
@@ -376,7 +377,7 @@ func (a *Page) changePassword(w http.ResponseWriter, r *http.Request, si *browse
 	}); err != nil {
 		return err
 	}
-	a.Sessions.Audit(r, &store.AuditEvent{Event: "password.changed", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
+	a.Sessions.Audit(r, &store.AuditEvent{Event: audit.PasswordChanged, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 	http.Redirect(w, r, pathAccount+"?"+flow.DoneParam+"=password_changed", http.StatusSeeOther)
 	return nil
 }

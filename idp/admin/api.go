@@ -13,6 +13,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/claims"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/idp/web"
@@ -274,7 +275,7 @@ type apiUser struct {
 type apiAuditEvent struct {
 	ID        int64           `json:"id"`
 	Time      time.Time       `json:"time"`
-	Event     string          `json:"event"`
+	Event     audit.Event     `json:"event"`
 	ActorID   string          `json:"actor_id,omitempty"`
 	SubjectID string          `json:"subject_id,omitempty"`
 	Detail    json.RawMessage `json:"detail"`

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/ory/fosite"
 	"github.com/portcullis-idp/portcullis/idp/account"
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/browser"
 	"github.com/portcullis-idp/portcullis/idp/claims"
 	"github.com/portcullis-idp/portcullis/idp/flow"
@@ -81,15 +81,14 @@ func (a *Admin) Mount(rt *web.Router) {
 }
 
 const (
-	pathAdmin            = "/admin"
-	pathAdminRequireTFA  = "/admin/require-tfa"
-	pathAdminUserReset   = "/admin/users/{id}/reset-2fa"
-	pathAdminUserEnd     = "/admin/users/{id}/end-sessions"
-	adminDoneParam       = "done"
-	adminCountParam      = "n"
-	adminAuditLimit      = 100
-	adminLogoutLimit     = 50
-	maxAuditFilterLength = 100
+	pathAdmin           = "/admin"
+	pathAdminRequireTFA = "/admin/require-tfa"
+	pathAdminUserReset  = "/admin/users/{id}/reset-2fa"
+	pathAdminUserEnd    = "/admin/users/{id}/end-sessions"
+	adminDoneParam      = "done"
+	adminCountParam     = "n"
+	adminAuditLimit     = 100
+	adminLogoutLimit    = 50
 
 	viaAdminPage = "admin page"
 	viaAdminAPI  = "admin api"
@@ -110,33 +109,6 @@ var (
 // errAdminNeeds2FA refuses turning Require TFA on for an admin without an
 // active authenticator of their own.
 var errAdminNeeds2FA = errors.New("the acting admin has no active authenticator")
-
-// auditFilterRe is what an event name filter may look like.
-var auditFilterRe = regexp.MustCompile(`^[a-z0-9_.]+$`)
-
-// auditLabels says what each audit event means, for the admin page; its
-// keys are also the choices of the event filter.
-var auditLabels = map[string]string{
-	store.AuditTenantRequireTFA: "Require TFA changed",
-	store.AuditTenantSessions:   "Session lifetimes changed",
-	store.AuditMFAReset:         "2FA reset",
-	store.AuditSessionsRevoked:  "Sessions ended",
-	"login":                     "Signed in",
-	"login.password":            "Password accepted",
-	"login.failed":              "Sign-in failed",
-	"login.mfa":                 "Code accepted",
-	"logout":                    "Signed out",
-	"mfa.code_failed":           "Wrong code",
-	"mfa.lockout":               "Locked out after wrong codes",
-	"mfa.enrollment_started":    "2FA setup started",
-	"mfa.enrollment_completed":  "2FA set up",
-	"mfa.deactivated":           "2FA turned off",
-	"mfa.recovery_used":         "Recovery key used",
-	"mfa.recovery_failed":       "Wrong recovery key",
-	"mfa.recovery_regenerated":  "New recovery key",
-	"password.changed":          "Password changed",
-	"password.change_failed":    "Password change refused",
-}
 
 // adminNotices are the confirmations shown after a redirect back to the
 // admin page (?done=...&n=...); fixed texts, so the query cannot inject any.
@@ -376,22 +348,14 @@ func (a *Admin) renderAdmin(w http.ResponseWriter, r *http.Request, si *browser.
 		page.AuditUsers = append(page.AuditUsers, templates.AdminOption{Value: u.ID, Label: u.Email, Selected: u.ID == filter.SubjectID})
 	}
 
-	eventNames := make([]string, 0, len(auditLabels)+1)
-	for name := range auditLabels {
-		eventNames = append(eventNames, name)
-	}
-	if filter.Event != "" && auditLabels[filter.Event] == "" {
-		eventNames = append(eventNames, filter.Event)
-	}
-	slices.SortFunc(eventNames, func(a, b string) int { return strings.Compare(eventLabel(a), eventLabel(b)) })
-	for _, name := range eventNames {
-		page.AuditEvents = append(page.AuditEvents, templates.AdminOption{Value: name, Label: eventLabel(name), Selected: name == filter.Event})
+	for _, ev := range audit.All() {
+		page.AuditEvents = append(page.AuditEvents, templates.AdminOption{Value: string(ev), Label: audit.Label(ev), Selected: ev == filter.Event})
 	}
 
 	for _, e := range events {
 		row := templates.AdminAuditRow{
 			Time: account.FormatTime(e.CreatedAt), TimeISO: e.CreatedAt.UTC().Format(time.RFC3339),
-			Event: e.Event, Label: eventLabel(e.Event),
+			Event: string(e.Event), Label: audit.Label(e.Event),
 			Subject: auditParty(e.SubjectID, tenant, emails),
 			Details: auditDetails(e.Detail),
 			IP:      e.IP,
@@ -443,13 +407,6 @@ func plural(n int, one, many string) string {
 		return "1 " + one
 	}
 	return strconv.Itoa(n) + " " + many
-}
-
-func eventLabel(event string) string {
-	if l, ok := auditLabels[event]; ok {
-		return l
-	}
-	return event
 }
 
 // auditParty names an audit event's actor or subject for the page: the
@@ -574,7 +531,7 @@ func (a *Admin) tenantUser(ctx context.Context, tenantID, id string) (*store.Use
 }
 
 // auditFilter checks the audit log filters: user is the id of a user of
-// the tenant (ErrNotFound otherwise), event a plausible event name.
+// the tenant (ErrNotFound otherwise), event a name in the catalogue.
 func (a *Admin) auditFilter(ctx context.Context, tenantID, user, event string) (store.AuditFilter, error) {
 	f := store.AuditFilter{TenantID: tenantID, Limit: adminAuditLimit}
 	if user != "" {
@@ -588,10 +545,10 @@ func (a *Admin) auditFilter(ctx context.Context, tenantID, user, event string) (
 		f.SubjectID = u.ID
 	}
 	if event != "" {
-		if len(event) > maxAuditFilterLength || !auditFilterRe.MatchString(event) {
+		if !audit.Known(audit.Event(event)) {
 			return f, web.BadRequest("The event filter is not an event name.")
 		}
-		f.Event = event
+		f.Event = audit.Event(event)
 	}
 	return f, nil
 }

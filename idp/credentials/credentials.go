@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/browser"
 	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/store"
@@ -146,12 +147,12 @@ func (c *Checker) charge(ctx context.Context, u *store.User, matched bool) (bool
 	case err == nil:
 		return matched, nil, nil
 	case errors.As(err, &locked):
-		event := "login.locked"
+		e := &store.AuditEvent{Event: audit.LoginLocked, TenantID: u.TenantID, SubjectID: u.ID,
+			Detail: fmt.Sprintf(`{"until":%q}`, locked.Until.UTC().Format(time.RFC3339))}
 		if locked.JustLocked {
-			event = "login.lockout"
+			e.Event = audit.LoginLockout
 		}
-		return false, []*store.AuditEvent{{Event: event, TenantID: u.TenantID, SubjectID: u.ID,
-			Detail: fmt.Sprintf(`{"until":%q}`, locked.Until.UTC().Format(time.RFC3339))}}, nil
+		return false, []*store.AuditEvent{e}, nil
 	case errors.Is(err, mfa.ErrInvalidRecoveryKey):
 		return false, nil, nil
 	default:
@@ -239,7 +240,7 @@ func (c *Checker) Refused(r *http.Request, u *store.User, err error) (*Refusal, 
 	if errors.Is(err, mfa.ErrCodeReused) {
 		reason, msg = "reused", MsgCodeReused
 	}
-	c.Sessions.Audit(r, &store.AuditEvent{Event: "mfa.code_failed", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID,
+	c.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFACodeFailed, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID,
 		Detail: `{"reason":"` + reason + `"}`})
 	if isLocked {
 		c.auditLockout(r, u, locked)
@@ -249,7 +250,7 @@ func (c *Checker) Refused(r *http.Request, u *store.User, err error) (*Refusal, 
 }
 
 func (c *Checker) auditLockout(r *http.Request, u *store.User, locked *mfa.LockedOutError) {
-	c.Sessions.Audit(r, &store.AuditEvent{Event: "mfa.lockout", TenantID: u.TenantID, SubjectID: u.ID,
+	c.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFALockout, TenantID: u.TenantID, SubjectID: u.ID,
 		Detail: fmt.Sprintf(`{"until":%q}`, locked.Until.UTC().Format(time.RFC3339))})
 }
 
@@ -280,7 +281,7 @@ func (c *Checker) RecoveryKey(r *http.Request, u *store.User, input string) ([]b
 	case errors.As(err, &locked) && !locked.JustLocked:
 		return nil, &Refusal{c.LockedMessage(locked), http.StatusTooManyRequests}, nil
 	case errors.Is(err, mfa.ErrInvalidRecoveryKey):
-		c.Sessions.Audit(r, &store.AuditEvent{Event: "mfa.recovery_failed", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
+		c.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFARecoveryFailed, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 		if errors.As(err, &locked) {
 			c.auditLockout(r, u, locked)
 			return nil, &Refusal{c.LockedMessage(locked), http.StatusTooManyRequests}, nil

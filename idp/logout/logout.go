@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/browser"
 	"github.com/portcullis-idp/portcullis/idp/flow"
 	"github.com/portcullis-idp/portcullis/idp/signin"
@@ -234,6 +235,6 @@ func (l *Logout) logOut(r *http.Request, si *browser.SignedIn) error {
 	}); err != nil {
 		return err
 	}
-	l.Sessions.Audit(r, &store.AuditEvent{Event: "logout", TenantID: si.User.TenantID, ActorID: si.User.ID, SubjectID: si.User.ID})
+	l.Sessions.Audit(r, &store.AuditEvent{Event: audit.Logout, TenantID: si.User.TenantID, ActorID: si.User.ID, SubjectID: si.User.ID})
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/credentials"
 	"github.com/portcullis-idp/portcullis/idp/flow"
 	"github.com/portcullis-idp/portcullis/idp/store"
@@ -101,6 +102,6 @@ func (p *Pages) submitRecovery(w http.ResponseWriter, r *http.Request) error {
 	if !spent {
 		return p.renderRecovery(w, r, st, credentials.MsgRecoverySpent, http.StatusUnauthorized)
 	}
-	p.Sessions.Audit(r, &store.AuditEvent{Event: "mfa.recovery_used", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
+	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFARecoveryUsed, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 	return p.afterPassword(w, r, st.pending, u)
 }

@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/credentials"
 	"github.com/portcullis-idp/portcullis/idp/flow"
 	"github.com/portcullis-idp/portcullis/idp/store"
@@ -54,7 +55,7 @@ func (p *Pages) showEnroll(w http.ResponseWriter, r *http.Request) error {
 	if err := p.Flows.Advance(ctx, st.pending, flow.StageEnroll, flow.Sealed(sealedKey)); err != nil {
 		return expired(err)
 	}
-	p.Sessions.Audit(r, &store.AuditEvent{Event: "mfa.enrollment_started", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
+	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFAEnrollmentStarted, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 	png, err := mfa.QRCodePNG(e.KeyURI, 200)
 	if err != nil {
 		return err
@@ -203,6 +204,6 @@ func (p *Pages) submitEnrollVerify(w http.ResponseWriter, r *http.Request) error
 	} else if err != nil {
 		return err
 	}
-	p.Sessions.Audit(r, &store.AuditEvent{Event: "mfa.enrollment_completed", TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
+	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFAEnrollmentCompleted, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 	return p.completeSecondFactor(w, r, st)
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/credentials"
 	"github.com/portcullis-idp/portcullis/idp/flow"
 	"github.com/portcullis-idp/portcullis/idp/secrets"
@@ -52,13 +53,13 @@ func (p *Pages) submitLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	failed := &store.AuditEvent{Event: "login.failed", TenantID: user.TenantID, SubjectID: user.ID}
+	failed := &store.AuditEvent{Event: audit.LoginFailed, TenantID: user.TenantID, SubjectID: user.ID}
 	if ok, err = p.Credentials.ChargePassword(r, user, ok, failed); err != nil {
 		return err
 	}
 	if !ok {
 		return p.renderLogin(w, r, pending, email, credentials.MsgBadCredentials, http.StatusUnauthorized)
 	}
-	p.Sessions.Audit(r, &store.AuditEvent{Event: "login.password", TenantID: user.TenantID, ActorID: user.ID, SubjectID: user.ID})
+	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.LoginPassword, TenantID: user.TenantID, ActorID: user.ID, SubjectID: user.ID})
 	return p.afterPassword(w, r, pending, user)
 }

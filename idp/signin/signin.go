@@ -12,6 +12,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/browser"
 	"github.com/portcullis-idp/portcullis/idp/claims"
 	"github.com/portcullis-idp/portcullis/idp/credentials"
@@ -210,7 +211,7 @@ func (p *Pages) completeSecondFactor(w http.ResponseWriter, r *http.Request, st 
 	if err := p.Flows.Advance(ctx, st.pending, flow.StageSignedIn, flow.Session(sessionID), flow.Sealed("")); err != nil {
 		return expired(err)
 	}
-	p.Sessions.Audit(r, &store.AuditEvent{Event: "login.mfa", TenantID: st.user.TenantID, ActorID: st.user.ID, SubjectID: st.user.ID})
+	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.LoginMFA, TenantID: st.user.TenantID, ActorID: st.user.ID, SubjectID: st.user.ID})
 	return p.continueFlow(w, r, st.pending)
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
@@ -342,7 +343,7 @@ func (s *Store) Audit(ctx context.Context, e *AuditEvent) error {
 type AuditFilter struct {
 	TenantID  string
 	SubjectID string
-	Event     string
+	Event     audit.Event
 	Limit     int
 }
 

@@ -3,6 +3,8 @@ package store
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/portcullis-idp/portcullis/idp/audit"
 )
 
 // Roles a user can have within a tenant.
@@ -191,7 +193,7 @@ type AuditEvent struct {
 	TenantID  string
 	ActorID   string
 	SubjectID string
-	Event     string
+	Event     audit.Event
 	Detail    string
 	IP        string `gorm:"column:ip"`
 	UserAgent string

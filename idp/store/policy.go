@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/portcullis-idp/portcullis/idp/audit"
 )
 
 // Administrative operations on tenant policy and sessions. Each one makes
@@ -28,14 +30,6 @@ const (
 	EndReasonRequireTFA = "require_tfa"
 	EndReasonMFAReset   = "mfa_reset"
 	EndReasonRevoked    = "revoked"
-)
-
-// Audit events these operations write.
-const (
-	AuditTenantRequireTFA = "tenant.require_tfa"
-	AuditMFAReset         = "mfa.reset"
-	AuditSessionsRevoked  = "sessions.revoked"
-	AuditTenantSessions   = "tenant.sessions"
 )
 
 // Options of SetRequireTFA as the audit detail names them.
@@ -91,7 +85,7 @@ func (s *Store) SetRequireTFA(ctx context.Context, tenantID string, on, clearSes
 			}
 		}
 		detail.SessionsEnded = len(ended)
-		return s.auditAction(ctx, actor, AuditTenantRequireTFA, tenantID, tenantID, detail)
+		return s.auditAction(ctx, actor, &AuditEvent{Event: audit.TenantRequireTFA, TenantID: tenantID, SubjectID: tenantID}, detail)
 	})
 	if err != nil {
 		return nil, err
@@ -118,7 +112,7 @@ func (s *Store) ResetUserMFA(ctx context.Context, userID string, actor Actor) ([
 		if ended, err = s.EndUserSessions(ctx, userID, "", EndReasonMFAReset); err != nil {
 			return err
 		}
-		return s.auditAction(ctx, actor, AuditMFAReset, u.TenantID, u.ID, sessionsDetail(len(ended), actor))
+		return s.auditAction(ctx, actor, &AuditEvent{Event: audit.MFAReset, TenantID: u.TenantID, SubjectID: u.ID}, sessionsDetail(len(ended), actor))
 	})
 	if err != nil {
 		return nil, err
@@ -140,7 +134,7 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID, keepSessionID st
 		if ended, err = s.EndUserSessions(ctx, userID, keepSessionID, EndReasonRevoked); err != nil {
 			return err
 		}
-		return s.auditAction(ctx, actor, AuditSessionsRevoked, u.TenantID, u.ID, sessionsDetail(len(ended), actor))
+		return s.auditAction(ctx, actor, &AuditEvent{Event: audit.SessionsRevoked, TenantID: u.TenantID, SubjectID: u.ID}, sessionsDetail(len(ended), actor))
 	})
 	if err != nil {
 		return nil, err
@@ -162,7 +156,7 @@ func (s *Store) RevokeTenantSessions(ctx context.Context, tenantID, keepSessionI
 		if ended, err = s.EndTenantSessions(ctx, tenantID, keepSessionID, EndReasonRevoked); err != nil {
 			return err
 		}
-		return s.auditAction(ctx, actor, AuditSessionsRevoked, tenantID, tenantID, sessionsDetail(len(ended), actor))
+		return s.auditAction(ctx, actor, &AuditEvent{Event: audit.SessionsRevoked, TenantID: tenantID, SubjectID: tenantID}, sessionsDetail(len(ended), actor))
 	})
 	if err != nil {
 		return nil, err
@@ -201,7 +195,7 @@ func (s *Store) SetTenantSessionLifetimes(ctx context.Context, tenantID string, 
 		if res.RowsAffected == 0 {
 			return ErrNotFound
 		}
-		return s.auditAction(ctx, actor, AuditTenantSessions, tenantID, tenantID, struct {
+		return s.auditAction(ctx, actor, &AuditEvent{Event: audit.TenantSessions, TenantID: tenantID, SubjectID: tenantID}, struct {
 			AbsoluteSeconds int    `json:"absolute_seconds"`
 			IdleSeconds     int    `json:"idle_seconds"`
 			Via             string `json:"via,omitempty"`
@@ -240,19 +234,14 @@ func sessionsDetail(n int, actor Actor) any {
 	}{n, actor.Via}
 }
 
-// auditAction appends the audit event of an administrative action by actor.
-func (s *Store) auditAction(ctx context.Context, actor Actor, event, tenantID, subjectID string, detail any) error {
+// auditAction appends e, the audit event of an administrative action by
+// actor, with detail.
+func (s *Store) auditAction(ctx context.Context, actor Actor, e *AuditEvent, detail any) error {
 	b, err := json.Marshal(detail)
 	if err != nil {
 		return err
 	}
-	return s.Audit(ctx, &AuditEvent{
-		TenantID:  tenantID,
-		ActorID:   actor.UserID,
-		SubjectID: subjectID,
-		Event:     event,
-		Detail:    string(b),
-		IP:        actor.IP,
-		UserAgent: actor.UserAgent,
-	})
+	e.ActorID, e.IP, e.UserAgent = actor.UserID, actor.IP, actor.UserAgent
+	e.Detail = string(b)
+	return s.Audit(ctx, e)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/store"
 )
 
@@ -225,10 +226,10 @@ func testAudit(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	base := now()
 	for i, ev := range []store.AuditEvent{
-		{TenantID: "t1", SubjectID: "u1", Event: "login", CreatedAt: base.Add(-2 * time.Minute)},
-		{TenantID: "t1", SubjectID: "u2", Event: "login", CreatedAt: base.Add(-time.Minute)},
-		{TenantID: "t1", SubjectID: "u1", Event: "logout", Detail: `{"reason":"user"}`},
-		{TenantID: "t2", SubjectID: "u9", Event: "login"},
+		{TenantID: "t1", SubjectID: "u1", Event: audit.LoginPassword, CreatedAt: base.Add(-2 * time.Minute)},
+		{TenantID: "t1", SubjectID: "u2", Event: audit.LoginPassword, CreatedAt: base.Add(-time.Minute)},
+		{TenantID: "t1", SubjectID: "u1", Event: audit.Logout, Detail: `{"reason":"user"}`},
+		{TenantID: "t2", SubjectID: "u9", Event: audit.LoginPassword},
 	} {
 		mustNil(t, "Audit", s.Audit(ctx, &ev))
 		if ev.ID == 0 {
@@ -239,17 +240,17 @@ func testAudit(t *testing.T, s *store.Store) {
 	mustNil(t, "ListAudit", err)
 	var got []string
 	for _, e := range list {
-		got = append(got, e.SubjectID+":"+e.Event)
+		got = append(got, e.SubjectID+":"+string(e.Event))
 	}
-	if !slices.Equal(got, []string{"u1:logout", "u2:login", "u1:login"}) {
+	if !slices.Equal(got, []string{"u1:logout", "u2:login.password", "u1:login.password"}) {
 		t.Errorf("ListAudit = %q, want newest first, tenant t1 only", got)
 	}
 	if list[0].Detail != `{"reason":"user"}` || list[1].Detail != "{}" {
 		t.Errorf("details = %q, %q", list[0].Detail, list[1].Detail)
 	}
-	list, err = s.ListAudit(ctx, store.AuditFilter{TenantID: "t1", SubjectID: "u1", Event: "login", Limit: 5})
+	list, err = s.ListAudit(ctx, store.AuditFilter{TenantID: "t1", SubjectID: "u1", Event: audit.LoginPassword, Limit: 5})
 	mustNil(t, "ListAudit(filtered)", err)
-	if len(list) != 1 || list[0].SubjectID != "u1" || list[0].Event != "login" {
+	if len(list) != 1 || list[0].SubjectID != "u1" || list[0].Event != audit.LoginPassword {
 		t.Errorf("ListAudit(filtered) = %+v", list)
 	}
 }

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/mfa"
 )
@@ -29,7 +31,7 @@ func policyTenant(t testing.TB, s *store.Store) *store.Tenant {
 }
 
 // auditOf returns the tenant's audit events named event, newest first.
-func auditOf(t testing.TB, s *store.Store, tenantID, event string) []store.AuditEvent {
+func auditOf(t testing.TB, s *store.Store, tenantID string, event audit.Event) []store.AuditEvent {
 	t.Helper()
 	es, err := s.ListAudit(t.Context(), store.AuditFilter{TenantID: tenantID, Event: event})
 	mustNil(t, "ListAudit", err)
@@ -38,7 +40,7 @@ func auditOf(t testing.TB, s *store.Store, tenantID, event string) []store.Audit
 
 // checkAudit asserts that the tenant has exactly one event named event, by
 // actor about subject, with detail.
-func checkAudit(t testing.TB, s *store.Store, tenantID, event, subjectID string, actor store.Actor, detail string) {
+func checkAudit(t testing.TB, s *store.Store, tenantID string, event audit.Event, subjectID string, actor store.Actor, detail string) {
 	t.Helper()
 	es := auditOf(t, s, tenantID, event)
 	if len(es) != 1 {
@@ -48,6 +50,17 @@ func checkAudit(t testing.TB, s *store.Store, tenantID, event, subjectID string,
 	if e.TenantID != tenantID || e.SubjectID != subjectID || e.ActorID != actor.UserID || e.IP != actor.IP ||
 		e.UserAgent != actor.UserAgent || e.Detail != detail || e.CreatedAt.IsZero() {
 		t.Errorf("%s event = %+v\nwant tenant %s, subject %s, actor %+v, detail %s", event, e, tenantID, subjectID, actor, detail)
+	}
+	// The catalogue describes the detail written.
+	spec, ok := audit.Lookup(event)
+	var keys map[string]json.RawMessage
+	if !ok || json.Unmarshal([]byte(e.Detail), &keys) != nil {
+		t.Fatalf("%s: not in the catalogue, or detail %q is not a JSON object", event, e.Detail)
+	}
+	for k := range keys {
+		if !slices.Contains(spec.Detail, k) {
+			t.Errorf("%s: detail key %q is not in the catalogue's %v", event, k, spec.Detail)
+		}
 	}
 }
 
@@ -138,7 +151,7 @@ func testRequireTFAClearSessions(t *testing.T, s *store.Store) {
 	}
 	checkLive(t, s, map[*store.BrowserSession]bool{w.keep: true, w.a2: false, w.a3: false, w.b1: true})
 	checkEndReason(t, s, store.EndReasonRequireTFA, w.a2, w.a3)
-	checkAudit(t, s, w.acme.ID, store.AuditTenantRequireTFA, w.acme.ID, actor,
+	checkAudit(t, s, w.acme.ID, audit.TenantRequireTFA, w.acme.ID, actor,
 		`{"require_tfa":true,"option":"clear_sessions","sessions_ended":2,"via":"admin page"}`)
 	if es := auditOf(t, s, w.lax.ID, ""); len(es) != 0 {
 		t.Errorf("another tenant got audit events: %+v", es)
@@ -150,7 +163,7 @@ func testRequireTFAClearSessions(t *testing.T, s *store.Store) {
 	if got := endedIDs(ended); !slices.Equal(got, []string{w.keep.ID}) {
 		t.Errorf("SetRequireTFA without a session to keep ended %q, want %s", got, w.keep.ID)
 	}
-	if es := auditOf(t, s, w.acme.ID, store.AuditTenantRequireTFA); len(es) != 2 ||
+	if es := auditOf(t, s, w.acme.ID, audit.TenantRequireTFA); len(es) != 2 ||
 		es[0].Detail != `{"require_tfa":true,"option":"clear_sessions","sessions_ended":1,"via":"admin page"}` {
 		t.Errorf("audit after the second change: %+v", es)
 	}
@@ -170,7 +183,7 @@ func testRequireTFAKeepSessions(t *testing.T, s *store.Store) {
 		t.Error("Require TFA is not on")
 	}
 	checkLive(t, s, map[*store.BrowserSession]bool{w.keep: true, w.a2: true, w.a3: true, w.b1: true})
-	checkAudit(t, s, w.acme.ID, store.AuditTenantRequireTFA, w.acme.ID, cli,
+	checkAudit(t, s, w.acme.ID, audit.TenantRequireTFA, w.acme.ID, cli,
 		`{"require_tfa":true,"option":"keep_sessions","sessions_ended":0,"via":"cli"}`)
 
 	// Clearing sessions while turning the policy off makes no sense.
@@ -186,7 +199,7 @@ func testRequireTFAKeepSessions(t *testing.T, s *store.Store) {
 		t.Errorf("turning off: ended %+v, require TFA %v", ended, requireTFA(t, s, w.acme.ID))
 	}
 	checkLive(t, s, map[*store.BrowserSession]bool{w.keep: true, w.a2: true, w.a3: true, w.b1: true})
-	if es := auditOf(t, s, w.acme.ID, store.AuditTenantRequireTFA); len(es) != 2 ||
+	if es := auditOf(t, s, w.acme.ID, audit.TenantRequireTFA); len(es) != 2 ||
 		es[0].Detail != `{"require_tfa":false,"sessions_ended":0,"via":"cli"}` {
 		t.Errorf("audit after turning off: %+v", es)
 	}
@@ -244,7 +257,7 @@ func testResetUserMFA(t *testing.T, s *store.Store) {
 	}
 	checkLive(t, s, map[*store.BrowserSession]bool{w.keep: false, w.a2: false, w.a3: true, w.b1: true})
 	checkEndReason(t, s, store.EndReasonMFAReset, w.keep, w.a2)
-	checkAudit(t, s, w.acme.ID, store.AuditMFAReset, w.admin.ID, adminActor, `{"sessions_ended":2,"via":"admin page"}`)
+	checkAudit(t, s, w.acme.ID, audit.MFAReset, w.admin.ID, adminActor, `{"sessions_ended":2,"via":"admin page"}`)
 
 	// A user with nothing to reset: not an error, still audited.
 	ended, err = s.ResetUserMFA(ctx, w.other.ID, store.Actor{Via: "cli"})
@@ -252,7 +265,7 @@ func testResetUserMFA(t *testing.T, s *store.Store) {
 	if got := endedIDs(ended); !slices.Equal(got, []string{w.b1.ID}) {
 		t.Errorf("ResetUserMFA(not enrolled) ended %q", got)
 	}
-	checkAudit(t, s, w.lax.ID, store.AuditMFAReset, w.other.ID, store.Actor{Via: "cli"}, `{"sessions_ended":1,"via":"cli"}`)
+	checkAudit(t, s, w.lax.ID, audit.MFAReset, w.other.ID, store.Actor{Via: "cli"}, `{"sessions_ended":1,"via":"cli"}`)
 
 	_, err = s.ResetUserMFA(ctx, "missing", adminActor)
 	mustIs(t, "ResetUserMFA(missing)", err, store.ErrNotFound)
@@ -271,7 +284,7 @@ func testRevokeSessions(t *testing.T, s *store.Store) {
 	}
 	checkLive(t, s, map[*store.BrowserSession]bool{w.keep: true, w.a2: true, w.a3: false, extra: true, w.b1: true})
 	checkEndReason(t, s, store.EndReasonRevoked, w.a3)
-	checkAudit(t, s, w.acme.ID, store.AuditSessionsRevoked, w.member.ID, adminActor, `{"sessions_ended":1,"via":"admin page"}`)
+	checkAudit(t, s, w.acme.ID, audit.SessionsRevoked, w.member.ID, adminActor, `{"sessions_ended":1,"via":"admin page"}`)
 
 	cli := store.Actor{Via: "cli"}
 	ended, err = s.RevokeTenantSessions(ctx, w.acme.ID, w.keep.ID, cli)
@@ -280,7 +293,7 @@ func testRevokeSessions(t *testing.T, s *store.Store) {
 		t.Errorf("RevokeTenantSessions ended %q, want %q", got, sorted(w.a2.ID, extra.ID))
 	}
 	checkLive(t, s, map[*store.BrowserSession]bool{w.keep: true, w.a2: false, w.a3: false, extra: false, w.b1: true})
-	if es := auditOf(t, s, w.acme.ID, store.AuditSessionsRevoked); len(es) != 2 || es[0].SubjectID != w.acme.ID ||
+	if es := auditOf(t, s, w.acme.ID, audit.SessionsRevoked); len(es) != 2 || es[0].SubjectID != w.acme.ID ||
 		es[0].Detail != `{"sessions_ended":2,"via":"cli"}` || es[0].ActorID != "" {
 		t.Errorf("audit of RevokeTenantSessions: %+v", es)
 	}
@@ -290,7 +303,7 @@ func testRevokeSessions(t *testing.T, s *store.Store) {
 	if err != nil || len(ended) != 0 {
 		t.Errorf("RevokeUserSessions(nothing live) = %+v, %v", ended, err)
 	}
-	if es := auditOf(t, s, w.acme.ID, store.AuditSessionsRevoked); len(es) != 3 || es[0].Detail != `{"sessions_ended":0,"via":"cli"}` {
+	if es := auditOf(t, s, w.acme.ID, audit.SessionsRevoked); len(es) != 3 || es[0].Detail != `{"sessions_ended":0,"via":"cli"}` {
 		t.Errorf("audit of an empty revocation: %+v", es)
 	}
 
@@ -320,7 +333,7 @@ func testSessionLifetimes(t *testing.T, s *store.Store) {
 	if got := lifetimes(other.ID); got != [2]int{} {
 		t.Errorf("another tenant's lifetimes changed: %v", got)
 	}
-	checkAudit(t, s, tn.ID, store.AuditTenantSessions, tn.ID, adminActor, `{"absolute_seconds":43200,"idle_seconds":1800,"via":"admin page"}`)
+	checkAudit(t, s, tn.ID, audit.TenantSessions, tn.ID, adminActor, `{"absolute_seconds":43200,"idle_seconds":1800,"via":"admin page"}`)
 
 	// Only an idle limit, with the deployment's absolute lifetime.
 	mustNil(t, "SetTenantSessionLifetimes(idle only)", s.SetTenantSessionLifetimes(ctx, tn.ID, 0, time.Hour, adminActor))
@@ -346,7 +359,7 @@ func testSessionLifetimes(t *testing.T, s *store.Store) {
 	if got := lifetimes(tn.ID); got != [2]int{} {
 		t.Errorf("lifetimes = %v, want the deployment's (0, 0)", got)
 	}
-	if es := auditOf(t, s, tn.ID, store.AuditTenantSessions); len(es) != 3 || es[0].Detail != `{"absolute_seconds":0,"idle_seconds":0,"via":"cli"}` {
+	if es := auditOf(t, s, tn.ID, audit.TenantSessions); len(es) != 3 || es[0].Detail != `{"absolute_seconds":0,"idle_seconds":0,"via":"cli"}` {
 		t.Errorf("audit: %+v", es)
 	}
 	mustIs(t, "SetTenantSessionLifetimes(missing)", s.SetTenantSessionLifetimes(ctx, "missing", time.Hour, 0, adminActor), store.ErrNotFound)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/store"
 )
 
@@ -99,7 +100,7 @@ func testTimesUTC(t *testing.T, s *store.Store) {
 	checkUTC(t, "key CreatedAt", ks[0].CreatedAt, n.Add(-time.Hour))
 	checkUTC(t, "key RetiredAt", *ks[0].RetiredAt, n.Add(-time.Minute))
 
-	mustNil(t, "Audit", s.Audit(ctx, &store.AuditEvent{TenantID: tn.ID, Event: "login", CreatedAt: n.In(east)}))
+	mustNil(t, "Audit", s.Audit(ctx, &store.AuditEvent{TenantID: tn.ID, Event: audit.LoginPassword, CreatedAt: n.In(east)}))
 	evs, err := s.ListAudit(ctx, store.AuditFilter{TenantID: tn.ID})
 	mustNil(t, "ListAudit", err)
 	if len(evs) != 1 {
@@ -197,7 +198,7 @@ func testClockUTC(t *testing.T, s *store.Store, c *clock) {
 	checkUTC(t, "key CreatedAt", ks[0].CreatedAt, c.Now())
 	checkUTC(t, "key RetiredAt", *ks[1].RetiredAt, c.Now())
 
-	mustNil(t, "Audit", s.Audit(ctx, &store.AuditEvent{TenantID: tn.ID, Event: "login"}))
+	mustNil(t, "Audit", s.Audit(ctx, &store.AuditEvent{TenantID: tn.ID, Event: audit.LoginPassword}))
 	evs, err := s.ListAudit(ctx, store.AuditFilter{TenantID: tn.ID})
 	mustNil(t, "ListAudit", err)
 	if len(evs) != 1 {

@@ -1,0 +1,161 @@
+package audit
+
+import "slices"
+
+// Event is the name of an audit event, as stored in the event column of
+// the audit log and shown in the admin API.
+type Event string
+
+// The events, grouped as the admin page's filter lists them.
+const (
+	// Signing in.
+	LoginPassword Event = "login.password"
+	LoginFailed   Event = "login.failed"
+	LoginLockout  Event = "login.lockout"
+	LoginLocked   Event = "login.locked"
+	LoginMFA      Event = "login.mfa"
+
+	// The second factor.
+	MFACodeFailed          Event = "mfa.code_failed"
+	MFALockout             Event = "mfa.lockout"
+	MFARecoveryUsed        Event = "mfa.recovery_used"
+	MFARecoveryFailed      Event = "mfa.recovery_failed"
+	MFAEnrollmentStarted   Event = "mfa.enrollment_started"
+	MFAEnrollmentCompleted Event = "mfa.enrollment_completed"
+	MFARecoveryRegenerated Event = "mfa.recovery_regenerated"
+	MFADeactivated         Event = "mfa.deactivated"
+
+	// The account page and logout.
+	PasswordChanged      Event = "password.changed"
+	PasswordChangeFailed Event = "password.change_failed"
+	Logout               Event = "logout"
+
+	// Administration (admin page, admin API and CLI).
+	TenantRequireTFA Event = "tenant.require_tfa"
+	TenantSessions   Event = "tenant.sessions"
+	MFAReset         Event = "mfa.reset"
+	SessionsRevoked  Event = "sessions.revoked"
+)
+
+// Party says who an event's actor or subject is.
+type Party string
+
+const (
+	// PartyNone: the field is not set; as actor, nobody acted (the event
+	// happened to its subject, such as a lockout).
+	PartyNone Party = ""
+	// PartyUser is a user; as actor, the user acting on their own account.
+	PartyUser Party = "user"
+	// PartyAdmin is a tenant admin acting on the page or the API; the
+	// actor is empty when the operator's CLI did it.
+	PartyAdmin Party = "admin"
+	// PartyTenant is the tenant itself.
+	PartyTenant Party = "tenant"
+	// PartyUserOrTenant is a user, or the tenant when the action was on
+	// all its users.
+	PartyUserOrTenant Party = "user or tenant"
+)
+
+// Spec is what the catalogue says of one event. Every event also has a
+// tenant, a time, and the IP address and user agent of the request that
+// caused it (none from the CLI).
+type Spec struct {
+	Event Event
+	// Label says what happened, for the admin page.
+	Label string
+	// Actor is who acted (actor_id), Subject whom or what the event is
+	// about (subject_id).
+	Actor, Subject Party
+	// Detail lists the keys the event's JSON detail may hold, in the order
+	// they are written; none means the detail is {}.
+	Detail []string
+}
+
+// catalogue is every event, in the order of All.
+var catalogue = []Spec{
+	{Event: LoginPassword, Label: "Password accepted", Actor: PartyUser, Subject: PartyUser},
+	// The subject is empty when the email is unknown.
+	{Event: LoginFailed, Label: "Sign-in failed", Subject: PartyUser},
+	{Event: LoginLockout, Label: "Locked out after wrong passwords", Subject: PartyUser, Detail: []string{"until"}},
+	{Event: LoginLocked, Label: "Password refused while locked", Subject: PartyUser, Detail: []string{"until"}},
+	{Event: LoginMFA, Label: "Code accepted", Actor: PartyUser, Subject: PartyUser},
+
+	// reason is "wrong" or "reused".
+	{Event: MFACodeFailed, Label: "Wrong code", Actor: PartyUser, Subject: PartyUser, Detail: []string{"reason"}},
+	{Event: MFALockout, Label: "Locked out after wrong codes", Subject: PartyUser, Detail: []string{"until"}},
+	{Event: MFARecoveryUsed, Label: "Recovery key used", Actor: PartyUser, Subject: PartyUser},
+	{Event: MFARecoveryFailed, Label: "Wrong recovery key", Actor: PartyUser, Subject: PartyUser},
+	{Event: MFAEnrollmentStarted, Label: "2FA setup started", Actor: PartyUser, Subject: PartyUser},
+	{Event: MFAEnrollmentCompleted, Label: "2FA set up", Actor: PartyUser, Subject: PartyUser},
+	{Event: MFARecoveryRegenerated, Label: "New recovery key", Actor: PartyUser, Subject: PartyUser},
+	{Event: MFADeactivated, Label: "2FA turned off", Actor: PartyUser, Subject: PartyUser},
+
+	{Event: PasswordChanged, Label: "Password changed", Actor: PartyUser, Subject: PartyUser},
+	{Event: PasswordChangeFailed, Label: "Password change refused", Actor: PartyUser, Subject: PartyUser},
+	{Event: Logout, Label: "Signed out", Actor: PartyUser, Subject: PartyUser},
+
+	// option is absent when the policy is turned off.
+	{Event: TenantRequireTFA, Label: "Require TFA changed", Actor: PartyAdmin, Subject: PartyTenant,
+		Detail: []string{"require_tfa", "option", "sessions_ended", "via"}},
+	{Event: TenantSessions, Label: "Session lifetimes changed", Actor: PartyAdmin, Subject: PartyTenant,
+		Detail: []string{"absolute_seconds", "idle_seconds", "via"}},
+	{Event: MFAReset, Label: "2FA reset", Actor: PartyAdmin, Subject: PartyUser,
+		Detail: []string{"sessions_ended", "via"}},
+	{Event: SessionsRevoked, Label: "Sessions ended", Actor: PartyAdmin, Subject: PartyUserOrTenant,
+		Detail: []string{"sessions_ended", "via"}},
+}
+
+// All returns every event, grouped by what the user or admin was doing:
+// signing in, the second factor, the account page and logout,
+// administration. The admin page's event filter lists them in this order.
+func All() []Event {
+	out := make([]Event, len(catalogue))
+	for i, s := range catalogue {
+		out[i] = s.Event
+	}
+	return out
+}
+
+// Lookup returns the catalogue's entry for e.
+func Lookup(e Event) (Spec, bool) {
+	i := slices.IndexFunc(catalogue, func(s Spec) bool { return s.Event == e })
+	if i < 0 {
+		return Spec{}, false
+	}
+	s := catalogue[i]
+	s.Detail = slices.Clone(s.Detail)
+	return s, true
+}
+
+// Known reports whether e is in the catalogue.
+func Known(e Event) bool {
+	_, ok := Lookup(e)
+	return ok
+}
+
+// Label is what the admin page shows for e; for a name not in the
+// catalogue (a row written by another version), the name itself.
+func Label(e Event) string {
+	if s, ok := Lookup(e); ok {
+		return s.Label
+	}
+	return string(e)
+}
+
+// Fields names what e carries besides its tenant, time, IP address and
+// user agent: "actor" when someone acted, "subject", then the keys of its
+// JSON detail. It is nil for a name not in the catalogue.
+func Fields(e Event) []string {
+	s, ok := Lookup(e)
+	if !ok {
+		return nil
+	}
+	var f []string
+	if s.Actor != PartyNone {
+		f = append(f, "actor")
+	}
+	if s.Subject != PartyNone {
+		f = append(f, "subject")
+	}
+	return append(f, s.Detail...)
+}
