@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -28,9 +27,6 @@ const (
 	// ssoBudget: an authorization with a live MFA-level session (no page)
 	// and its code exchange.
 	ssoBudget = 14
-	// enforceBudgetEnv turns the budget assertions on ("1"). They are off
-	// while the counts are being brought under budget.
-	enforceBudgetEnv = "PORTCULLIS_ENFORCE_STATEMENT_BUDGET"
 )
 
 // TestStatementsPerSignIn counts the statements of a complete sign-in with
@@ -105,7 +101,7 @@ func TestStatementsPerSignIn(t *testing.T) {
 					t.Fatalf("%s: no statement observed: the observer is not wired", s.what)
 				}
 				s.counts.checkTransactions(t)
-				if name == "postgres" && os.Getenv(enforceBudgetEnv) == "1" && s.counts.total() > s.budget {
+				if name == "postgres" && s.counts.total() > s.budget {
 					t.Errorf("%s: %d statements on PostgreSQL, budget %d", s.what, s.counts.total(), s.budget)
 				}
 			}

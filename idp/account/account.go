@@ -103,10 +103,7 @@ func (a *Page) showAccount(w http.ResponseWriter, r *http.Request) error {
 func (a *Page) renderAccount(w http.ResponseWriter, r *http.Request, si *browser.SignedIn, notice, errMsg, errFor string, status int) error {
 	ctx := r.Context()
 	u := si.User
-	tenant, err := a.Store.TenantByID(ctx, u.TenantID)
-	if err != nil {
-		return err
-	}
+	tenant := si.Tenant
 	active, err := a.Store.HasActiveAuthenticator(ctx, u.ID)
 	if err != nil {
 		return err
@@ -227,11 +224,7 @@ func (a *Page) activate2FA(w http.ResponseWriter, r *http.Request, si *browser.S
 func (a *Page) deactivate2FA(w http.ResponseWriter, r *http.Request, si *browser.SignedIn) error {
 	ctx := r.Context()
 	u := si.User
-	tenant, err := a.Store.TenantByID(ctx, u.TenantID)
-	if err != nil {
-		return err
-	}
-	if tenant.RequireTFA {
+	if si.Tenant.RequireTFA {
 		return a.renderAccount(w, r, si, "", msgDeactivateRefused, templates.FormDeactivate, http.StatusForbidden)
 	}
 	if refused, err := a.freshCode(r, u); err != nil || refused != nil {

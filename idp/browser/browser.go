@@ -29,7 +29,7 @@ const (
 // Store is what sessions need of the database.
 type Store interface {
 	ActiveSession(ctx context.Context, secretHash string, idle time.Duration) (*store.BrowserSession, error)
-	UserByID(ctx context.Context, id string) (*store.User, error)
+	ActiveSessionWithUser(ctx context.Context, secretHash string, idle time.Duration) (*store.LiveSession, error)
 	TouchSession(ctx context.Context, id string) error
 	CreateBrowserSession(ctx context.Context, bs *store.BrowserSession) error
 	UpdateSessionAuth(ctx context.Context, id string, u store.SessionUpdate) error
@@ -102,14 +102,8 @@ func (s *Sessions) BoundTo(r *http.Request) string {
 	return ""
 }
 
-// SignedIn is a live browser session with its user.
-type SignedIn struct {
-	Session *store.BrowserSession
-	User    *store.User
-}
-
-// MFA reports whether the session passed a second factor.
-func (si *SignedIn) MFA(acrMFA string) bool { return si.Session.ACR == acrMFA }
+// SignedIn is a live browser session with its user and the user's tenant.
+type SignedIn = store.LiveSession
 
 type currentKey struct{}
 
@@ -153,20 +147,14 @@ func (s *Sessions) current(r *http.Request) (*SignedIn, error) {
 	if c.SessionSecret == "" {
 		return nil, nil
 	}
-	bs, err := s.Store.ActiveSession(ctx, secrets.HashToken(c.SessionSecret), s.Idle)
-	if errors.Is(err, store.ErrNotFound) {
+	live, err := s.Store.ActiveSessionWithUser(ctx, secrets.HashToken(c.SessionSecret), s.Idle)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && live.User.Disabled) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.Store.UserByID(ctx, bs.UserID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
+	bs := live.Session
 	// Record activity at most once a minute: keeps the idle timeout honest
 	// without a write on every request.
 	if s.Now().Sub(bs.LastSeenAt) > time.Minute {
@@ -174,7 +162,7 @@ func (s *Sessions) current(r *http.Request) (*SignedIn, error) {
 			s.logger(r).Warn("touch session", "err", err)
 		}
 	}
-	return &SignedIn{Session: bs, User: u}, nil
+	return live, nil
 }
 
 func (s *Sessions) logger(r *http.Request) *slog.Logger {
@@ -232,7 +220,7 @@ func (s *Sessions) Start(w http.ResponseWriter, r *http.Request, u *store.User, 
 	if err := s.Store.TouchLastLogin(ctx, u.ID); err != nil {
 		s.logger(r).Warn("last login", "err", err)
 	}
-	remember(r, &SignedIn{Session: bs, User: u})
+	remember(r, &SignedIn{Session: bs, User: u, Tenant: tenant})
 	return bs, nil
 }
 
@@ -254,7 +242,7 @@ func (s *Sessions) Upgrade(w http.ResponseWriter, r *http.Request, si *SignedIn,
 	}
 	upgraded := *si.Session
 	upgraded.AuthTime, upgraded.AMR, upgraded.ACR, upgraded.SecretHash = now, amr, acr, secrets.HashToken(secret)
-	remember(r, &SignedIn{Session: &upgraded, User: si.User})
+	remember(r, &SignedIn{Session: &upgraded, User: si.User, Tenant: si.Tenant})
 	return nil
 }
 

@@ -36,7 +36,7 @@ const (
 
 // Store is what checking credentials needs of the database.
 type Store interface {
-	UserByEmail(ctx context.Context, email string) (*store.User, error)
+	UserAndTenantByEmail(ctx context.Context, email string) (*store.User, *store.Tenant, error)
 	ActiveSecret(ctx context.Context, userID string) (sealed string, err error)
 	RecoveryKeyMatches(ctx context.Context, userID string, hash []byte) (bool, error)
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
@@ -72,29 +72,30 @@ func (c *Checker) makeDummyHash() {
 // HashPassword hashes a new password with the configured cost.
 func (c *Checker) HashPassword(pw string) (string, error) { return secrets.HashPassword(pw, c.Argon2) }
 
-// Password verifies email and password. An unknown email still costs one
+// Password verifies email and password, and returns the user with their
+// tenant (what the sign-in goes on with). An unknown email still costs one
 // argon2id hash, so the answer takes the same time either way. The
 // returned user is non-nil (possibly empty, for an unknown email) for
 // audit.
-func (c *Checker) Password(ctx context.Context, email, password string) (*store.User, bool, error) {
-	user, err := c.Store.UserByEmail(ctx, email)
+func (c *Checker) Password(ctx context.Context, email, password string) (*store.User, *store.Tenant, bool, error) {
+	user, tenant, err := c.Store.UserAndTenantByEmail(ctx, email)
 	if errors.Is(err, store.ErrNotFound) {
 		c.Prepare()
 		_, _ = secrets.CheckPassword(c.dummyHash, password)
-		return &store.User{}, false, nil
+		return &store.User{}, nil, false, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	ok, err := secrets.CheckPassword(user.PasswordHash, password)
 	if err != nil {
 		c.Sessions.Log.Error("stored password hash unreadable", "user_id", user.ID)
-		return user, false, nil
+		return user, tenant, false, nil
 	}
 	if user.Disabled {
-		return user, false, nil
+		return user, tenant, false, nil
 	}
-	return user, ok, nil
+	return user, tenant, ok, nil
 }
 
 // ChargePassword applies the password attempt limit (per user, in the

@@ -310,10 +310,6 @@ func (e *Endpoints) issueCode(w http.ResponseWriter, r *http.Request, az *author
 			return expired(err)
 		}
 	}
-	tenant, err := e.Store.TenantByID(ctx, si.User.TenantID)
-	if err != nil {
-		return refuse(ar, fosite.ErrServerError.WithWrap(err))
-	}
 	for _, sc := range ar.GetRequestedScopes() {
 		// The admin scope is granted to tenant admins only; anyone else
 		// gets the rest (RFC 6749 §3.3 lets the server grant less).
@@ -322,7 +318,7 @@ func (e *Endpoints) issueCode(w http.ResponseWriter, r *http.Request, az *author
 		}
 		ar.GrantScope(sc)
 	}
-	session := e.userSession(si, tenant, ar.GetGrantedScopes(), az.claims, ar.GetRequestedAt())
+	session := e.userSession(si, ar.GetGrantedScopes(), az.claims, ar.GetRequestedAt())
 	resp, err := e.Provider.NewAuthorizeResponse(ctx, ar, session)
 	if err != nil {
 		return refuse(ar, err)
@@ -341,7 +337,7 @@ func (e *Endpoints) issueCode(w http.ResponseWriter, r *http.Request, az *author
 // userSession builds the one session type for a user's tokens: ID token
 // claims by scope and by the claims parameter, and the browser session the
 // tokens hang off.
-func (e *Endpoints) userSession(si *browser.SignedIn, tenant *store.Tenant, scopes fosite.Arguments, cr *claims.Request, requestedAt time.Time) *store.Session {
+func (e *Endpoints) userSession(si *browser.SignedIn, scopes fosite.Arguments, cr *claims.Request, requestedAt time.Time) *store.Session {
 	u, bs := si.User, si.Session
 	sess := store.NewSession()
 	sess.Subject = u.ID
@@ -357,7 +353,7 @@ func (e *Endpoints) userSession(si *browser.SignedIn, tenant *store.Tenant, scop
 	c.AuthenticationMethodsReferences = append([]string(nil), bs.AMR...)
 	c.AuthenticationContextClassReference = bs.ACR
 	c.Extra["sid"] = bs.ID
-	c.Extra["tenant"] = tenant.Slug
+	c.Extra["tenant"] = si.Tenant.Slug
 	idClaims := claims.ForScopes(scopes)
 	if cr != nil {
 		idClaims = append(idClaims, cr.IDToken...)

@@ -45,7 +45,7 @@ func (p *Pages) submitCode(w http.ResponseWriter, r *http.Request) error {
 	refused, err := p.Credentials.Code(r, st.user, r.PostForm.Get("code"))
 	if errors.Is(err, credentials.ErrNotActive) {
 		// Reset by an administrator meanwhile: decide afresh.
-		return p.afterPassword(w, r, st.pending, st.user)
+		return p.afterPassword(w, r, st)
 	}
 	if err != nil {
 		return err
@@ -103,5 +103,5 @@ func (p *Pages) submitRecovery(w http.ResponseWriter, r *http.Request) error {
 		return p.renderRecovery(w, r, st, credentials.MsgRecoverySpent, http.StatusUnauthorized)
 	}
 	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFARecoveryUsed, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
-	return p.afterPassword(w, r, st.pending, u)
+	return p.afterPassword(w, r, st)
 }

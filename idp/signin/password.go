@@ -49,7 +49,7 @@ func (p *Pages) submitLogin(w http.ResponseWriter, r *http.Request) error {
 	if email == "" || password == "" || len(email) > 320 || len(password) > secrets.MaxPasswordLength {
 		return p.renderLogin(w, r, pending, email, "Enter your email and password.", http.StatusBadRequest)
 	}
-	user, ok, err := p.Credentials.Password(r.Context(), email, password)
+	user, tenant, ok, err := p.Credentials.Password(r.Context(), email, password)
 	if err != nil {
 		return err
 	}
@@ -61,5 +61,5 @@ func (p *Pages) submitLogin(w http.ResponseWriter, r *http.Request) error {
 		return p.renderLogin(w, r, pending, email, credentials.MsgBadCredentials, http.StatusUnauthorized)
 	}
 	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.LoginPassword, TenantID: user.TenantID, ActorID: user.ID, SubjectID: user.ID})
-	return p.afterPassword(w, r, pending, user)
+	return p.afterPassword(w, r, &step{pending: pending, user: user, tenant: tenant})
 }

@@ -25,8 +25,7 @@ import (
 // Store is what the sign-in pages need of the database.
 type Store interface {
 	ClientByID(ctx context.Context, id string) (*store.Client, error)
-	UserByID(ctx context.Context, id string) (*store.User, error)
-	TenantByID(ctx context.Context, id string) (*store.Tenant, error)
+	UserAndTenantByID(ctx context.Context, id string) (*store.User, *store.Tenant, error)
 	HasActiveAuthenticator(ctx context.Context, userID string) (bool, error)
 	UseRecoveryKey(ctx context.Context, userID string, hash []byte) (bool, error)
 	BeginEnrollment(ctx context.Context, userID, sealedSecret string) error
@@ -90,10 +89,12 @@ func expired(err error) error {
 	return err
 }
 
-// step is a pending request whose password step is done, with its user.
+// step is a pending request whose password step is done, with its user
+// and the user's tenant, read once and carried through the request.
 type step struct {
 	pending *flow.Pending
 	user    *store.User
+	tenant  *store.Tenant
 }
 
 // loadStep loads the pending request at one of stages, with the user who
@@ -106,14 +107,14 @@ func (p *Pages) loadStep(r *http.Request, stages ...flow.Stage) (*step, error) {
 	if pending.UserID == "" {
 		return nil, web.ErrRequestExpired
 	}
-	user, err := p.Store.UserByID(r.Context(), pending.UserID)
+	user, tenant, err := p.Store.UserAndTenantByID(r.Context(), pending.UserID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && user.Disabled) {
 		return nil, web.ErrRequestExpired
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &step{pending: pending, user: user}, nil
+	return &step{pending: pending, user: user, tenant: tenant}, nil
 }
 
 // moveTo advances the pending request and sends the browser to the page of
@@ -140,12 +141,9 @@ func (p *Pages) continueFlow(w http.ResponseWriter, r *http.Request, pending *fl
 // accepted to the next step that flow.NextFactor names: the code page,
 // enrollment, or (when no second factor is needed) a new password-level
 // session.
-func (p *Pages) afterPassword(w http.ResponseWriter, r *http.Request, pending *flow.Pending, user *store.User) error {
+func (p *Pages) afterPassword(w http.ResponseWriter, r *http.Request, st *step) error {
 	ctx := r.Context()
-	tenant, err := p.Store.TenantByID(ctx, user.TenantID)
-	if err != nil {
-		return err
-	}
+	pending, user, tenant := st.pending, st.user, st.tenant
 	form := pending.Form()
 	cr, _ := claims.ParseRequest(form.Get("claims"))
 	next, err := flow.NextFactor(ctx, flow.Facts{
@@ -198,11 +196,7 @@ func (p *Pages) completeSecondFactor(w http.ResponseWriter, r *http.Request, st 
 		}
 		sessionID = si.Session.ID
 	} else {
-		tenant, err := p.Store.TenantByID(ctx, st.user.TenantID)
-		if err != nil {
-			return err
-		}
-		bs, err := p.Sessions.Start(w, r, st.user, tenant, claims.AMRMFA, claims.ACRMFA)
+		bs, err := p.Sessions.Start(w, r, st.user, st.tenant, claims.AMRMFA, claims.ACRMFA)
 		if err != nil {
 			return err
 		}

@@ -183,6 +183,10 @@ type clientCacheKey struct{}
 type clientCache struct {
 	mu sync.Mutex
 	m  map[string]*Client
+	// codeRows are the rows kept under authorization code signatures
+	// (codeBundle.go), keyed by kind and signature; a nil row is one known
+	// not to exist.
+	codeRows map[codeRowKey]*tokenRow
 }
 
 // WithRequestCache returns a context in which each client is read from the
@@ -191,7 +195,7 @@ type clientCache struct {
 // cache lives only as long as the request, so a deleted or changed client
 // is seen by the next one.
 func WithRequestCache(ctx context.Context) context.Context {
-	return context.WithValue(ctx, clientCacheKey{}, &clientCache{m: map[string]*Client{}})
+	return context.WithValue(ctx, clientCacheKey{}, &clientCache{m: map[string]*Client{}, codeRows: map[codeRowKey]*tokenRow{}})
 }
 
 // ClientByID finds a client.

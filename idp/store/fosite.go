@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -150,6 +152,15 @@ func (s *Store) loadRequest(ctx context.Context, kind, signature string, session
 		}
 		return s.finishRequest(ctx, row, session, inactiveErr)
 	}
+	if row, ok, err := s.cachedCodeRow(ctx, kind, signature); ok {
+		if err != nil {
+			return nil, err
+		}
+		if row == nil {
+			return nil, ErrNotFound
+		}
+		return s.finishRequest(ctx, row, session, inactiveErr)
+	}
 	row := tokenRow{Kind: kind, Signature: signature}
 	err := s.conn(ctx).Raw(
 		`SELECT request_id, client_id, active, requested_at, requested_scopes, granted_scopes,
@@ -209,6 +220,7 @@ func (s *Store) rowToRequest(ctx context.Context, row *tokenRow, session fosite.
 }
 
 func (s *Store) deleteRequest(ctx context.Context, kind, signature string) error {
+	forgetCodeRow(ctx, kind, signature, true)
 	return s.conn(ctx).Where("kind = ? AND signature = ?", kind, signature).Delete(&tokenRow{}).Error
 }
 
@@ -229,6 +241,7 @@ func (s *Store) GetAuthorizeCodeSession(ctx context.Context, code string, sessio
 // InvalidateAuthorizeCodeSession marks a code used. The conditional update
 // makes it single-use even when two exchanges race on two replicas.
 func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
+	forgetCodeRow(ctx, kindCode, code, false)
 	res := s.conn(ctx).Model(&tokenRow{}).
 		Where("kind = ? AND signature = ? AND active = ?", kindCode, code, true).
 		Update("active", false)
@@ -346,13 +359,17 @@ func (s *Store) DeletePKCERequestSession(ctx context.Context, signature string) 
 
 // --- OpenID Connect ---
 
+// fosite keys the OpenID Connect session by the authorization code
+// itself; the store keys it by the code's signature, like the code and its
+// PKCE row: no usable code is kept at rest, and a code exchange reads the
+// three rows in one statement (codebundle.go).
 func (s *Store) CreateOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) error {
-	return s.createRequest(ctx, kindOIDC, code, r, s.expiry(r, fosite.AuthorizeCode))
+	return s.createRequest(ctx, kindOIDC, codeSignature(code), r, s.expiry(r, fosite.AuthorizeCode))
 }
 
 // GetOpenIDConnectSession fills requester.GetSession(), not a fresh one.
 func (s *Store) GetOpenIDConnectSession(ctx context.Context, code string, requester fosite.Requester) (fosite.Requester, error) {
-	req, err := s.loadRequest(ctx, kindOIDC, code, requester.GetSession(), fosite.ErrNotFound)
+	req, err := s.loadRequest(ctx, kindOIDC, codeSignature(code), requester.GetSession(), fosite.ErrNotFound)
 	if req == nil || err != nil {
 		return nil, err
 	}
@@ -360,7 +377,18 @@ func (s *Store) GetOpenIDConnectSession(ctx context.Context, code string, reques
 }
 
 func (s *Store) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
-	return s.deleteRequest(ctx, kindOIDC, code)
+	return s.deleteRequest(ctx, kindOIDC, codeSignature(code))
+}
+
+// codeSignature is the signature part of an authorization code in
+// fosite's HMAC format ("key.signature"), what fosite itself stores codes
+// under; anything else is stored under its SHA-256.
+func codeSignature(code string) string {
+	if key, sig, ok := strings.Cut(code, "."); ok && key != "" && sig != "" && !strings.Contains(sig, ".") {
+		return sig
+	}
+	sum := sha256.Sum256([]byte(code))
+	return hex.EncodeToString(sum[:])
 }
 
 // --- pushed authorization requests (RFC 9126) ---
