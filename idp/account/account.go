@@ -137,7 +137,7 @@ func (a *Page) renderAccount(w http.ResponseWriter, r *http.Request, si *browser
 		}
 		page.Sessions = append(page.Sessions, templates.SessionRow{
 			ID: bs.ID, Device: describeUserAgent(bs.UserAgent), IP: bs.IP,
-			Started: FormatTime(bs.CreatedAt), LastActive: FormatTime(bs.LastSeenAt),
+			Started: web.FormatTime(bs.CreatedAt), LastActive: web.FormatTime(bs.LastSeenAt),
 			Current: current, TFA: bs.ACR == claims.ACRMFA, SignOutAction: pathAccountEndSession,
 		})
 	}
@@ -168,9 +168,6 @@ func (a *Page) freshCode(r *http.Request, u *store.User) (*credentials.Refusal, 
 	}
 	return refused, err
 }
-
-// FormatTime is how the account and admin pages show a time.
-func FormatTime(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04 UTC") }
 
 // describeUserAgent names the browser and system of a User-Agent well
 // enough for a person to recognise their own devices.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -92,3 +93,6 @@ func DuplicateParam(r *http.Request) string {
 	}
 	return ""
 }
+
+// FormatTime is how the account and admin pages show a time.
+func FormatTime(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04 UTC") }

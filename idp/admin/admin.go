@@ -1,0 +1,152 @@
+// Package admin is the tenant admin page (/admin): the tenant's Require TFA policy, its
+// users and their second factor, the audit log and the back-channel logout
+// deliveries. Only a signed-in admin of the tenant sees it; every action is
+// a form POST guarded like the other forms, and a user id of another
+// tenant answers as an unknown one (404), so tenants cannot be discovered.
+// The same operations are offered as JSON in api.go; both go through
+// the admin operations at the end of page.go.
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/ory/fosite"
+	"github.com/portcullis-idp/portcullis/idp/browser"
+	"github.com/portcullis-idp/portcullis/idp/signin"
+	"github.com/portcullis-idp/portcullis/idp/store"
+	"github.com/portcullis-idp/portcullis/idp/web"
+	"github.com/portcullis-idp/portcullis/templates"
+)
+
+// Admin serves the admin page and its JSON API.
+type Admin struct {
+	Store     Store
+	Gate      *signin.Gate
+	Sessions  *browser.Sessions
+	Templates *templates.Templates
+	Pages     *web.Pages
+	// Tokens checks the admin API's bearer tokens (fosite's provider).
+	Tokens interface {
+		IntrospectToken(ctx context.Context, token string, use fosite.TokenUse, session fosite.Session, scope ...string) (fosite.TokenUse, fosite.AccessRequester, error)
+	}
+}
+
+// Store is what the admin page and API need of the database.
+type Store interface {
+	ClientByID(ctx context.Context, id string) (*store.Client, error)
+	HasActiveAuthenticator(ctx context.Context, userID string) (bool, error)
+	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error)
+	ListLogoutDeliveries(ctx context.Context, tenantID string, limit int) ([]store.LogoutDelivery, error)
+	ListUsers(ctx context.Context, tenantID string) ([]store.User, error)
+	MFAStatus(ctx context.Context, tenantID string) (map[string]store.MFAState, error)
+	ResetUserMFA(ctx context.Context, userID string, actor store.Actor) ([]store.EndedSession, error)
+	RevokeUserSessions(ctx context.Context, userID, keepSessionID string, actor store.Actor) ([]store.EndedSession, error)
+	SetRequireTFA(ctx context.Context, tenantID string, on, clearSessions bool, keepSessionID string, actor store.Actor) ([]store.EndedSession, error)
+	TenantByID(ctx context.Context, id string) (*store.Tenant, error)
+	UserByID(ctx context.Context, id string) (*store.User, error)
+}
+
+// Mount adds the admin page and API to the route table. The API
+// authenticates with a bearer token, not the cookie, so it is not
+// origin-checked.
+func (a *Admin) Mount(rt *web.Router) {
+	act := func(h func(http.ResponseWriter, *http.Request, *browser.SignedIn) error) web.PageFunc {
+		return a.adminAction(h)
+	}
+	rt.Page("GET "+pathAdmin, a.showAdmin)
+	rt.Form("POST "+pathAdminRequireTFA, act(a.submitRequireTFA))
+	rt.Form("POST "+pathAdminUserReset, act(a.submitResetUser2FA))
+	rt.Form("POST "+pathAdminUserEnd, act(a.submitEndUserSessions))
+	rt.Handle("GET "+pathAdminAPITenant, a.adminAPI(a.apiGetTenant))
+	rt.Handle("PUT "+pathAdminAPIRequireTFA, a.adminAPI(a.apiSetRequireTFA))
+	rt.Handle("POST "+pathAdminAPIRequireTFA, a.adminAPI(a.apiSetRequireTFA))
+	rt.Handle("GET "+pathAdminAPIUsers, a.adminAPI(a.apiListUsers))
+	rt.Handle("POST "+pathAdminAPIUserReset, a.adminAPI(a.apiResetUser2FA))
+	rt.Handle("POST "+pathAdminAPIUserEnd, a.adminAPI(a.apiEndUserSessions))
+	rt.Handle("GET "+pathAdminAPIAudit, a.adminAPI(a.apiListAudit))
+	rt.Handle("GET "+pathAdminAPILogouts, a.adminAPI(a.apiListLogoutDeliveries))
+}
+
+const (
+	pathAdmin           = "/admin"
+	pathAdminRequireTFA = "/admin/require-tfa"
+	pathAdminUserReset  = "/admin/users/{id}/reset-2fa"
+	pathAdminUserEnd    = "/admin/users/{id}/end-sessions"
+	adminDoneParam      = "done"
+	adminCountParam     = "n"
+	adminAuditLimit     = 100
+	adminLogoutLimit    = 50
+
+	viaAdminPage = "admin page"
+	viaAdminAPI  = "admin api"
+
+	msgEnrollFirst  = "Two-factor authentication must be active on your own account before you can require it for everyone."
+	msgChooseOption = "Choose what happens to the users who are signed in now: clear all user sessions, or allow them to stay logged in."
+)
+
+var (
+	errNotAdmin = &web.Error{Code: http.StatusForbidden, Heading: "Administrators only",
+		Msg: "This page is for your organisation's administrators. Ask one of them if something needs to change."}
+	errAdminSignedOut = &web.Error{Code: http.StatusUnauthorized, Heading: "You are signed out",
+		Msg: "Your session has ended. Open the admin page again to sign in."}
+	errAdminUserNotFound = &web.Error{Code: http.StatusNotFound, Heading: "User not found",
+		Msg: "There is no such user in your organisation."}
+)
+
+// errAdminNeeds2FA refuses turning Require TFA on for an admin without an
+// active authenticator of their own.
+var errAdminNeeds2FA = errors.New("the acting admin has no active authenticator")
+
+// adminNotices are the confirmations shown after a redirect back to the
+// admin page (?done=...&n=...); fixed texts, so the query cannot inject any.
+var adminNotices = map[string]string{
+	"tfa_on_cleared": "Require TFA is on. %s ended; everyone without an authenticator sets one up at their next sign-in.",
+	"tfa_on_kept":    "Require TFA is on. Sessions stay signed in until they end; users without an authenticator set one up at their next sign-in.",
+	"tfa_off":        "Require TFA is off. Users without an authenticator sign in with their password alone.",
+	"reset":          "Two-factor authentication was reset; the user sets up a new authenticator at their next sign-in. %s ended.",
+	"ended":          "%s ended.",
+}
+
+func adminNotice(q url.Values) string {
+	text, ok := adminNotices[q.Get(adminDoneParam)]
+	if !ok {
+		return ""
+	}
+	if strings.Contains(text, "%s") {
+		n, err := strconv.Atoi(q.Get(adminCountParam))
+		if err != nil || n < 0 {
+			return ""
+		}
+		text = fmt.Sprintf(text, sessionCount(n))
+	}
+	return text
+}
+
+// sessionCount is "1 session was" / "N sessions were", capitalised.
+func sessionCount(n int) string {
+	switch n {
+	case 0:
+		return "No session was"
+	case 1:
+		return "1 session was"
+	default:
+		return strconv.Itoa(n) + " sessions were"
+	}
+}
+
+func adminDone(w http.ResponseWriter, r *http.Request, done string, n int) {
+	q := url.Values{adminDoneParam: {done}}
+	if strings.Contains(adminNotices[done], "%s") {
+		q.Set(adminCountParam, strconv.Itoa(n))
+	}
+	http.Redirect(w, r, pathAdmin+"?"+q.Encode(), http.StatusSeeOther)
+}
+
+var errAdminStepUp = &web.Error{Code: http.StatusForbidden, Heading: "Confirm with a code first",
+	Msg: "Your session has not passed your second factor. Open the admin page again and enter a code from your app."}
