@@ -604,8 +604,8 @@ func TestAdminPageInBrowser(t *testing.T) {
 	hash, err := secrets.HashPassword(testPassword, testArgon2)
 	must(t, err)
 	enrolled := func(id string) {
-		must(t, st.BeginEnrollment(bg, id, "sealed-"+id))
-		must(t, st.ConfirmEnrollment(bg, id, "sealed-"+id, 1, []byte("recovery-hash")))
+		must(t, st.BeginEnrollment(bg, id, mfa.Secret("secret-"+id)))
+		must(t, st.ConfirmEnrollment(bg, id, mfa.Secret("secret-"+id), 1, []byte("recovery-hash")))
 	}
 	linus := &store.User{TenantID: e.tenant.ID, Email: "linus@example.com", Name: "Linus Torvalds", PasswordHash: hash}
 	margaret := &store.User{TenantID: e.tenant.ID, Email: "margaret.hamilton@example.com", Name: "Margaret Hamilton", PasswordHash: hash}
@@ -742,18 +742,14 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// activateAuthenticator gives the user an active authenticator sealed the
-// way the server seals it, and returns the test's app for it.
+// activateAuthenticator gives the user an active authenticator, straight in
+// the store, and returns the test's app for it.
 func (e *env) activateAuthenticator(t *testing.T, userID string) *authenticator {
 	t.Helper()
 	ctx := context.Background()
 	secret, err := mfa.NewSecret(nil)
 	must(t, err)
-	cipher, err := secrets.AtRestCipher(e.master)
-	must(t, err)
-	sealed, err := cipher.Seal([]byte(secret), secrets.AAD("mfa_authenticators", "secret", userID))
-	must(t, err)
-	must(t, e.store.BeginEnrollment(ctx, userID, sealed))
-	must(t, e.store.ConfirmEnrollment(ctx, userID, sealed, 1, []byte("recovery-hash")))
+	must(t, e.store.BeginEnrollment(ctx, userID, secret))
+	must(t, e.store.ConfirmEnrollment(ctx, userID, secret, 1, []byte("recovery-hash")))
 	return e.app(secret)
 }

@@ -479,9 +479,14 @@ func waitLanding(t *testing.T, ctx context.Context, landings <-chan *url.URL) *u
 			loc, _ := chromedp.Run(ctx, chromedp.Location())
 			t.Fatalf("the browser never went to the client; it is at %s", loc)
 		}
-		// Consent is asked the first time this user meets the client.
+		// Consent is asked the first time this user meets the client. The
+		// click is bounded: when an earlier click is already leaving the
+		// page, the button never appears again, and an unbounded click
+		// waited for it until browserLimit, past the code's lifetime.
 		if loc, _ := chromedp.Run(ctx, chromedp.Location()); strings.Contains(loc, "/consent") {
-			_ = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[name="decision"][value="allow"]`)))
+			click, cancel := context.WithTimeout(ctx, 2*time.Second)
+			_ = chromedp.Do(click, chromedp.Click(chromedp.CSS(`button[name="decision"][value="allow"]`)))
+			cancel()
 		}
 	}
 }

@@ -75,7 +75,6 @@ type replicas struct {
 	cfg    store.Config
 	store  *store.Store // the test's own connection: seeding and checks
 	master []byte
-	cipher *secrets.Cipher
 	issuer string    // the same for both replicas
 	urls   [2]string // where each replica listens
 	tenant *store.Tenant
@@ -87,12 +86,14 @@ func newReplicas(t *testing.T) *replicas {
 	t.Helper()
 	ctx := context.Background()
 	r := &replicas{cfg: storetest.PostgresConfig(t)} // skips, or fails in CI, without a DSN
-	r.store = storetest.Open(t, r.cfg)
 	r.master = make([]byte, 32)
 	_, err := rand.Read(r.master)
 	must(t, err)
-	r.cipher, err = secrets.AtRestCipher(r.master)
+	// Every replica, the portcullis binaries included, seals with the
+	// master key's cipher.
+	r.cfg.Cipher, err = secrets.AtRestCipher(r.master)
 	must(t, err)
+	r.store = storetest.Open(t, r.cfg)
 	r.hash, err = secrets.HashPassword(testPassword, testArgon2)
 	must(t, err)
 	r.tenant = &store.Tenant{Slug: "acme", Name: "Acme", RequireTFA: true}
@@ -247,7 +248,7 @@ type replicaUser struct {
 
 func (r *replicas) newUser(t *testing.T, email string) replicaUser {
 	t.Helper()
-	id, secret := enrollTOTP(t, r.store, r.cipher, r.tenant.ID, email, r.hash)
+	id, secret := enrollTOTP(t, r.store, r.tenant.ID, email, r.hash)
 	return replicaUser{id: id, email: email, secret: secret}
 }
 

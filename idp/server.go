@@ -32,11 +32,14 @@ import (
 // Options are the dependencies and settings of a Server; every field can
 // be read off here and a test builds one in a few lines.
 type Options struct {
+	// Store seals TOTP secrets and the token HMAC secret itself, with its
+	// Config.Cipher (serve gives it secrets.AtRestCipher(MasterKey)); New
+	// fails with store.ErrNoCipher without one.
 	Store     *store.Store
 	Templates *templates.Templates
 	Logger    *slog.Logger
 	Issuer    string // absolute URL without trailing slash
-	MasterKey []byte // 32 bytes; seals keys at rest and derives cookie keys
+	MasterKey []byte // 32 bytes; seals signing keys, keys client-secret digests and cookies
 
 	SigningAlg string // RS256 (default) or ES256
 	RSABits    int    // 2048 by default
@@ -147,7 +150,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err := s.keys.Ensure(ctx); err != nil {
 		return nil, fmt.Errorf("idp: signing keys: %w", err)
 	}
-	secret, err := oauth.GlobalSecret(ctx, st, cipher)
+	secret, err := st.OAuthHMACSecret(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("idp: token secret: %w", err)
 	}
@@ -182,7 +185,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	flows := &flow.Flows{Store: st, Now: o.Now, NewID: secrets.RandomToken}
 	s.creds = &credentials.Checker{
-		Store: st, Sessions: sess, Argon2: *o.Argon2, Cipher: cipher,
+		Store: st, Sessions: sess, Argon2: *o.Argon2,
 		Codes:     &mfa.Guard{Store: st, Clock: credentials.Clock(o.CodeClock)},
 		Passwords: &mfa.Guard{Store: st.PasswordAttempts(), Clock: credentials.Clock(o.Now)},
 	}

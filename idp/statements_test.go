@@ -12,7 +12,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/portcullis-idp/portcullis/idp/claims"
-	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/idp/store/storetest"
 )
@@ -49,8 +48,6 @@ func TestStatementsPerSignIn(t *testing.T) {
 			e.ts.Config.Handler = stmts.handler(e.ts.Config.Handler)
 
 			e.requireTFA(true)
-			cipher, err := secrets.AtRestCipher(e.master)
-			must(t, err)
 			secret, hash, err := e.srv.ClientSecret()
 			must(t, err)
 			web := &store.Client{
@@ -60,7 +57,7 @@ func TestStatementsPerSignIn(t *testing.T) {
 			must(t, e.store.CreateClient(ctx, web))
 			relying := e.rp(web, secret, oidc.ScopeOpenID, "profile", "email")
 			user := func(email string) *mfaUser {
-				_, s := enrollTOTP(t, e.store, cipher, e.tenant.ID, email, e.user.PasswordHash)
+				_, s := enrollTOTP(t, e.store, e.tenant.ID, email, e.user.PasswordHash)
 				return &mfaUser{email: email, password: testPassword, app: e.app(s)}
 			}
 

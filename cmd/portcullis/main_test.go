@@ -75,10 +75,16 @@ func testEnv(t *testing.T) (map[string]string, string) {
 	}, db
 }
 
-// openTestStore opens the database the commands wrote, for checks.
+// openTestStore opens the database the commands wrote, for checks, sealing
+// with testKey as serve does.
 func openTestStore(t *testing.T, db string) *store.Store {
 	t.Helper()
-	st, err := store.Open(store.Config{Driver: "sqlite", DSN: db})
+	key, _ := base64.StdEncoding.DecodeString(testKey)
+	cipher, err := secrets.AtRestCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(store.Config{Driver: "sqlite", DSN: db, Cipher: cipher})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -602,10 +608,10 @@ func TestUserResetMFA(t *testing.T) {
 	st := openTestStore(t, db)
 	ada, bob := seedUser(t, st, "acme", "ada@acme.test"), seedUser(t, st, "acme", "bob@acme.test")
 	for _, u := range []*store.User{ada, bob} {
-		if err := st.BeginEnrollment(ctx, u.ID, "sealed"); err != nil {
+		if err := st.BeginEnrollment(ctx, u.ID, "secret"); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.ConfirmEnrollment(ctx, u.ID, "sealed", 1, []byte("recovery-hash")); err != nil {
+		if err := st.ConfirmEnrollment(ctx, u.ID, "secret", 1, []byte("recovery-hash")); err != nil {
 			t.Fatal(err)
 		}
 	}

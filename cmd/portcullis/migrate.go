@@ -21,7 +21,7 @@ migrated by a newer Portcullis is refused, never touched.`,
 			if err != nil {
 				return err
 			}
-			st, applied, err := openStore(cmd.Context(), cfg)
+			st, applied, err := openStore(cmd.Context(), cfg, nil)
 			if err != nil {
 				return err
 			}

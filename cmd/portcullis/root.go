@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portcullis-idp/portcullis/idp/config"
+	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/store"
 )
 
@@ -122,8 +123,10 @@ func masterKey(cfg *config.Config) ([]byte, error) {
 
 // openStore opens the configured database and brings its schema up to
 // date, returning the migration versions it applied. For SQLite the
-// directory of the file is created (0700) if needed.
-func openStore(ctx context.Context, cfg config.Config) (*store.Store, []int64, error) {
+// directory of the file is created (0700) if needed. cipher seals the
+// secrets the store keeps (store.Config.Cipher); the administration
+// commands, which read and write none, pass nil.
+func openStore(ctx context.Context, cfg config.Config, cipher *secrets.Cipher) (*store.Store, []int64, error) {
 	driver, dsn := cfg.DBDriverAndDSN()
 	if driver == config.DriverSQLite {
 		path, _, _ := strings.Cut(dsn, "?")
@@ -136,6 +139,7 @@ func openStore(ctx context.Context, cfg config.Config) (*store.Store, []int64, e
 		DSN:          dsn,
 		MaxOpenConns: cfg.DB.MaxOpenConns,
 		MaxIdleConns: cfg.DB.MaxIdleConns,
+		Cipher:       cipher,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -162,7 +166,7 @@ func (c *cli) openAdminStore(cmd *cobra.Command) (*store.Store, config.Config, e
 // openStoreNoting is openStore for the administration commands: it notes
 // on stderr any migration it applied, so that stdout keeps only the result.
 func (c *cli) openStoreNoting(ctx context.Context, cfg config.Config) (*store.Store, error) {
-	st, applied, err := openStore(ctx, cfg)
+	st, applied, err := openStore(ctx, cfg, nil)
 	if err != nil {
 		return nil, err
 	}

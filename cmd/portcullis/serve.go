@@ -21,6 +21,7 @@ import (
 	"github.com/portcullis-idp/portcullis/idp"
 	"github.com/portcullis-idp/portcullis/idp/config"
 	"github.com/portcullis-idp/portcullis/idp/demo"
+	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/templates"
 )
 
@@ -99,7 +100,11 @@ func (c *cli) serve(ctx context.Context, cfg config.Config) (err error) {
 	}
 	warnIfIssuerElsewhere(log, cfg.Issuer, ln.Addr())
 
-	st, applied, err := openStore(ctx, cfg)
+	cipher, err := secrets.AtRestCipher(key)
+	if err != nil {
+		return err
+	}
+	st, applied, err := openStore(ctx, cfg, cipher)
 	if err != nil {
 		return err
 	}

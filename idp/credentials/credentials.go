@@ -37,7 +37,7 @@ const (
 // Store is what checking credentials needs of the database.
 type Store interface {
 	UserAndTenantByEmail(ctx context.Context, email string) (*store.User, *store.Tenant, error)
-	ActiveSecret(ctx context.Context, userID string) (sealed string, err error)
+	ActiveSecret(ctx context.Context, userID string) (mfa.Secret, error)
 	RecoveryKeyMatches(ctx context.Context, userID string, hash []byte) (bool, error)
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 	Audit(ctx context.Context, e *store.AuditEvent) error
@@ -52,8 +52,6 @@ type Checker struct {
 	// limits password attempts per user.
 	Codes, Passwords *mfa.Guard
 	Argon2           secrets.Argon2Params
-	// Cipher seals TOTP secrets and enrollment data at rest.
-	Cipher *secrets.Cipher
 
 	// dummyHash is checked when the email is unknown, so a wrong email
 	// costs the same argon2id work as a wrong password. Made in the
@@ -204,14 +202,10 @@ var ErrNotActive = errors.New("credentials: two-factor authentication is not act
 // (replay and attempt limit). It returns nil when the code is accepted,
 // the refusal to show otherwise; err is for everything else.
 func (c *Checker) Code(r *http.Request, u *store.User, code string) (*Refusal, error) {
-	sealed, err := c.Store.ActiveSecret(r.Context(), u.ID)
+	secret, err := c.Store.ActiveSecret(r.Context(), u.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrNotActive
 	}
-	if err != nil {
-		return nil, err
-	}
-	secret, err := c.OpenSecret(sealed, u.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -316,27 +310,4 @@ func WriteRecoveryKeyFile(w http.ResponseWriter, email string, key mfa.RecoveryK
 // Clock adapts a clock for the mfa package.
 func Clock(now func() time.Time) mfa.Clock {
 	return mfa.ClockFunc(func() time.Time { return now().UTC() })
-}
-
-// SealSecret seals a TOTP secret of userID for storage; the AAD binds it
-// to its row (mfa_authenticators.secret of the user).
-func (c *Checker) SealSecret(secret mfa.Secret, userID string) (string, error) {
-	return c.Cipher.Seal([]byte(secret), secrets.AAD("mfa_authenticators", "secret", userID))
-}
-
-// OpenSecret opens a TOTP secret sealed by SealSecret.
-func (c *Checker) OpenSecret(sealed, userID string) (mfa.Secret, error) {
-	plain, err := c.Cipher.Open(sealed, secrets.AAD("mfa_authenticators", "secret", userID))
-	return mfa.Secret(plain), err
-}
-
-// SealPending seals data kept in a pending request (the recovery key shown
-// during enrollment) under that request's id.
-func (c *Checker) SealPending(pendingID string, plain []byte) (string, error) {
-	return c.Cipher.Seal(plain, secrets.AAD("auth_requests", "secret_data", pendingID))
-}
-
-// OpenPending opens data sealed by SealPending.
-func (c *Checker) OpenPending(pendingID, sealed string) ([]byte, error) {
-	return c.Cipher.Open(sealed, secrets.AAD("auth_requests", "secret_data", pendingID))
 }

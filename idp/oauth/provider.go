@@ -2,7 +2,6 @@ package oauth
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"net/url"
 	"time"
@@ -24,23 +23,8 @@ import (
 // parURIPrefix is RFC 9126's request_uri prefix.
 const parURIPrefix = "urn:ietf:params:oauth:request_uri:"
 
-// GlobalSecret returns the HMAC secret for opaque tokens: generated once,
-// stored sealed, shared by every replica (a new one per start would void
-// every outstanding code and token).
-func GlobalSecret(ctx context.Context, s *store.Store, c *secrets.Cipher) ([]byte, error) {
-	aad := secrets.AAD("settings", "value", "oauth_hmac_secret")
-	sealed, err := s.SettingOrCreate(ctx, "oauth_hmac_secret", func() (string, error) {
-		b := make([]byte, 32)
-		if _, err := rand.Read(b); err != nil {
-			return "", err
-		}
-		return c.Seal(b, aad)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return c.Open(sealed, aad)
-}
+// The client-secret digest is fosite's ClientSecretsHasher.
+var _ fosite.Hasher = secrets.ClientSecretHasher{}
 
 // ProviderConfig carries what the fosite wiring needs.
 type ProviderConfig struct {

@@ -35,15 +35,11 @@ func (p *Pages) showEnroll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	sealedSecret, err := p.Credentials.SealSecret(e.Secret, u.ID)
+	sealedKey, err := p.Store.SealRecoveryKey(st.pending.ID, e.RecoveryKey)
 	if err != nil {
 		return err
 	}
-	sealedKey, err := p.Credentials.SealPending(st.pending.ID, []byte(e.RecoveryKey))
-	if err != nil {
-		return err
-	}
-	if err := p.Store.BeginEnrollment(ctx, u.ID, sealedSecret); errors.Is(err, store.ErrMFAActive) {
+	if err := p.Store.BeginEnrollment(ctx, u.ID, e.Secret); errors.Is(err, store.ErrMFAActive) {
 		// Enrolled meanwhile (another tab): ask for a code instead.
 		if st.pending.Kind() == flow.KindAccount {
 			return p.continueFlow(w, r, st.pending)
@@ -88,11 +84,11 @@ func (p *Pages) submitEnroll(w http.ResponseWriter, r *http.Request) error {
 
 // recoveryKey opens the key shown during this enrollment.
 func (p *Pages) recoveryKey(pending *flow.Pending) (mfa.RecoveryKey, error) {
-	plain, err := p.Credentials.OpenPending(pending.ID, pending.SecretData)
+	key, err := p.Store.AuthRequestRecoveryKey(&pending.AuthRequest)
 	if err != nil {
 		return "", web.ErrRequestExpired
 	}
-	return mfa.RecoveryKey(plain), nil
+	return key, nil
 }
 
 func (p *Pages) showEnrollKey(w http.ResponseWriter, r *http.Request) error {
@@ -177,14 +173,10 @@ func (p *Pages) submitEnrollVerify(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	u := st.user
-	sealed, err := p.Store.PendingAuthenticator(ctx, u.ID)
+	secret, err := p.Store.PendingAuthenticator(ctx, u.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return p.moveTo(w, r, st.pending, flow.StageEnroll)
 	}
-	if err != nil {
-		return err
-	}
-	secret, err := p.Credentials.OpenSecret(sealed, u.ID)
 	if err != nil {
 		return err
 	}
@@ -198,7 +190,7 @@ func (p *Pages) submitEnrollVerify(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if err := p.Store.ConfirmEnrollment(ctx, u.ID, sealed, step, mfa.HashRecoveryKey(key)); errors.Is(err, store.ErrNotFound) {
+	if err := p.Store.ConfirmEnrollment(ctx, u.ID, secret, step, mfa.HashRecoveryKey(key)); errors.Is(err, store.ErrNotFound) {
 		// Started over in another tab: this code belonged to the old secret.
 		return p.moveTo(w, r, st.pending, flow.StageEnroll)
 	} else if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/portcullis-idp/portcullis/idp/flow"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/idp/web"
+	"github.com/portcullis-idp/portcullis/mfa"
 	"github.com/portcullis-idp/portcullis/templates"
 )
 
@@ -28,9 +29,11 @@ type Store interface {
 	UserAndTenantByID(ctx context.Context, id string) (*store.User, *store.Tenant, error)
 	HasActiveAuthenticator(ctx context.Context, userID string) (bool, error)
 	UseRecoveryKey(ctx context.Context, userID string, hash []byte) (bool, error)
-	BeginEnrollment(ctx context.Context, userID, sealedSecret string) error
-	PendingAuthenticator(ctx context.Context, userID string) (sealed string, err error)
-	ConfirmEnrollment(ctx context.Context, userID, sealedSecret string, step int64, recoveryHash []byte) error
+	BeginEnrollment(ctx context.Context, userID string, secret mfa.Secret) error
+	PendingAuthenticator(ctx context.Context, userID string) (mfa.Secret, error)
+	ConfirmEnrollment(ctx context.Context, userID string, secret mfa.Secret, step int64, recoveryHash []byte) error
+	SealRecoveryKey(requestID string, key mfa.RecoveryKey) (string, error)
+	AuthRequestRecoveryKey(ar *store.AuthRequest) (mfa.RecoveryKey, error)
 }
 
 // Pages serves the sign-in pages.

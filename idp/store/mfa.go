@@ -16,9 +16,10 @@ import (
 // attempt counter of mfa.Guard. Every statement goes through s.conn(ctx), so
 // all of it joins a transaction carried in ctx.
 //
-// Secrets arrive sealed (mfa.Cipher with secrets.AAD("mfa_authenticators",
-// "secret", userID)) and recovery keys arrive hashed (mfa.HashRecoveryKey):
-// the store never sees a plaintext secret or key.
+// TOTP secrets arrive and leave as plain mfa.Secret values and are stored
+// sealed with the store's cipher, bound to the user's row (sealed.go).
+// Recovery keys arrive hashed (mfa.HashRecoveryKey): the store never sees a
+// plaintext key.
 
 var _ mfa.Store = (*Store)(nil)
 
@@ -36,7 +37,7 @@ var errEmptyRecoveryHash = errors.New("store: empty recovery key hash")
 // the user's counter row, mfaAttemptsRow.LastStep.
 type mfaAuthenticatorRow struct {
 	UserID      string `gorm:"primaryKey"`
-	Secret      string // sealed, see the top of this file
+	Secret      string // sealed, see sealed.go
 	ConfirmedAt *time.Time
 	CreatedAt   time.Time
 }
@@ -272,20 +273,24 @@ func (PasswordAttempts) AdvanceTOTPStep(context.Context, string, int64) error {
 
 // --- enrollment ---
 
-// BeginEnrollment stores sealedSecret as the user's pending authenticator,
+// BeginEnrollment stores secret as the user's pending authenticator,
 // replacing any pending one (starting again makes a new secret; the old one
 // never becomes active). It refuses with ErrMFAActive when the user has a
 // confirmed authenticator: callers reset first. One statement (an upsert
 // whose update applies only to a pending row), so it cannot overwrite an
 // authenticator confirmed concurrently.
-func (s *Store) BeginEnrollment(ctx context.Context, userID, sealedSecret string) error {
+func (s *Store) BeginEnrollment(ctx context.Context, userID string, secret mfa.Secret) error {
+	sealed, err := s.sealTOTPSecret(userID, secret)
+	if err != nil {
+		return err
+	}
 	res := s.conn(ctx).Exec(
 		`INSERT INTO mfa_authenticators (user_id, secret, confirmed_at, created_at)
 		 VALUES (?, ?, NULL, ?)
 		 ON CONFLICT (user_id) DO UPDATE
 		    SET secret = excluded.secret, created_at = excluded.created_at
 		  WHERE mfa_authenticators.confirmed_at IS NULL`,
-		userID, sealedSecret, s.now())
+		userID, sealed, s.now())
 	if res.Error != nil {
 		return translate(res.Error)
 	}
@@ -295,26 +300,30 @@ func (s *Store) BeginEnrollment(ctx context.Context, userID, sealedSecret string
 	return nil
 }
 
-// PendingAuthenticator returns the sealed secret of the user's pending
-// (not yet confirmed) authenticator, or ErrNotFound.
-func (s *Store) PendingAuthenticator(ctx context.Context, userID string) (sealed string, err error) {
+// PendingAuthenticator returns the secret of the user's pending (not yet
+// confirmed) authenticator, or ErrNotFound.
+func (s *Store) PendingAuthenticator(ctx context.Context, userID string) (mfa.Secret, error) {
 	var row mfaAuthenticatorRow
-	err = s.conn(ctx).Where("user_id = ? AND confirmed_at IS NULL", userID).Take(&row).Error
-	return row.Secret, translate(err)
+	if err := s.conn(ctx).Where("user_id = ? AND confirmed_at IS NULL", userID).Take(&row).Error; err != nil {
+		return "", translate(err)
+	}
+	return s.openTOTPSecret(userID, row.Secret)
 }
 
-// ActiveSecret returns the sealed secret of the user's confirmed
-// authenticator, or ErrNotFound: what checking a code needs, read from one
-// row (the sign-in reads it for every code).
-func (s *Store) ActiveSecret(ctx context.Context, userID string) (sealed string, err error) {
+// ActiveSecret returns the secret of the user's confirmed authenticator, or
+// ErrNotFound: what checking a code needs, read from one row (the sign-in
+// reads it for every code).
+func (s *Store) ActiveSecret(ctx context.Context, userID string) (mfa.Secret, error) {
 	var row mfaAuthenticatorRow
-	err = s.conn(ctx).Select("secret").Where("user_id = ? AND confirmed_at IS NOT NULL", userID).Take(&row).Error
-	return row.Secret, translate(err)
+	if err := s.conn(ctx).Select("secret").Where("user_id = ? AND confirmed_at IS NOT NULL", userID).Take(&row).Error; err != nil {
+		return "", translate(err)
+	}
+	return s.openTOTPSecret(userID, row.Secret)
 }
 
-// ActiveAuthenticator returns the sealed secret and last accepted step of
-// the user's confirmed authenticator, or ErrNotFound.
-func (s *Store) ActiveAuthenticator(ctx context.Context, userID string) (sealed string, lastStep int64, err error) {
+// ActiveAuthenticator returns the secret and last accepted step of the
+// user's confirmed authenticator, or ErrNotFound.
+func (s *Store) ActiveAuthenticator(ctx context.Context, userID string) (secret mfa.Secret, lastStep int64, err error) {
 	var rows []struct {
 		Secret   string
 		LastStep int64
@@ -329,7 +338,10 @@ func (s *Store) ActiveAuthenticator(ctx context.Context, userID string) (sealed 
 	if len(rows) == 0 {
 		return "", 0, ErrNotFound
 	}
-	return rows[0].Secret, rows[0].LastStep, nil
+	if secret, err = s.openTOTPSecret(userID, rows[0].Secret); err != nil {
+		return "", 0, err
+	}
+	return secret, rows[0].LastStep, nil
 }
 
 // HasActiveAuthenticator reports whether the user has a confirmed
@@ -348,25 +360,42 @@ func (s *Store) HasActiveAuthenticator(ctx context.Context, userID string) (bool
 // contract reads as "no counter yet" (so the confirming code cannot be
 // replayed at the next sign-in; a step already recorded that is later stays:
 // the guard only moves forward), and
-// replaces the user's recovery key with recoveryHash. sealedSecret is the
-// pending secret the code was checked against: if the user started over in
-// another tab meanwhile, the newer secret is not confirmed by a code for the
-// older one. It returns ErrNotFound, and changes nothing, when no such
-// pending authenticator exists (never started, started over, already
-// confirmed, or confirmed concurrently).
+// replaces the user's recovery key with recoveryHash. secret is the pending
+// secret the code was checked against: if the user started over in another
+// tab meanwhile, the newer secret is not confirmed by a code for the older
+// one. It returns ErrNotFound, and changes nothing, when no such pending
+// authenticator exists (never started, started over, already confirmed, or
+// confirmed concurrently).
 //
 // It does not burn the step through AdvanceTOTPStep: that only applies to a
 // confirmed authenticator, so mfa.Guard.CheckCode cannot confirm one.
-func (s *Store) ConfirmEnrollment(ctx context.Context, userID, sealedSecret string, step int64, recoveryHash []byte) error {
+func (s *Store) ConfirmEnrollment(ctx context.Context, userID string, secret mfa.Secret, step int64, recoveryHash []byte) error {
 	if len(recoveryHash) == 0 {
 		return errEmptyRecoveryHash
 	}
 	return s.InTx(ctx, func(ctx context.Context) error {
 		db := s.conn(ctx)
+		// Sealing draws a new nonce, so the pending row is read and its
+		// secret compared in Go; the UPDATE is then conditional on the
+		// sealed value read, so a restart in between still loses.
+		var rows []mfaAuthenticatorRow
+		if err := db.Where("user_id = ? AND confirmed_at IS NULL", userID).Limit(1).Find(&rows).Error; err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return ErrNotFound
+		}
+		pending, err := s.openTOTPSecret(userID, rows[0].Secret)
+		if err != nil {
+			return err
+		}
+		if subtle.ConstantTimeCompare([]byte(pending), []byte(secret)) != 1 {
+			return ErrNotFound
+		}
 		res := db.Exec(
 			`UPDATE mfa_authenticators SET confirmed_at = ?
 			  WHERE user_id = ? AND confirmed_at IS NULL AND secret = ?`,
-			s.now(), userID, sealedSecret)
+			s.now(), userID, rows[0].Secret)
 		if res.Error != nil {
 			return res.Error
 		}

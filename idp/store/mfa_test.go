@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -50,10 +51,10 @@ func (w *mfaLazyUsers) ensure(ctx context.Context, userID string) error {
 	if err := w.CreateUser(ctx, u); err != nil {
 		return err
 	}
-	if err := w.BeginEnrollment(ctx, userID, "sealed-"+userID); err != nil {
+	if err := w.BeginEnrollment(ctx, userID, mfa.Secret("secret-"+userID)); err != nil {
 		return err
 	}
-	if err := w.ConfirmEnrollment(ctx, userID, "sealed-"+userID, 0, mfaHash("key-"+userID)); err != nil {
+	if err := w.ConfirmEnrollment(ctx, userID, mfa.Secret("secret-"+userID), 0, mfaHash("key-"+userID)); err != nil {
 		return err
 	}
 	w.made[userID] = true
@@ -121,14 +122,14 @@ func testMFAEnrollment(t *testing.T, s *store.Store) {
 	if _, err := s.PendingAuthenticator(ctx, u.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("PendingAuthenticator before enrolling: err = %v, want ErrNotFound", err)
 	}
-	if err := s.BeginEnrollment(ctx, u.ID, "sealed-1"); err != nil {
+	if err := s.BeginEnrollment(ctx, u.ID, "secret-1"); err != nil {
 		t.Fatalf("BeginEnrollment: %v", err)
 	}
 	// Starting again replaces the pending secret.
-	if err := s.BeginEnrollment(ctx, u.ID, "sealed-2"); err != nil {
+	if err := s.BeginEnrollment(ctx, u.ID, "secret-2"); err != nil {
 		t.Fatalf("BeginEnrollment again: %v", err)
 	}
-	if got, err := s.PendingAuthenticator(ctx, u.ID); err != nil || got != "sealed-2" {
+	if got, err := s.PendingAuthenticator(ctx, u.ID); err != nil || got != "secret-2" {
 		t.Errorf("PendingAuthenticator = %q, %v; want sealed-2", got, err)
 	}
 	if _, _, err := s.ActiveAuthenticator(ctx, u.ID); !errors.Is(err, store.ErrNotFound) {
@@ -138,29 +139,29 @@ func testMFAEnrollment(t *testing.T, s *store.Store) {
 
 	// A code checked against a secret that was since replaced (another tab
 	// started over) confirms nothing.
-	if err := s.ConfirmEnrollment(ctx, u.ID, "sealed-1", 5000, mfaHash("paper")); !errors.Is(err, store.ErrNotFound) {
+	if err := s.ConfirmEnrollment(ctx, u.ID, "secret-1", 5000, mfaHash("paper")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("ConfirmEnrollment with a replaced secret: err = %v, want ErrNotFound", err)
 	}
-	if err := s.ConfirmEnrollment(ctx, u.ID, "sealed-2", 5000, mfaHash("paper")); err != nil {
+	if err := s.ConfirmEnrollment(ctx, u.ID, "secret-2", 5000, mfaHash("paper")); err != nil {
 		t.Fatalf("ConfirmEnrollment: %v", err)
 	}
-	sealed, last, err := s.ActiveAuthenticator(ctx, u.ID)
-	if err != nil || sealed != "sealed-2" || last != 5000 {
-		t.Errorf("ActiveAuthenticator = %q, %d, %v; want sealed-2, 5000", sealed, last, err)
+	secret, last, err := s.ActiveAuthenticator(ctx, u.ID)
+	if err != nil || secret != "secret-2" || last != 5000 {
+		t.Errorf("ActiveAuthenticator = %q, %d, %v; want secret-2, 5000", string(secret), last, err)
 	}
 	mfaWantActive(t, s, u.ID, true)
 	if _, err := s.PendingAuthenticator(ctx, u.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("PendingAuthenticator after confirming: err = %v, want ErrNotFound", err)
 	}
-	if err := s.ConfirmEnrollment(ctx, u.ID, "sealed-2", 5001, mfaHash("other")); !errors.Is(err, store.ErrNotFound) {
+	if err := s.ConfirmEnrollment(ctx, u.ID, "secret-2", 5001, mfaHash("other")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("second ConfirmEnrollment: err = %v, want ErrNotFound", err)
 	}
 	// A confirmed authenticator is not replaced by a new enrollment.
-	if err := s.BeginEnrollment(ctx, u.ID, "sealed-3"); !errors.Is(err, store.ErrMFAActive) {
+	if err := s.BeginEnrollment(ctx, u.ID, "secret-3"); !errors.Is(err, store.ErrMFAActive) {
 		t.Errorf("BeginEnrollment with an active authenticator: err = %v, want ErrMFAActive", err)
 	}
-	if sealed, last, err := s.ActiveAuthenticator(ctx, u.ID); err != nil || sealed != "sealed-2" || last != 5000 {
-		t.Errorf("after refused BeginEnrollment: ActiveAuthenticator = %q, %d, %v; want unchanged", sealed, last, err)
+	if secret, last, err := s.ActiveAuthenticator(ctx, u.ID); err != nil || secret != "secret-2" || last != 5000 {
+		t.Errorf("after refused BeginEnrollment: ActiveAuthenticator = %q, %d, %v; want unchanged", string(secret), last, err)
 	}
 	// The recovery key written by the confirmation is the one that works.
 	if ok, err := s.UseRecoveryKey(ctx, u.ID, mfaHash("other")); err != nil || ok {
@@ -174,16 +175,16 @@ func testMFAEnrollment(t *testing.T, s *store.Store) {
 func testMFAConfirmNeedsPending(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	u := storetest.NewUser(t, s, storetest.NewTenant(t, s).ID)
-	if err := s.ConfirmEnrollment(ctx, u.ID, "sealed", 5000, mfaHash("paper")); !errors.Is(err, store.ErrNotFound) {
+	if err := s.ConfirmEnrollment(ctx, u.ID, "secret", 5000, mfaHash("paper")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("ConfirmEnrollment without enrollment: err = %v, want ErrNotFound", err)
 	}
 	if ok, err := s.UseRecoveryKey(ctx, u.ID, mfaHash("paper")); err != nil || ok {
 		t.Errorf("refused ConfirmEnrollment left a recovery key: UseRecoveryKey = %v, %v", ok, err)
 	}
-	if err := s.BeginEnrollment(ctx, u.ID, "sealed"); err != nil {
+	if err := s.BeginEnrollment(ctx, u.ID, "secret"); err != nil {
 		t.Fatalf("BeginEnrollment: %v", err)
 	}
-	if err := s.ConfirmEnrollment(ctx, u.ID, "sealed", 5000, nil); err == nil {
+	if err := s.ConfirmEnrollment(ctx, u.ID, "secret", 5000, nil); err == nil {
 		t.Error("ConfirmEnrollment with an empty recovery hash succeeded")
 	}
 	mfaWantActive(t, s, u.ID, false)
@@ -194,10 +195,10 @@ func testMFAEnrollmentInTx(t *testing.T, s *store.Store) {
 	u := storetest.NewUser(t, s, storetest.NewTenant(t, s).ID)
 	abort := errors.New("abort")
 	err := s.InTx(ctx, func(ctx context.Context) error {
-		if err := s.BeginEnrollment(ctx, u.ID, "sealed"); err != nil {
+		if err := s.BeginEnrollment(ctx, u.ID, "secret"); err != nil {
 			return err
 		}
-		if err := s.ConfirmEnrollment(ctx, u.ID, "sealed", 5000, mfaHash("paper")); err != nil {
+		if err := s.ConfirmEnrollment(ctx, u.ID, "secret", 5000, mfaHash("paper")); err != nil {
 			return err
 		}
 		if ok, err := s.HasActiveAuthenticator(ctx, u.ID); err != nil || !ok {
@@ -227,35 +228,29 @@ func testMFASealedSecret(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	tn := storetest.NewTenant(t, s)
 	u, other := storetest.NewUser(t, s, tn.ID), storetest.NewUser(t, s, tn.ID)
-	c, err := secrets.NewCipher("k1", map[string][]byte{"k1": make([]byte, secrets.KeySize)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret := []byte("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
-	sealed, err := c.Seal(secret, secrets.AAD("mfa_authenticators", "secret", u.ID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.BeginEnrollment(ctx, u.ID, sealed); err != nil {
+	secret := mfa.Secret("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+	if err := s.BeginEnrollment(ctx, u.ID, secret); err != nil {
 		t.Fatalf("BeginEnrollment: %v", err)
+	}
+	if err := s.BeginEnrollment(ctx, other.ID, "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU"); err != nil {
+		t.Fatalf("BeginEnrollment: %v", err)
+	}
+	var sealed string
+	if err := s.DB().Raw(`SELECT secret FROM mfa_authenticators WHERE user_id = ?`, u.ID).Scan(&sealed).Error; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(sealed, "v1.") || strings.Contains(sealed, string(secret)) {
+		t.Errorf("stored secret %q is not sealed", sealed)
+	}
+	if got, err := s.PendingAuthenticator(ctx, u.ID); err != nil || got != secret {
+		t.Errorf("PendingAuthenticator(own row) = %q, %v", string(got), err)
 	}
 	// Someone with database access copies the value to another user's row.
-	if err := s.BeginEnrollment(ctx, other.ID, sealed); err != nil {
-		t.Fatalf("BeginEnrollment: %v", err)
+	if err := s.DB().Exec(`UPDATE mfa_authenticators SET secret = ? WHERE user_id = ?`, sealed, other.ID).Error; err != nil {
+		t.Fatal(err)
 	}
-	got, err := s.PendingAuthenticator(ctx, u.ID)
-	if err != nil {
-		t.Fatalf("PendingAuthenticator: %v", err)
-	}
-	if pt, err := c.Open(got, secrets.AAD("mfa_authenticators", "secret", u.ID)); err != nil || string(pt) != string(secret) {
-		t.Errorf("Open(own row) = %q, %v", pt, err)
-	}
-	copied, err := s.PendingAuthenticator(ctx, other.ID)
-	if err != nil {
-		t.Fatalf("PendingAuthenticator: %v", err)
-	}
-	if _, err := c.Open(copied, secrets.AAD("mfa_authenticators", "secret", other.ID)); !errors.Is(err, secrets.ErrDecrypt) {
-		t.Errorf("Open(value copied to another row) err = %v, want ErrDecrypt", err)
+	if _, err := s.PendingAuthenticator(ctx, other.ID); !errors.Is(err, secrets.ErrDecrypt) {
+		t.Errorf("PendingAuthenticator(value copied to another row) err = %v, want ErrDecrypt", err)
 	}
 }
 
@@ -282,7 +277,7 @@ func testMFAPendingNoStep(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	tn := storetest.NewTenant(t, s)
 	none, pending := storetest.NewUser(t, s, tn.ID), storetest.NewUser(t, s, tn.ID)
-	if err := s.BeginEnrollment(ctx, pending.ID, "sealed"); err != nil {
+	if err := s.BeginEnrollment(ctx, pending.ID, "secret"); err != nil {
 		t.Fatalf("BeginEnrollment: %v", err)
 	}
 	for _, id := range []string{none.ID, pending.ID, "no-such-user"} {
@@ -290,7 +285,7 @@ func testMFAPendingNoStep(t *testing.T, s *store.Store) {
 			t.Errorf("AdvanceTOTPStep without a confirmed authenticator: err = %v, want ErrCodeReused", err)
 		}
 	}
-	if err := s.ConfirmEnrollment(ctx, pending.ID, "sealed", 4000, mfaHash("paper")); err != nil {
+	if err := s.ConfirmEnrollment(ctx, pending.ID, "secret", 4000, mfaHash("paper")); err != nil {
 		t.Fatalf("ConfirmEnrollment: %v", err)
 	}
 	if err := s.AdvanceTOTPStep(ctx, pending.ID, 5000); err != nil {
@@ -341,10 +336,10 @@ func testMFARecoveryKey(t *testing.T, s *store.Store) {
 		t.Errorf("UseRecoveryKey(spent key) = %v, %v; want false", ok, err)
 	}
 	// Re-enrollment writes a new key; the spent one stays spent.
-	if err := s.BeginEnrollment(ctx, u.ID, "sealed-new"); err != nil {
+	if err := s.BeginEnrollment(ctx, u.ID, "secret-new"); err != nil {
 		t.Fatalf("BeginEnrollment after recovery: %v", err)
 	}
-	if err := s.ConfirmEnrollment(ctx, u.ID, "sealed-new", 6000, mfaHash("paper-3")); err != nil {
+	if err := s.ConfirmEnrollment(ctx, u.ID, "secret-new", 6000, mfaHash("paper-3")); err != nil {
 		t.Fatalf("ConfirmEnrollment after recovery: %v", err)
 	}
 	if ok, err := s.UseRecoveryKey(ctx, u.ID, mfaHash("paper-2")); err != nil || ok {
@@ -435,7 +430,7 @@ func testMFAReset(t *testing.T, s *store.Store) {
 	if err := s.ResetMFA(ctx, u.ID); err != nil {
 		t.Errorf("second ResetMFA: %v", err)
 	}
-	if err := s.BeginEnrollment(ctx, u.ID, "sealed"); err != nil {
+	if err := s.BeginEnrollment(ctx, u.ID, "secret"); err != nil {
 		t.Fatalf("BeginEnrollment after reset: %v", err)
 	}
 	if err := s.ResetMFA(ctx, u.ID); err != nil {
@@ -460,7 +455,7 @@ func testMFAStatus(t *testing.T, s *store.Store) {
 	lockExpired := storetest.NewUser(t, s, tn.ID)
 	none := storetest.NewUser(t, s, tn.ID)
 	outsider := mfaEnrolled(t, s, otherTenant.ID, 5000)
-	if err := s.BeginEnrollment(ctx, pending.ID, "sealed"); err != nil {
+	if err := s.BeginEnrollment(ctx, pending.ID, "secret"); err != nil {
 		t.Fatal(err)
 	}
 	until := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
@@ -534,7 +529,7 @@ func testMFACascade(t *testing.T, s *store.Store) {
 		}
 	}
 	// And no row can point at a user that does not exist.
-	if err := s.BeginEnrollment(ctx, u.ID, "sealed"); err == nil {
+	if err := s.BeginEnrollment(ctx, u.ID, "secret"); err == nil {
 		t.Error("BeginEnrollment for a deleted user succeeded")
 	}
 }
@@ -546,10 +541,10 @@ func testMFACascade(t *testing.T, s *store.Store) {
 func mfaEnrolled(t testing.TB, s *store.Store, tenantID string, step int64) *store.User {
 	t.Helper()
 	u := storetest.NewUser(t, s, tenantID)
-	if err := s.BeginEnrollment(t.Context(), u.ID, "sealed-"+u.ID); err != nil {
+	if err := s.BeginEnrollment(t.Context(), u.ID, mfa.Secret("secret-"+u.ID)); err != nil {
 		t.Fatalf("BeginEnrollment: %v", err)
 	}
-	if err := s.ConfirmEnrollment(t.Context(), u.ID, "sealed-"+u.ID, step, mfaHash("paper")); err != nil {
+	if err := s.ConfirmEnrollment(t.Context(), u.ID, mfa.Secret("secret-"+u.ID), step, mfaHash("paper")); err != nil {
 		t.Fatalf("ConfirmEnrollment: %v", err)
 	}
 	return u
@@ -567,13 +562,13 @@ func mfaWantActive(t testing.TB, s *store.Store, userID string, want bool) {
 	if err != nil || got != want {
 		t.Errorf("HasActiveAuthenticator = %v, %v; want %v", got, err, want)
 	}
-	sealed, _, err := s.ActiveAuthenticator(ctx, userID)
+	full, _, err := s.ActiveAuthenticator(ctx, userID)
 	if want && err != nil || !want && !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("ActiveAuthenticator: err = %v (want active: %v)", err, want)
 	}
 	secret, err := s.ActiveSecret(ctx, userID)
-	if want && (err != nil || secret != sealed || secret == "") || !want && !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("ActiveSecret = %q, %v; want %q (active: %v)", secret, err, sealed, want)
+	if want && (err != nil || secret != full || secret == "") || !want && !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ActiveSecret = %q, %v; want %q (active: %v)", string(secret), err, string(full), want)
 	}
 }
 
@@ -625,10 +620,10 @@ func TestGuardOnStoreConcurrency(t *testing.T) {
 			g := &mfa.Guard{Store: s, Clock: mfa.ClockFunc(func() time.Time { return now })}
 			newUser := func() string {
 				u := storetest.NewUser(t, s, tenant.ID)
-				if err := s.BeginEnrollment(ctx, u.ID, "sealed"); err != nil {
+				if err := s.BeginEnrollment(ctx, u.ID, "secret"); err != nil {
 					t.Fatal(err)
 				}
-				if err := s.ConfirmEnrollment(ctx, u.ID, "sealed", 0, mfaHash("k")); err != nil {
+				if err := s.ConfirmEnrollment(ctx, u.ID, "secret", 0, mfaHash("k")); err != nil {
 					t.Fatal(err)
 				}
 				return u.ID
@@ -676,10 +671,10 @@ func testMFAConfirmKeepsLaterStep(t *testing.T, s *store.Store) {
 	if ok, err := s.UseRecoveryKey(ctx, u.ID, mfaHash("paper")); err != nil || !ok {
 		t.Fatalf("UseRecoveryKey = %v, %v", ok, err)
 	}
-	if err := s.BeginEnrollment(ctx, u.ID, "sealed-new"); err != nil {
+	if err := s.BeginEnrollment(ctx, u.ID, "secret-new"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ConfirmEnrollment(ctx, u.ID, "sealed-new", 5999, mfaHash("paper-2")); err != nil {
+	if err := s.ConfirmEnrollment(ctx, u.ID, "secret-new", 5999, mfaHash("paper-2")); err != nil {
 		t.Fatal(err)
 	}
 	if _, last, err := s.ActiveAuthenticator(ctx, u.ID); err != nil || last != 6000 {
@@ -751,7 +746,7 @@ func testMFAAcceptStepRefused(t *testing.T, s *store.Store) {
 		}
 	}
 	none, pending := storetest.NewUser(t, s, tn.ID), storetest.NewUser(t, s, tn.ID)
-	if err := s.BeginEnrollment(ctx, pending.ID, "sealed"); err != nil {
+	if err := s.BeginEnrollment(ctx, pending.ID, "secret"); err != nil {
 		t.Fatal(err)
 	}
 	// A counter row alone (a failed enrollment code) is not an authenticator.

@@ -5,6 +5,10 @@
 //
 // Transactions travel in the context (fosite's storage.Transactional), so
 // every method takes its connection from ctx through s.conn(ctx).
+//
+// Secrets at rest are sealed and opened here, with Config.Cipher and an AAD
+// naming the table, column and row (sealed.go): callers pass and receive
+// plain values and never name a column.
 package store
 
 import (
@@ -27,6 +31,7 @@ import (
 	"gorm.io/gorm/logger"
 	"gorm.io/gorm/schema"
 
+	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/migrations"
 )
 
@@ -47,6 +52,11 @@ type Config struct {
 	// goroutine, so it must be safe for concurrent use and quick. Nil, the
 	// default, installs nothing.
 	StatementObserver func(ctx context.Context, sql string)
+	// Cipher seals the secrets the store keeps (TOTP secrets, the recovery
+	// key of a pending enrollment, the token HMAC secret), each bound to
+	// its row (sealed.go): secrets.AtRestCipher(masterKey). Without one,
+	// the methods that seal or open fail with ErrNoCipher; the rest work.
+	Cipher *secrets.Cipher
 }
 
 // Store is safe for concurrent use by many goroutines and replicas.
@@ -55,6 +65,7 @@ type Store struct {
 	sqlDB   *sql.DB
 	dialect migrations.Dialect
 	now     func() time.Time
+	cipher  *secrets.Cipher
 }
 
 // Open connects without touching the schema; call Migrate (or use
@@ -122,7 +133,7 @@ func Open(cfg Config) (*Store, error) {
 	sqlDB.SetMaxOpenConns(maxOpen)
 	sqlDB.SetMaxIdleConns(maxIdle)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	return &Store{db: db, sqlDB: sqlDB, dialect: dialect, now: utcNow}, nil
+	return &Store{db: db, sqlDB: sqlDB, dialect: dialect, now: utcNow, cipher: cfg.Cipher}, nil
 }
 
 // sqliteDSN adds the pragmas every connection needs: WAL for concurrent

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/store"
 )
 
@@ -33,16 +35,31 @@ func PostgresDSN(t testing.TB) string {
 	return dsn
 }
 
+// MasterKey returns the master key of the stores these helpers open: their
+// Config.Cipher is secrets.AtRestCipher(MasterKey()). A fixed key, for
+// tests only.
+func MasterKey() []byte { return bytes.Repeat([]byte{7}, secrets.MasterKeySize) }
+
+// cipher is the Config.Cipher of every Config made here.
+func cipher(t testing.TB) *secrets.Cipher {
+	t.Helper()
+	c, err := secrets.AtRestCipher(MasterKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // SQLiteConfig returns the Config of a new, empty SQLite database file in
-// t.TempDir().
+// t.TempDir(), sealing under MasterKey.
 func SQLiteConfig(t testing.TB) store.Config {
 	t.Helper()
-	return store.Config{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "portcullis.db")}
+	return store.Config{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "portcullis.db"), Cipher: cipher(t)}
 }
 
 // PostgresConfig returns the Config of a new, empty schema t_<random> in the
 // test database, reached through search_path and dropped (CASCADE) in
-// t.Cleanup. It skips or fails as PostgresDSN does.
+// t.Cleanup, sealing under MasterKey. It skips or fails as PostgresDSN does.
 func PostgresConfig(t testing.TB) store.Config {
 	t.Helper()
 	dsn := PostgresDSN(t)
@@ -67,7 +84,7 @@ func PostgresConfig(t testing.TB) store.Config {
 	if err != nil {
 		t.Fatalf("storetest: %s: %v", PostgresDSNEnv, err)
 	}
-	return store.Config{Driver: "postgres", DSN: scoped}
+	return store.Config{Driver: "postgres", DSN: scoped, Cipher: cipher(t)}
 }
 
 // withSearchPath points every connection of dsn at schema. pgx passes

@@ -216,8 +216,8 @@ func testRequireTFAKeepSessions(t *testing.T, s *store.Store) {
 func enrollMFA(t testing.TB, s *store.Store, u *store.User) {
 	t.Helper()
 	ctx := t.Context()
-	mustNil(t, "BeginEnrollment", s.BeginEnrollment(ctx, u.ID, "sealed-"+u.ID))
-	mustNil(t, "ConfirmEnrollment", s.ConfirmEnrollment(ctx, u.ID, "sealed-"+u.ID, 1000, []byte("recovery-hash-"+u.ID)))
+	mustNil(t, "BeginEnrollment", s.BeginEnrollment(ctx, u.ID, mfa.Secret("secret-"+u.ID)))
+	mustNil(t, "ConfirmEnrollment", s.ConfirmEnrollment(ctx, u.ID, mfa.Secret("secret-"+u.ID), 1000, []byte("recovery-hash-"+u.ID)))
 	ok, err := s.SaveAttempts(ctx, u.ID, 0, mfa.Attempts{Failures: 2, Version: 1})
 	mustNil(t, "SaveAttempts", err)
 	if !ok {
