@@ -15,6 +15,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/portcullis-idp/portcullis/idp/web"
 	"github.com/portcullis-idp/portcullis/templates"
 )
 
@@ -46,6 +47,7 @@ var scopes = []string{oidc.ScopeOpenID, "profile", "email"}
 type app struct {
 	cfg    Config
 	log    *slog.Logger
+	pages  *web.Pages // the error adapter the provider uses too
 	client *http.Client
 	secure bool // cookies Secure: the app is served over https
 
@@ -95,18 +97,19 @@ func New(cfg Config) (http.Handler, error) {
 	if a.client == nil {
 		a.client = &http.Client{Timeout: 10 * time.Second}
 	}
+	a.pages = &web.Pages{Templates: cfg.Templates, Log: a.log, Fallback: errInternal, LogPrefix: "demo app: "}
 	return a.routes(), nil
 }
 
 // routes is the app's whole route table.
 func (a *app) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /{$}", a.page(a.home))
-	mux.Handle("GET /login", a.page(a.login))
-	mux.Handle("GET /callback", a.page(a.callback))
-	mux.Handle("GET /logout", a.page(a.logout))
+	mux.Handle("GET /{$}", a.pages.Handler(a.home))
+	mux.Handle("GET /login", a.pages.Handler(a.login))
+	mux.Handle("GET /callback", a.pages.Handler(a.callback))
+	mux.Handle("GET /logout", a.pages.Handler(a.logout))
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(templates.Static())))
-	mux.Handle("/", a.page(func(http.ResponseWriter, *http.Request) error { return errNotFound }))
+	mux.Handle("/", a.pages.Handler(func(http.ResponseWriter, *http.Request) error { return errNotFound }))
 	return securityHeaders(mux)
 }
 

@@ -2,8 +2,6 @@ package demo
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -50,36 +48,6 @@ func errTokenInvalid(err error) *httpError {
 		Err: err}
 }
 
-// page adapts a handler that returns an error: the user gets an error
-// page with a reference, the log gets the detail. Nothing else ever
-// reaches the browser, stack traces included.
-func (a *app) page(h func(http.ResponseWriter, *http.Request) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if p := recover(); p != nil {
-				a.fail(w, r, fmt.Errorf("panic: %v", p))
-			}
-		}()
-		if err := h(w, r); err != nil {
-			a.fail(w, r, err)
-		}
-	})
-}
-
-// fail logs err and renders the error page for it.
-func (a *app) fail(w http.ResponseWriter, r *http.Request, err error) {
-	he := web.AsError(err, errInternal)
-	ref := newReference()
-	if he.Code >= 500 {
-		a.log.Error("demo app: request failed", "path", r.URL.Path, "reference", ref, "err", err)
-	} else {
-		a.log.Info("demo app: request refused", "path", r.URL.Path, "status", he.Code, "reason", he.Error())
-	}
-	if err := web.WriteErrorPage(w, a.cfg.Templates, ref, he); err != nil {
-		a.log.Error("demo app: error page failed", "err", err)
-	}
-}
-
 // render writes a page with status once it rendered whole; a template
 // error leaves w untouched, so the caller can still send an error page.
 func (a *app) render(w http.ResponseWriter, status int, page func(io.Writer) error) error {
@@ -109,11 +77,4 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 		next.ServeHTTP(w, r)
 	})
-}
-
-// newReference is a short random id that links an error page to its log line.
-func newReference() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
