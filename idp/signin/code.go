@@ -58,14 +58,6 @@ func (p *Pages) submitCode(w http.ResponseWriter, r *http.Request) error {
 
 // --- the recovery key ---
 
-func (p *Pages) showRecovery(w http.ResponseWriter, r *http.Request) error {
-	st, err := p.loadStep(r, flow.StageCode)
-	if err != nil {
-		return err
-	}
-	return p.renderRecovery(w, r, st, "", http.StatusOK)
-}
-
 func (p *Pages) renderRecovery(w http.ResponseWriter, r *http.Request, st *step, msg string, status int) error {
 	page(w, status)
 	return p.Templates.RecoveryKeyChallenge(w, templates.RecoveryPage{

@@ -91,14 +91,6 @@ func (p *Pages) recoveryKey(pending *flow.Pending) (mfa.RecoveryKey, error) {
 	return key, nil
 }
 
-func (p *Pages) showEnrollKey(w http.ResponseWriter, r *http.Request) error {
-	st, err := p.loadStep(r, flow.StageEnrollKey)
-	if err != nil {
-		return err
-	}
-	return p.renderEnrollKey(w, r, st, "", http.StatusOK)
-}
-
 func (p *Pages) renderEnrollKey(w http.ResponseWriter, r *http.Request, st *step, msg string, status int) error {
 	key, err := p.recoveryKey(st.pending)
 	if err != nil {
@@ -141,14 +133,6 @@ func (p *Pages) submitEnrollKey(w http.ResponseWriter, r *http.Request) error {
 		return p.renderEnrollKey(w, r, st, msgKeyNotAcked, http.StatusBadRequest)
 	}
 	return p.moveTo(w, r, st.pending, flow.StageEnrollVerify)
-}
-
-func (p *Pages) showEnrollVerify(w http.ResponseWriter, r *http.Request) error {
-	st, err := p.loadStep(r, flow.StageEnrollVerify)
-	if err != nil {
-		return err
-	}
-	return p.renderEnrollVerify(w, r, st, "", http.StatusOK)
 }
 
 func (p *Pages) renderEnrollVerify(w http.ResponseWriter, r *http.Request, st *step, msg string, status int) error {

@@ -51,15 +51,30 @@ func (p *Pages) Mount(rt *web.Router) {
 	rt.Form("POST "+flow.PathLogin, p.submitLogin)
 	rt.Page("GET "+flow.PathCode, p.showCode)
 	rt.Form("POST "+flow.PathCode, p.submitCode)
-	rt.Page("GET "+flow.PathRecovery, p.showRecovery)
+	rt.Page("GET "+flow.PathRecovery, p.show(p.renderRecovery, flow.StageCode))
 	rt.Form("POST "+flow.PathRecovery, p.submitRecovery)
 	rt.Page("GET "+flow.PathEnroll, p.showEnroll)
 	rt.Form("POST "+flow.PathEnroll, p.submitEnroll)
-	rt.Page("GET "+flow.PathEnrollKey, p.showEnrollKey)
+	rt.Page("GET "+flow.PathEnrollKey, p.show(p.renderEnrollKey, flow.StageEnrollKey))
 	rt.Form("POST "+flow.PathEnrollKey, p.submitEnrollKey)
 	rt.Page("GET "+flow.PathEnrollKeyFile, p.downloadEnrollKey)
-	rt.Page("GET "+flow.PathEnrollVerify, p.showEnrollVerify)
+	rt.Page("GET "+flow.PathEnrollVerify, p.show(p.renderEnrollVerify, flow.StageEnrollVerify))
 	rt.Form("POST "+flow.PathEnrollVerify, p.submitEnrollVerify)
+}
+
+// renderer draws a step's page with a message (or none) and a status.
+type renderer func(w http.ResponseWriter, r *http.Request, st *step, msg string, status int) error
+
+// show is the GET of a step's page: the step loaded at stage, drawn with
+// no message.
+func (p *Pages) show(render renderer, stage flow.Stage) web.PageFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		st, err := p.loadStep(r, stage)
+		if err != nil {
+			return err
+		}
+		return render(w, r, st, "", http.StatusOK)
+	}
 }
 
 // requestID returns the pending request id posted with a form (or given
