@@ -3,6 +3,7 @@ package idp
 import (
 	"io/fs"
 	"net/http"
+	"slices"
 
 	"github.com/portcullis-idp/portcullis/idp/web"
 	"github.com/portcullis-idp/portcullis/templates"
@@ -30,6 +31,7 @@ func (s *Server) routes(domains []interface{ Mount(*web.Router) }) http.Handler 
 	rt.HandleFunc("GET /health/alive", s.handleAlive)
 	rt.HandleFunc("GET /health/ready", s.handleReady)
 	rt.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(templates.Static())))
+	s.patterns = rt.Patterns()
 	return s.middleware(s.withNotFoundPage(rt.Mux()))
 }
 
@@ -85,6 +87,10 @@ func staticHandler(fsys fs.FS) http.Handler {
 		files.ServeHTTP(w, r)
 	})
 }
+
+// Routes lists every route pattern the provider serves ("GET /login"), in
+// the order the domains mounted them.
+func (s *Server) Routes() []string { return slices.Clone(s.patterns) }
 
 func (s *Server) handleAlive(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")

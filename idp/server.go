@@ -123,6 +123,7 @@ type Server struct {
 	creds    *credentials.Checker
 	secure   bool // cookies Secure, HSTS: false only for an http loopback issuer
 	handler  http.Handler
+	patterns []string // the route table, for Routes
 }
 
 // New builds a Server: it loads (or creates) the signing keys and the

@@ -1,0 +1,121 @@
+package idp_test
+
+import (
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/portcullis-idp/portcullis/idp/store/storetest"
+)
+
+// routeTable is every URL of the provider, by the domain that mounts it:
+// the one place a newcomer reads them all. TestRoutes fails when a route
+// is added, removed or moved without this table following.
+var routeTable = map[string][]string{
+	"idp/oauth": {
+		"GET /.well-known/openid-configuration",
+		"GET /.well-known/jwks.json",
+		"GET /oauth2/auth",
+		"POST /oauth2/auth",
+		"GET /oauth2/auth/resume",
+		"GET /consent",
+		"POST /consent",
+		"POST /oauth2/par",
+		"POST /oauth2/token",
+		"POST /oauth2/revoke",
+		"POST /oauth2/introspect",
+		"GET /userinfo",
+		"POST /userinfo",
+	},
+	"idp/signin": {
+		"GET /login",
+		"POST /login",
+		"GET /login/code",
+		"POST /login/code",
+		"GET /login/recovery",
+		"POST /login/recovery",
+		"GET /enroll",
+		"POST /enroll",
+		"GET /enroll/recovery-key",
+		"POST /enroll/recovery-key",
+		"GET /enroll/recovery-key.txt",
+		"GET /enroll/verify",
+		"POST /enroll/verify",
+	},
+	"idp/account": {
+		"GET /account",
+		"POST /account/2fa/activate",
+		"POST /account/2fa/deactivate",
+		"POST /account/2fa/recovery-key",
+		"POST /account/sessions/end",
+		"POST /account/sessions/end-others",
+		"POST /account/password",
+	},
+	"idp/admin": {
+		"GET /admin",
+		"POST /admin/require-tfa",
+		"POST /admin/users/{id}/reset-2fa",
+		"POST /admin/users/{id}/end-sessions",
+		"GET /admin/api/tenant",
+		"PUT /admin/api/tenant/require-tfa",
+		"POST /admin/api/tenant/require-tfa",
+		"GET /admin/api/users",
+		"POST /admin/api/users/{id}/reset-2fa",
+		"POST /admin/api/users/{id}/end-sessions",
+		"GET /admin/api/audit",
+		"GET /admin/api/logout-deliveries",
+	},
+	"idp/logout": {
+		"GET /logout",
+		"POST /logout",
+		"POST /logout/confirm",
+	},
+	"idp": {
+		"GET /health/alive",
+		"GET /health/ready",
+		"GET /static/",
+	},
+}
+
+// TestRoutes: the server mounts exactly routeTable, and a known path asked
+// with another method is 405 with an Allow header naming the methods the
+// table gives it (GET implies HEAD).
+func TestRoutes(t *testing.T) {
+	e := newEnv(t, storetest.OpenSQLite)
+	var want []string
+	methods := map[string][]string{} // path -> methods
+	for _, routes := range routeTable {
+		for _, r := range routes {
+			want = append(want, r)
+			method, path, _ := strings.Cut(r, " ")
+			methods[path] = append(methods[path], method)
+		}
+	}
+	got := e.srv.Routes()
+	sort.Strings(want)
+	sort.Strings(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("routes mounted:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for path, ms := range methods {
+		wrong := http.MethodDelete
+		url := e.issuer + strings.ReplaceAll(path, "{id}", "some-id")
+		req, err := http.NewRequest(wrong, url, nil)
+		must(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		must(t, err)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("DELETE %s: %d, want 405", path, resp.StatusCode)
+			continue
+		}
+		allow := strings.Split(strings.ReplaceAll(resp.Header.Get("Allow"), " ", ""), ",")
+		for _, m := range ms {
+			if !slices.Contains(allow, m) {
+				t.Errorf("DELETE %s: Allow %q lacks %s", path, resp.Header.Get("Allow"), m)
+			}
+		}
+	}
+}
