@@ -1,8 +1,9 @@
 // Package claims is the vocabulary a sign-in is described in to relying
 // apps: the scopes Portcullis knows, the authentication levels (acr) and
 // methods (amr) it issues, which user claims a scope or a claims request
-// releases, and the parsed `claims` parameter. It has no HTTP and no
-// storage of its own, so the CLI and every domain can use it.
+// releases, the parsed `claims` parameter, and the redirect URI schemes no
+// client may register. It has no HTTP and no storage of its own, so the CLI
+// and every domain can use it.
 package claims
 
 import (
