@@ -3,7 +3,11 @@ package idp_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +18,7 @@ import (
 	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/signing"
 	"github.com/portcullis-idp/portcullis/idp/store/storetest"
+	"github.com/portcullis-idp/portcullis/templates"
 )
 
 // TestKeyRotation: a rotation written to the database (what `portcullis
@@ -80,4 +85,51 @@ func jwksHas(t *testing.T, issuer, kid string) bool {
 	var set jose.JSONWebKeySet
 	must(t, json.NewDecoder(resp.Body).Decode(&set))
 	return len(set.Key(kid)) == 1
+}
+
+// TestReplicasStartingTogetherShareOneKey: three servers built at once on
+// an empty database (replicas started together) end with one signing key,
+// and every replica publishes it and signs with it.
+func TestReplicasStartingTogetherShareOneKey(t *testing.T) {
+	for name, open := range storetest.Backends(t) {
+		t.Run(name, func(t *testing.T) {
+			st := open(t)
+			tpl, err := templates.Load()
+			must(t, err)
+			master := make([]byte, 32)
+			servers := make([]*idp.Server, 3)
+			errs := make([]error, 3)
+			var wg sync.WaitGroup
+			for i := range servers {
+				wg.Go(func() {
+					servers[i], errs[i] = idp.New(context.Background(), idp.Options{
+						Store: st, Templates: tpl, Issuer: "http://127.0.0.1:1", MasterKey: master,
+						Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+					})
+				})
+			}
+			wg.Wait()
+			var first []byte
+			for i, srv := range servers {
+				must(t, errs[i])
+				rec := httptest.NewRecorder()
+				srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/.well-known/jwks.json", nil))
+				var set jose.JSONWebKeySet
+				must(t, json.Unmarshal(rec.Body.Bytes(), &set))
+				if len(set.Keys) != 1 {
+					t.Errorf("replica %d publishes %d keys, want 1", i, len(set.Keys))
+				}
+				if first == nil {
+					first = rec.Body.Bytes()
+				} else if string(first) != rec.Body.String() {
+					t.Errorf("replica %d publishes other keys than replica 0", i)
+				}
+			}
+			keys, err := st.PublishedSigningKeys(context.Background(), 0)
+			must(t, err)
+			if len(keys) != 1 {
+				t.Errorf("%d signing keys stored, want 1", len(keys))
+			}
+		})
+	}
 }

@@ -76,7 +76,8 @@ func (k *Keys) Ensure(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := k.store.AddSigningKey(ctx, key); err != nil && !errors.Is(err, store.ErrConflict) {
+		// Replicas starting together each offer one; the store keeps one.
+		if _, err := k.store.AddFirstSigningKey(ctx, key); err != nil {
 			return err
 		}
 	}

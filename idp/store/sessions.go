@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/portcullis-idp/portcullis/migrations"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
@@ -301,6 +302,39 @@ func (s *Store) AddSigningKey(ctx context.Context, k *SigningKey) error {
 		k.CreatedAt = s.now()
 	}
 	return translate(s.conn(ctx).Create(k).Error)
+}
+
+// signingKeysLock is the PostgreSQL advisory lock that serialises the
+// creation of the first signing key across replicas.
+const signingKeysLock = 0x706f7274_6b657973 // "portkeys"
+
+// AddFirstSigningKey stores k only if no unretired key exists, and reports
+// whether it did. Replicas that start together on an empty database each
+// offer a key; exactly one is stored, and the others load it (before, each
+// signed with its own key until the next poll, and relying apps could not
+// verify their tokens). On PostgreSQL the check and the insert hold a
+// transaction-scoped advisory lock; SQLite's BEGIN IMMEDIATE serialises
+// them already.
+func (s *Store) AddFirstSigningKey(ctx context.Context, k *SigningKey) (bool, error) {
+	added := false
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		db := s.conn(ctx)
+		if s.dialect == migrations.Postgres {
+			if err := db.Exec("SELECT pg_advisory_xact_lock(?)", int64(signingKeysLock)).Error; err != nil {
+				return err
+			}
+		}
+		var live int64
+		if err := db.Model(&SigningKey{}).Where("retired_at IS NULL").Count(&live).Error; err != nil {
+			return err
+		}
+		if live > 0 {
+			return nil
+		}
+		added = true
+		return s.AddSigningKey(ctx, k)
+	})
+	return added && err == nil, err
 }
 
 // RotateSigningKeys adds k and retires every other unretired key, in one

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -124,5 +125,46 @@ func testSigningKeys(t *testing.T, s *store.Store) {
 	mustNil(t, "PublishedSigningKeys", err)
 	if got := kids(ks); !slices.Equal(got, []string{"k2", "k1", "k0"}) {
 		t.Errorf("PublishedSigningKeys(96h) = %q, want k2, k1, k0", got)
+	}
+}
+
+// testFirstSigningKeyOnce: replicas starting together on an empty database
+// each offer a first key; exactly one is stored. Replica A adds its key in
+// a transaction still open while replica B offers its own: B must wait for
+// A and then add nothing (a check that cannot see A's uncommitted row
+// would add a second live key). Once a key exists no first key is added (a
+// rotation is RotateSigningKeys' job).
+func testFirstSigningKeyOnce(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	var addedB bool
+	var errB error
+	done := make(chan struct{})
+	err := s.InTx(ctx, func(txCtx context.Context) error {
+		addedA, err := s.AddFirstSigningKey(txCtx, signingKey("replica-a"))
+		if err != nil || !addedA {
+			return fmt.Errorf("replica A: added %v, %v", addedA, err)
+		}
+		go func() {
+			defer close(done)
+			addedB, errB = s.AddFirstSigningKey(ctx, signingKey("replica-b"))
+		}()
+		select {
+		case <-done: // B did not wait for A
+		case <-time.After(300 * time.Millisecond):
+		}
+		return nil
+	})
+	mustNil(t, "replica A's transaction", err)
+	<-done
+	mustNil(t, "AddFirstSigningKey(replica B)", errB)
+	ks, err := s.PublishedSigningKeys(ctx, 0)
+	mustNil(t, "PublishedSigningKeys", err)
+	if addedB || len(ks) != 1 || ks[0].KID != "replica-a" {
+		t.Fatalf("replica B added %v; live keys %v; want only replica-a", addedB, kids(ks))
+	}
+	again, err := s.AddFirstSigningKey(ctx, signingKey("late"))
+	mustNil(t, "AddFirstSigningKey(late)", err)
+	if again {
+		t.Error("a first key was added while one is live")
 	}
 }

@@ -72,6 +72,7 @@ var cases = []struct {
 	{"Settings/GetOrCreate", testSettings},
 	{"Settings/ConcurrentCreateAgree", testSettingRace},
 	{"SigningKeys/RotateAndPublish", testSigningKeys},
+	{"SigningKeys/ConcurrentFirstKeyOnce", testFirstSigningKeyOnce},
 	{"Sealed/OAuthHMACSecret", testOAuthHMACSecret},
 	{"Sealed/AuthRequestRecoveryKey", testAuthRequestRecoveryKey},
 	{"Sealed/WrittenBeforeStillOpen", testSealedBeforeStillOpen},
