@@ -237,9 +237,6 @@ func (s *Server) Run(ctx context.Context) {
 // Handler is every route of the provider behind its middleware.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// HashPassword hashes with the server's configured cost.
-func (s *Server) HashPassword(pw string) (string, error) { return s.creds.HashPassword(pw) }
-
 // ClientSecret makes a new client secret and its digest for this server's key.
 func (s *Server) ClientSecret() (string, []byte, error) {
 	return secrets.NewClientSecret(s.opts.MasterKey)

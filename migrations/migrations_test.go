@@ -242,3 +242,62 @@ func TestReplayGuardMovesToCounter(t *testing.T) {
 		})
 	}
 }
+
+// TestPendingRequestKindAndCodeSessions: version 5 gives every pending
+// request its kind (an empty client_id is an account flow, the logout
+// stage a logout), renames the consent stage to signed_in, and re-keys the
+// OpenID Connect sessions of codes issued before it by the code's
+// signature; its Down section brings the stage name back.
+func TestPendingRequestKindAndCodeSessions(t *testing.T) {
+	for name, config := range storetest.Configs(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := t.Context()
+			s, _, p := openUnmigrated(t, config)
+			if _, err := p.UpTo(ctx, 4); err != nil {
+				t.Fatalf("UpTo(4): %v", err)
+			}
+			db := s.DB()
+			now := time.Now().UTC()
+			for _, r := range []struct{ id, client, stage string }{
+				{"authorize", "client-1", "consent"}, {"account", "", "totp"}, {"logout", "client-1", "logout"},
+			} {
+				if err := db.Exec(`INSERT INTO auth_requests (id, browser_id, client_id, form, stage, created_at, expires_at)
+					VALUES (?, 'b', ?, '', ?, ?, ?)`, r.id, r.client, r.stage, now, now.Add(time.Minute)).Error; err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, sig := range []string{"code-key.code-signature", "no-dot"} {
+				if err := db.Exec(`INSERT INTO oauth_tokens (kind, signature, request_id, client_id, requested_at, expires_at)
+					VALUES ('oidc', ?, 'r', 'client-1', ?, ?)`, sig, now, now.Add(time.Minute)).Error; err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := p.UpTo(ctx, 5); err != nil {
+				t.Fatalf("UpTo(5): %v", err)
+			}
+			type row struct{ ID, Kind, Stage string }
+			var got []row
+			if err := db.Raw(`SELECT id, kind, stage FROM auth_requests ORDER BY id`).Scan(&got).Error; err != nil {
+				t.Fatal(err)
+			}
+			want := []row{{"account", "account", "totp"}, {"authorize", "authorize", "signed_in"}, {"logout", "logout", "logout"}}
+			if !slices.Equal(got, want) {
+				t.Errorf("pending requests after version 5 = %+v, want %+v", got, want)
+			}
+			var sigs []string
+			if err := db.Raw(`SELECT signature FROM oauth_tokens WHERE kind = 'oidc' ORDER BY signature`).Scan(&sigs).Error; err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(sigs, []string{"code-signature", "no-dot"}) {
+				t.Errorf("OpenID Connect sessions after version 5 keyed by %v, want [code-signature no-dot]", sigs)
+			}
+			if _, err := p.DownTo(ctx, 4); err != nil {
+				t.Fatalf("DownTo(4): %v", err)
+			}
+			var stage string
+			if err := db.Raw(`SELECT stage FROM auth_requests WHERE id = 'authorize'`).Scan(&stage).Error; err != nil || stage != "consent" {
+				t.Errorf("stage after Down = %q, %v; want consent", stage, err)
+			}
+		})
+	}
+}

@@ -64,7 +64,6 @@ type Page struct {
 
 // Store is what the account page needs of the database.
 type Store interface {
-	TenantByID(ctx context.Context, id string) (*store.Tenant, error)
 	HasActiveAuthenticator(ctx context.Context, userID string) (bool, error)
 	ListUserSessions(ctx context.Context, userID string, idle time.Duration) ([]store.BrowserSession, error)
 	ResetMFA(ctx context.Context, userID string) error

@@ -253,6 +253,13 @@ func (s *Sessions) End(r *http.Request, reason string, end func() ([]store.Ended
 	if err != nil {
 		return nil, err
 	}
+	if m, ok := r.Context().Value(currentKey{}).(*memo); ok && m.done && m.si != nil {
+		for _, e := range ended {
+			if e.SessionID == m.si.Session.ID {
+				m.si = nil // this request's own session ended
+			}
+		}
+	}
 	if len(ended) > 0 {
 		s.logger(r).Info("sessions ended", "reason", reason, "count", len(ended))
 		if s.Ended != nil {

@@ -68,7 +68,8 @@ var transitions = map[Stage][]Stage{
 	// starts over.
 	StageEnrollVerify: {StageEnroll, StageSignedIn, StageCode},
 	// On resume the authorization endpoint may find the session gone
-	// (login), a step-up asked for (code, enroll) or consent missing.
+	// (login) or a step-up asked for (code, enroll); the consent page's
+	// Allow moves a signed-in request to consented.
 	StageSignedIn:  {StageLogin, StageCode, StageEnroll, StageConsented},
 	StageConsented: {StageLogin, StageCode, StageEnroll},
 	StageLogout:    {},
@@ -144,7 +145,7 @@ func PageURL(path, id string) string { return path + "?auth_request=" + url.Quer
 type Store interface {
 	CreateAuthRequest(ctx context.Context, ar *store.AuthRequest) error
 	AuthRequestFor(ctx context.Context, id, browserID string) (*store.AuthRequest, error)
-	MoveAuthRequest(ctx context.Context, ar *store.AuthRequest, fromStage string) error
+	MoveAuthRequest(ctx context.Context, from, to *store.AuthRequest) error
 	DeleteAuthRequest(ctx context.Context, id string) error
 }
 
@@ -245,7 +246,7 @@ func (f *Flows) Advance(ctx context.Context, p *Pending, to Stage, learnt ...Lea
 	for _, l := range learnt {
 		l(&next)
 	}
-	if err := f.Store.MoveAuthRequest(ctx, &next, string(from)); err != nil {
+	if err := f.Store.MoveAuthRequest(ctx, &p.AuthRequest, &next); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return ErrExpired
 		}

@@ -127,6 +127,26 @@ func testAdvanceOnStore(t *testing.T, st *store.Store) {
 		t.Errorf("second Finish: %v", err)
 	}
 
+	// Two tabs at enrollment step 1: both draw a new secret (a move that
+	// keeps the stage); the second, working from what it read before the
+	// first moved, loses.
+	enr, err := f.Start(ctx, flow.Start{Kind: flow.KindAuthorize, Stage: flow.StageEnroll, BrowserID: "b1", ClientID: cl.ID,
+		UserID: "u1", Form: map[string][]string{"scope": {"openid"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tabA, _ := f.Load(ctx, enr.ID, "b1", flow.StageEnroll)
+	tabB, _ := f.Load(ctx, enr.ID, "b1", flow.StageEnroll)
+	if err := f.Advance(ctx, tabA, flow.StageEnroll, flow.Sealed("key-a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Advance(ctx, tabB, flow.StageEnroll, flow.Sealed("key-b")); !errors.Is(err, flow.ErrExpired) {
+		t.Errorf("second tab's move over a newer secret: %v, want ErrExpired", err)
+	}
+	if got, _ := f.Load(ctx, enr.ID, "b1"); got == nil || got.SecretData != "key-a" {
+		t.Errorf("the first tab's secret was overwritten: %+v", got)
+	}
+
 	acct, err := f.Start(ctx, flow.Start{Kind: flow.KindAccount, Stage: flow.StageEnroll, BrowserID: "b1",
 		Form: flow.AccountForm("/admin", "activated"), UserID: "u1", SessionID: "s1"})
 	if err != nil {

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -232,23 +233,27 @@ func (e *Endpoints) level(si *browser.SignedIn, az *authorization) (flow.Level, 
 	form := az.ar.GetRequestForm()
 	fresh := az.pending != nil && az.pending.SessionID == si.Session.ID
 	if !fresh {
-		if slices.Contains(strings.Fields(form.Get("prompt")), "login") {
-			return flow.LevelNone, nil
-		}
-		if v := form.Get("max_age"); v != "" {
-			maxAge, _ := strconv.Atoi(v)
-			if e.Now().Sub(si.Session.AuthTime) > time.Duration(maxAge)*time.Second {
-				return flow.LevelNone, nil
-			}
-		}
+		// A hint we did not issue is refused whatever else the request
+		// says, before anyone is asked to sign in.
+		again := false
 		if hint := form.Get("id_token_hint"); hint != "" {
 			hc, ok := e.Keys.VerifyHint(hint, e.Issuer)
 			if !ok {
 				return 0, refuse(az.ar, fosite.ErrInvalidRequest.WithHint("The id_token_hint was not issued by this provider."))
 			}
-			if hc.Sub != si.User.ID {
-				return flow.LevelNone, nil
+			again = hc.Sub != si.User.ID
+		}
+		if slices.Contains(strings.Fields(form.Get("prompt")), "login") {
+			again = true
+		}
+		if v := form.Get("max_age"); v != "" {
+			maxAge, _ := strconv.Atoi(v)
+			if e.Now().Sub(si.Session.AuthTime) > time.Duration(maxAge)*time.Second {
+				again = true
 			}
+		}
+		if again {
+			return flow.LevelNone, nil
 		}
 	}
 	if si.Session.ACR == claims.ACRMFA {
@@ -367,7 +372,7 @@ func (e *Endpoints) userSession(si *browser.SignedIn, scopes fosite.Arguments, c
 
 // expired shows flow.ErrExpired as the "sign-in expired" page.
 func expired(err error) error {
-	if err == flow.ErrExpired {
+	if errors.Is(err, flow.ErrExpired) {
 		return web.ErrRequestExpired
 	}
 	return err

@@ -33,7 +33,6 @@ import (
 type Store interface {
 	ClientByID(ctx context.Context, id string) (*store.Client, error)
 	UserByID(ctx context.Context, id string) (*store.User, error)
-	TenantByID(ctx context.Context, id string) (*store.Tenant, error)
 	HasActiveAuthenticator(ctx context.Context, userID string) (bool, error)
 	ConsentedScopes(ctx context.Context, userID, clientID string) ([]string, error)
 	SaveConsent(ctx context.Context, userID, clientID string, scopes []string) error

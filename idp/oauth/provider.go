@@ -54,7 +54,7 @@ func NewProvider(pc ProviderConfig, st *store.Store, keys *signing.Keys) (*fosit
 		SendDebugMessagesToClients:      false,
 		ScopeStrategy:                   fosite.ExactScopeStrategy,
 		AudienceMatchingStrategy:        fosite.DefaultAudienceMatchingStrategy,
-		EnforcePKCE:                     false, // per client, see checkPKCE
+		EnforcePKCE:                     false, // per client, see checkAuthorizeRequest
 		EnforcePKCEForPublicClients:     true,
 		EnablePKCEPlainChallengeMethod:  false,
 		RefreshTokenScopes:              []string{claims.ScopeOfflineAccess},

@@ -184,7 +184,7 @@ type clientCache struct {
 	mu sync.Mutex
 	m  map[string]*Client
 	// codeRows are the rows kept under authorization code signatures
-	// (codeBundle.go), keyed by kind and signature; a nil row is one known
+	// (codebundle.go), keyed by kind and signature; a nil row is one known
 	// not to exist.
 	codeRows map[codeRowKey]*tokenRow
 }

@@ -131,8 +131,8 @@ type AuthRequest struct {
 	SessionID string // the browser session that completed the request
 	Stage     string
 	// SecretData is the sealed recovery key shown during enrollment, kept
-	// until the confirming code stores its hash: written by
-	// AdvanceAuthRequestWithRecoveryKey, opened by AuthRequestRecoveryKey.
+	// until the confirming code stores its hash: sealed by SealRecoveryKey,
+	// opened by AuthRequestRecoveryKey.
 	SecretData string
 	CreatedAt  time.Time
 	ExpiresAt  time.Time

@@ -239,13 +239,17 @@ func (s *Store) AuthRequestFor(ctx context.Context, id, browserID string) (*Auth
 	return &ar, translate(err)
 }
 
-// MoveAuthRequest writes ar's stage and what its steps learnt (user,
-// session, sealed enrollment data), only if the stored request is still at
-// fromStage: a step cannot be replayed, and of two racing steps one wins.
-func (s *Store) MoveAuthRequest(ctx context.Context, ar *AuthRequest, fromStage string) error {
-	res := s.conn(ctx).Model(&AuthRequest{}).Where("id = ? AND stage = ?", ar.ID, fromStage).
+// MoveAuthRequest moves a pending request from the state from (as the
+// step read it) to to: its stage and what the step learnt (user, session,
+// sealed enrollment data). It writes only if the stored request is still
+// exactly from, so a step cannot be replayed and of two racing steps one
+// wins, a move that keeps the stage (a new enrollment secret) included.
+func (s *Store) MoveAuthRequest(ctx context.Context, from, to *AuthRequest) error {
+	res := s.conn(ctx).Model(&AuthRequest{}).
+		Where("id = ? AND stage = ? AND user_id = ? AND session_id = ? AND secret_data = ?",
+			from.ID, from.Stage, from.UserID, from.SessionID, from.SecretData).
 		Select("stage", "user_id", "session_id", "secret_data").
-		Updates(&AuthRequest{Stage: ar.Stage, UserID: ar.UserID, SessionID: ar.SessionID, SecretData: ar.SecretData})
+		Updates(&AuthRequest{Stage: to.Stage, UserID: to.UserID, SessionID: to.SessionID, SecretData: to.SecretData})
 	if res.Error != nil {
 		return res.Error
 	}

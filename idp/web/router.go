@@ -48,6 +48,3 @@ func (rt *Router) Patterns() []string { return slices.Clone(rt.patterns) }
 
 // Mux is the table, for serving.
 func (rt *Router) Mux() *http.ServeMux { return rt.mux }
-
-// Pages is the table's page adapter.
-func (rt *Router) Pages() *Pages { return rt.pages }

@@ -49,8 +49,8 @@ func testAuthRequestRecoveryKey(t *testing.T, s *store.Store) {
 	mustNil(t, "SealRecoveryKey", err)
 	moved := *ar
 	moved.Stage, moved.SecretData = "enroll", sealed
-	mustNil(t, "MoveAuthRequest", s.MoveAuthRequest(ctx, &moved, "password"))
-	mustIs(t, "MoveAuthRequest(replayed)", s.MoveAuthRequest(ctx, &moved, "password"), store.ErrNotFound)
+	mustNil(t, "MoveAuthRequest", s.MoveAuthRequest(ctx, ar, &moved))
+	mustIs(t, "MoveAuthRequest(replayed)", s.MoveAuthRequest(ctx, ar, &moved), store.ErrNotFound)
 	ar, err = s.AuthRequestFor(ctx, "ar-1", "browser-1")
 	mustNil(t, "AuthRequestFor", err)
 	if ar.Stage != "enroll" || !strings.HasPrefix(ar.SecretData, "v1.") || strings.Contains(ar.SecretData, string(key)) {

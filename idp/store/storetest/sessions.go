@@ -340,11 +340,12 @@ func testAuthRequests(t *testing.T, s *store.Store) {
 	_, err = s.AuthRequestFor(ctx, "ar-old", "browser-1")
 	mustIs(t, "AuthRequestFor(expired)", err, store.ErrNotFound)
 
-	moved := *got
+	read := *got
+	moved := read
 	moved.Stage, moved.UserID, moved.SessionID = "totp", u.ID, "sess-1"
-	mustNil(t, "MoveAuthRequest", s.MoveAuthRequest(ctx, &moved, "password"))
-	mustIs(t, "MoveAuthRequest(replayed)", s.MoveAuthRequest(ctx, &moved, "password"), store.ErrNotFound)
-	mustIs(t, "MoveAuthRequest(missing)", s.MoveAuthRequest(ctx, &store.AuthRequest{ID: "missing", Stage: "totp"}, "password"), store.ErrNotFound)
+	mustNil(t, "MoveAuthRequest", s.MoveAuthRequest(ctx, &read, &moved))
+	mustIs(t, "MoveAuthRequest(replayed)", s.MoveAuthRequest(ctx, &read, &moved), store.ErrNotFound)
+	mustIs(t, "MoveAuthRequest(missing)", s.MoveAuthRequest(ctx, &store.AuthRequest{ID: "missing", Stage: "password"}, &moved), store.ErrNotFound)
 	got, err = s.AuthRequestFor(ctx, "ar-1", "browser-1")
 	mustNil(t, "AuthRequestFor", err)
 	if got.Stage != "totp" || got.UserID != u.ID || got.SessionID != "sess-1" || got.Form != ar.Form || got.ClientID != c.ID {
@@ -352,8 +353,14 @@ func testAuthRequests(t *testing.T, s *store.Store) {
 	}
 	// Clearing a field is a move too (a new password sign-in forgets the
 	// session a step-up was for).
-	moved.SessionID, moved.Stage = "", "signed_in"
-	mustNil(t, "MoveAuthRequest(clear)", s.MoveAuthRequest(ctx, &moved, "totp"))
+	cleared := moved
+	cleared.SessionID, cleared.Stage = "", "signed_in"
+	// A move that keeps the stage still loses to one made meanwhile: the
+	// whole state read is compared, not the stage alone.
+	stale := moved
+	stale.SecretData = "from-another-tab"
+	mustIs(t, "MoveAuthRequest(stale snapshot)", s.MoveAuthRequest(ctx, &stale, &cleared), store.ErrNotFound)
+	mustNil(t, "MoveAuthRequest(clear)", s.MoveAuthRequest(ctx, &moved, &cleared))
 	if got, err = s.AuthRequestFor(ctx, "ar-1", "browser-1"); err != nil || got.SessionID != "" || got.Stage != "signed_in" {
 		t.Errorf("after clearing move: %+v, %v", got, err)
 	}
@@ -372,7 +379,8 @@ func testAdvanceAuthRequestRace(t *testing.T, s *store.Store) {
 		ID: "ar-1", BrowserID: "browser-1", ClientID: c.ID, Stage: "totp", ExpiresAt: now().Add(time.Minute),
 	}))
 	errs := race(racers, func(i int) error {
-		return s.MoveAuthRequest(ctx, &store.AuthRequest{ID: "ar-1", Stage: "done", SessionID: fmt.Sprint("sid-", i)}, "totp")
+		return s.MoveAuthRequest(ctx, &store.AuthRequest{ID: "ar-1", Stage: "totp"},
+			&store.AuthRequest{ID: "ar-1", Stage: "done", SessionID: fmt.Sprint("sid-", i)})
 	})
 	winner := oneWinner(t, errs, store.ErrNotFound)
 	got, err := s.AuthRequestFor(ctx, "ar-1", "browser-1")
