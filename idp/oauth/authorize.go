@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,6 +68,10 @@ type authorization struct {
 	pending *flow.Pending
 }
 
+// codeChallengeForm is RFC 7636 §4.2's code_challenge: 43 to 128
+// unreserved characters (an S256 challenge is 43).
+var codeChallengeForm = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
+
 // checkAuthorizeRequest adds what fosite leaves to us: RFC 6749 §3.1
 // duplicates, request objects refused explicitly, the openid scope, and
 // PKCE for clients that require it. It returns the parsed claims
@@ -90,6 +95,14 @@ func checkAuthorizeRequest(ar fosite.AuthorizeRequester, raw url.Values) (*claim
 	}
 	if m := form.Get("code_challenge_method"); form.Get("code_challenge") != "" && m != "S256" {
 		return nil, fosite.ErrInvalidRequest.WithHint("Only the S256 code_challenge_method is supported.")
+	}
+	if cc := form.Get("code_challenge"); cc != "" && !codeChallengeForm.MatchString(cc) {
+		return nil, fosite.ErrInvalidRequest.WithHint("code_challenge must be 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_' and '~' (RFC 7636 section 4.2).")
+	}
+	// fosite splits response_type on spaces and drops empty values, so
+	// "code " passed; RFC 6749 registers exactly "code".
+	if form.Get("response_type") != "code" {
+		return nil, fosite.ErrUnsupportedResponseType.WithHint("Only response_type=code is supported.")
 	}
 	prompts := strings.Fields(form.Get("prompt"))
 	for _, p := range prompts {
@@ -328,6 +341,9 @@ func (e *Endpoints) issueCode(w http.ResponseWriter, r *http.Request, az *author
 	if err != nil {
 		return refuse(ar, err)
 	}
+	// RFC 9207: the client can tell which provider answered (mix-up
+	// defence).
+	resp.AddParameter("iss", e.Issuer)
 	if err := e.Store.RecordSessionClient(ctx, si.Session.ID, ar.GetClient().GetID()); err != nil {
 		e.Pages.Logger(r).Warn("record session client", "err", err)
 	}

@@ -70,15 +70,29 @@ func (e *Endpoints) refusals(h web.PageFunc) web.PageFunc {
 			}
 			return &web.Error{Code: http.StatusBadRequest, Heading: "This sign-in link is not valid", Msg: msg, Err: rf.err}
 		}
+		// The error goes back with the registered code, the state and,
+		// as every authorization response, iss (RFC 9207).
+		params := url.Values{"error": {rfc.ErrorField}, "error_description": {rfc.GetDescription()}, "iss": {e.Issuer}}
+		if st := ar.GetState(); st != "" {
+			params.Set("state", st)
+		}
+		target := *ar.GetRedirectURI()
 		if ar.GetResponseMode() == fosite.ResponseModeFormPost {
-			params := url.Values{"error": {rfc.ErrorField}, "error_description": {rfc.GetDescription()}}
-			if st := ar.GetState(); st != "" {
-				params.Set("state", st)
-			}
-			e.renderFormPost(w, r, ar.GetRedirectURI().String(), params)
+			e.renderFormPost(w, r, target.String(), params)
 			return nil
 		}
-		e.Provider.WriteAuthorizeError(r.Context(), w, ar, rfc)
+		// Query mode, the only other one: the redirect URI keeps its own
+		// query parameters (RFC 6749 §3.1.2) and never a fragment.
+		q := target.Query()
+		for k, v := range params {
+			q[k] = v
+		}
+		target.RawQuery, target.Fragment = q.Encode(), ""
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("Pragma", "no-cache")
+		h.Set("Location", target.String())
+		w.WriteHeader(http.StatusSeeOther)
 		return nil
 	}
 }

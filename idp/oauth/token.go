@@ -63,6 +63,10 @@ func (e *Endpoints) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		e.Provider.WriteRevocationResponse(ctx, w, fosite.ErrInvalidRequest.WithHintf("The parameter '%s' was sent more than once.", p))
 		return
 	}
+	if r.PostForm.Get("token") == "" { // RFC 7009 §2.1: token is required
+		e.Provider.WriteRevocationResponse(ctx, w, fosite.ErrInvalidRequest.WithHint("The token parameter is required."))
+		return
+	}
 	err := e.Provider.NewRevocationRequest(ctx, r)
 	if err != nil {
 		err = Normalize(err)
@@ -75,6 +79,10 @@ func (e *Endpoints) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if p := web.DuplicateParam(r); p != "" {
 		e.Provider.WriteIntrospectionError(ctx, w, fosite.ErrInvalidRequest.WithHintf("The parameter '%s' was sent more than once.", p))
+		return
+	}
+	if r.PostForm.Get("token") == "" { // RFC 7662 §2.1: token is required
+		e.Provider.WriteIntrospectionError(ctx, w, fosite.ErrInvalidRequest.WithHint("The token parameter is required."))
 		return
 	}
 	r = e.prefetchIntrospection(r)
