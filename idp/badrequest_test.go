@@ -11,8 +11,38 @@ import (
 	"testing"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/portcullis-idp/portcullis/idp/store/storetest"
 	"golang.org/x/oauth2"
 )
+
+// TestUnknownClientAndRedirectTellApart: both are a 400 page that sends
+// the browser nowhere, each with its own accurate text.
+func TestUnknownClientAndRedirectTellApart(t *testing.T) {
+	e := newEnv(t, storetest.OpenSQLite)
+	q := url.Values{"client_id": {e.client.ID}, "response_type": {"code"}, "scope": {"openid"},
+		"redirect_uri": {"https://evil.example/cb"}, "state": {"state-0123456789"}}
+	for name, tc := range map[string]struct {
+		edit func(url.Values)
+		want string
+	}{
+		"unknown client":            {func(q url.Values) { q.Set("client_id", "nope") }, "unknown client_id"},
+		"unregistered redirect_uri": {func(url.Values) {}, "has not registered (redirect_uri)"},
+	} {
+		v := url.Values{}
+		for k, vs := range q {
+			v[k] = append([]string(nil), vs...)
+		}
+		tc.edit(v)
+		resp, err := http.Get(e.issuer + "/oauth2/auth?" + v.Encode())
+		must(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || resp.Request.URL.Host != strings.TrimPrefix(e.issuer, "http://") ||
+			!strings.Contains(string(body), tc.want) {
+			t.Errorf("%s: %d at %s, want 400 saying %q", name, resp.StatusCode, resp.Request.URL, tc.want)
+		}
+	}
+}
 
 // TestBadRequests is the route table of malformed and hostile requests:
 // each gets a 4xx with an OAuth error body or an HTML error page, never a

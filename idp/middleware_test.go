@@ -2,15 +2,19 @@ package idp_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/portcullis-idp/portcullis/idp"
 	"github.com/portcullis-idp/portcullis/idp/store/storetest"
+	"github.com/portcullis-idp/portcullis/templates"
 )
 
 // TestEveryLogLineHasTheRequestID: a request that logs from its handler
@@ -79,6 +83,27 @@ func TestPolledMetadataLoggedAtDebug(t *testing.T) {
 			if !logged(http.MethodPost, path) {
 				t.Errorf("level %s: a refused POST %s was not logged", level, path)
 			}
+		}
+	}
+}
+
+// TestCookieNameHostPrefix: with an https issuer the browser cookie is
+// __Host-portcullis (Secure, Path=/, no Domain), so a sibling subdomain
+// cannot plant one; on an http loopback issuer it is plain portcullis.
+func TestCookieNameHostPrefix(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	tpl, err := templates.Load()
+	must(t, err)
+	for issuer, want := range map[string]string{"https://id.example.com": "__Host-portcullis", "http://127.0.0.1:1": "portcullis"} {
+		srv, err := idp.New(context.Background(), idp.Options{Store: st, Templates: tpl, Issuer: issuer,
+			MasterKey: make([]byte, 32), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		must(t, err)
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/account", nil))
+		cookies := rec.Result().Cookies()
+		if len(cookies) != 1 || cookies[0].Name != want || cookies[0].Path != "/" || cookies[0].Domain != "" ||
+			cookies[0].Secure != strings.HasPrefix(issuer, "https") {
+			t.Errorf("%s: cookies %+v, want one %s", issuer, cookies, want)
 		}
 	}
 }

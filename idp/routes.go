@@ -1,9 +1,11 @@
 package idp
 
 import (
+	"encoding/json"
 	"io/fs"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/portcullis-idp/portcullis/idp/web"
 	"github.com/portcullis-idp/portcullis/templates"
@@ -30,7 +32,7 @@ func (s *Server) routes(domains []interface{ Mount(*web.Router) }) http.Handler 
 	}
 	rt.HandleFunc("GET /health/alive", s.handleAlive)
 	rt.HandleFunc("GET /health/ready", s.handleReady)
-	rt.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(templates.Static())))
+	rt.Handle("GET /static/", http.StripPrefix("/static/", s.staticHandler(templates.Static())))
 	s.patterns = rt.Patterns()
 	return s.middleware(s.withNotFoundPage(rt.Mux()))
 }
@@ -51,12 +53,40 @@ func (s *Server) withNotFoundPage(mux *http.ServeMux) http.Handler {
 			s.pages.Render(w, r, web.ErrNotFound)
 			return
 		}
-		for k, v := range probe.header {
-			w.Header()[k] = v
+		allow := probe.header.Get("Allow")
+		if probe.status != http.StatusMethodNotAllowed {
+			s.pages.Render(w, r, &web.Error{Code: probe.status, Heading: http.StatusText(probe.status), Msg: "This request cannot be answered."})
+			return
 		}
-		w.WriteHeader(probe.status)
-		_, _ = w.Write([]byte(http.StatusText(probe.status) + "\n"))
+		w.Header().Set("Allow", allow)
+		msg := "This address does not answer " + r.Method + " requests; it answers " + allow + "."
+		if protocolPath(r.URL.Path) {
+			writeJSONError(w, http.StatusMethodNotAllowed, "invalid_request", msg)
+			return
+		}
+		s.pages.Render(w, r, &web.Error{Code: http.StatusMethodNotAllowed, Heading: "Not allowed", Msg: msg})
 	})
+}
+
+// protocolPath tells the endpoints clients call (they get OAuth error
+// bodies) from the pages people see (they get the error page).
+func protocolPath(p string) bool {
+	switch {
+	case p == "/userinfo", strings.HasPrefix(p, "/.well-known/"), strings.HasPrefix(p, "/admin/api/"):
+		return true
+	case strings.HasPrefix(p, "/oauth2/"):
+		return p != "/oauth2/auth" && p != "/oauth2/auth/resume"
+	}
+	return false
+}
+
+// writeJSONError answers with an OAuth-style error body.
+func writeJSONError(w http.ResponseWriter, status int, code, desc string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
 }
 
 // headerProbe records what a handler would answer without sending it.
@@ -79,10 +109,16 @@ func (p *headerProbe) WriteHeader(code int) {
 }
 
 // staticHandler serves the embedded CSS and images; they change only with
-// a new binary, so browsers may cache them for a day.
-func staticHandler(fsys fs.FS) http.Handler {
+// a new binary, so browsers may cache them for a day. A missing file, or a
+// directory, is the error page like any unknown address.
+func (s *Server) staticHandler(fsys fs.FS) http.Handler {
 	files := http.FileServerFS(fsys)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(r.URL.Path, "/")
+		if st, err := fs.Stat(fsys, name); err != nil || st.IsDir() {
+			s.pages.Render(w, r, web.ErrNotFound)
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=86400")
 		files.ServeHTTP(w, r)
 	})

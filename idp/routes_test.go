@@ -81,7 +81,8 @@ var routeTable = map[string][]string{
 
 // TestRoutes: the server mounts exactly routeTable, and a known path asked
 // with another method is 405 with an Allow header naming the methods the
-// table gives it (GET implies HEAD).
+// table gives it (GET implies HEAD), with a JSON error body on the
+// protocol endpoints and the HTML error page on the pages.
 func TestRoutes(t *testing.T) {
 	e := newEnv(t, storetest.OpenSQLite)
 	var want []string
@@ -111,11 +112,29 @@ func TestRoutes(t *testing.T) {
 			t.Errorf("DELETE %s: %d, want 405", path, resp.StatusCode)
 			continue
 		}
+		protocol := path == "/userinfo" || strings.HasPrefix(path, "/.well-known/") || strings.HasPrefix(path, "/admin/api/") ||
+			strings.HasPrefix(path, "/oauth2/") && path != "/oauth2/auth" && path != "/oauth2/auth/resume"
+		wantType := "text/html"
+		if protocol {
+			wantType = "application/json"
+		}
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, wantType) {
+			t.Errorf("DELETE %s: Content-Type %q, want %s", path, ct, wantType)
+		}
 		allow := strings.Split(strings.ReplaceAll(resp.Header.Get("Allow"), " ", ""), ",")
 		for _, m := range ms {
 			if !slices.Contains(allow, m) {
 				t.Errorf("DELETE %s: Allow %q lacks %s", path, resp.Header.Get("Allow"), m)
 			}
+		}
+	}
+	// Unknown addresses, static ones included, get the error page.
+	for _, path := range []string{"/nope", "/static/nope.css", "/static/", "/oauth2/nope"} {
+		resp, err := http.Get(e.issuer + path)
+		must(t, err)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			t.Errorf("GET %s: %d %s, want the 404 error page", path, resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
 	}
 }

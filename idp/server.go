@@ -181,7 +181,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.logouts.Log, s.logouts.Now, s.logouts.SessionIdle, s.logouts.Options = o.Logger, o.Now, o.SessionIdle, o.Logout
 
 	sess := &browser.Sessions{
-		Store: st, Cookies: cookies, Log: o.Logger, Now: o.Now,
+		Store: st, Cookies: cookies, CookieName: browser.CookieName(s.secure), Log: o.Logger, Now: o.Now,
 		Absolute: o.SessionAbsolute, Idle: o.SessionIdle, Ended: s.logouts.Wake,
 	}
 	flows := &flow.Flows{Store: st, Now: o.Now, NewID: secrets.RandomToken}

@@ -21,7 +21,6 @@ import (
 )
 
 const (
-	cookieName       = "portcullis"
 	cookieBrowserKey = "b" // random id binding pending requests to this browser
 	cookieSessionKey = "s" // secret of the signed-in session; stored hashed
 )
@@ -42,8 +41,10 @@ type Store interface {
 type Sessions struct {
 	Store   Store
 	Cookies *sessions.CookieStore
-	Log     *slog.Logger
-	Now     func() time.Time
+	// CookieName is the cookie's name: CookieName(secure).
+	CookieName string
+	Log        *slog.Logger
+	Now        func() time.Time
 	// Absolute and Idle are the deployment's session lifetimes; a tenant
 	// may set its own.
 	Absolute, Idle time.Duration
@@ -60,7 +61,7 @@ type cookie struct {
 }
 
 func (s *Sessions) read(r *http.Request) cookie {
-	sess, err := s.Cookies.Get(r, cookieName)
+	sess, err := s.Cookies.Get(r, s.CookieName)
 	if err != nil {
 		return cookie{} // tampered, or made with old keys: start afresh
 	}
@@ -70,7 +71,7 @@ func (s *Sessions) read(r *http.Request) cookie {
 }
 
 func (s *Sessions) write(w http.ResponseWriter, r *http.Request, c cookie) error {
-	sess, _ := s.Cookies.Get(r, cookieName)
+	sess, _ := s.Cookies.Get(r, s.CookieName)
 	sess.Values[cookieBrowserKey] = c.ID
 	if c.SessionSecret == "" {
 		delete(sess.Values, cookieSessionKey)
@@ -78,6 +79,17 @@ func (s *Sessions) write(w http.ResponseWriter, r *http.Request, c cookie) error
 		sess.Values[cookieSessionKey] = c.SessionSecret
 	}
 	return sess.Save(r, w)
+}
+
+// CookieName is the browser cookie's name. With an https issuer it has the
+// __Host- prefix, so browsers accept it only as Secure, with Path=/ and no
+// Domain: a sibling subdomain cannot plant one (the cookie options already
+// are those).
+func CookieName(secure bool) string {
+	if secure {
+		return "__Host-portcullis"
+	}
+	return "portcullis"
 }
 
 // Binding returns the digest of this browser's binding id, setting the

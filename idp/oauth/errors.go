@@ -37,6 +37,14 @@ func Normalize(err error) *fosite.RFC6749Error {
 	return rfc
 }
 
+// What a browser is told when the request cannot go back to the app.
+const (
+	msgUnknownClient = "The application that sent you here is not registered with this sign-in service " +
+		"(unknown client_id). Contact the application's owner."
+	msgUnregisteredRedirect = "The application that sent you here asked to send you back to an address it has not " +
+		"registered (redirect_uri), so you were not sent anywhere. Contact the application's owner."
+)
+
 // refusal is an authorization request refused. The authorization flow
 // returns it like any page error; refusals answers it.
 type refusal struct {
@@ -65,8 +73,11 @@ func (e *Endpoints) refusals(h web.PageFunc) web.PageFunc {
 		ar := rf.ar
 		if ar == nil || !ar.IsRedirectURIValid() {
 			msg := rfc.GetDescription()
-			if rfc.ErrorField == "invalid_client" || rfc.ErrorField == "invalid_request" && strings.Contains(rfc.HintField, "redirect_uri") {
-				msg = "The application that sent you here is not registered for this address, so you cannot be sent back to it. Contact the application's owner."
+			switch {
+			case rfc.ErrorField == "invalid_client":
+				msg = msgUnknownClient
+			case rfc.ErrorField == "invalid_request" && strings.Contains(rfc.HintField, "redirect_uri"):
+				msg = msgUnregisteredRedirect
 			}
 			return &web.Error{Code: http.StatusBadRequest, Heading: "This sign-in link is not valid", Msg: msg, Err: rf.err}
 		}
