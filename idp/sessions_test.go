@@ -151,3 +151,39 @@ func TestTenantSessionLifetimes(t *testing.T) {
 		}
 	})
 }
+
+// TestSigningInAgainEndsTheEarlierSession: prompt=login in the same
+// browser, as the same user, ends the session the cookie held (its access
+// token stops working) and leaves exactly one live session.
+func TestSigningInAgainEndsTheEarlierSession(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		relying := e.rp(e.client, e.secret)
+		b := newBrowser(t)
+		v := oauth2.GenerateVerifier()
+		landed := e.authorize(b, relying.cfg.AuthCodeURL("state-0123456789", oauth2.S256ChallengeOption(v)), e.user.Email, testPassword)
+		first, err := relying.cfg.Exchange(ctx, landed.Query().Get("code"), oauth2.VerifierOption(v))
+		must(t, err)
+		if !e.introspect(t, first.AccessToken) {
+			t.Fatal("the first access token is not active")
+		}
+
+		b.landed = nil
+		v = oauth2.GenerateVerifier()
+		landed = e.authorize(b, relying.cfg.AuthCodeURL("state-0123456789", oauth2.S256ChallengeOption(v),
+			oauth2.SetAuthURLParam("prompt", "login")), e.user.Email, testPassword)
+		second, err := relying.cfg.Exchange(ctx, landed.Query().Get("code"), oauth2.VerifierOption(v))
+		must(t, err)
+		if e.introspect(t, first.AccessToken) {
+			t.Error("the earlier session's access token still works after signing in again")
+		}
+		if !e.introspect(t, second.AccessToken) {
+			t.Error("the new session's access token does not work")
+		}
+		live, err := e.store.ListUserSessions(ctx, e.user.ID, time.Hour)
+		must(t, err)
+		if len(live) != 1 {
+			t.Errorf("%d live sessions after signing in again, want 1", len(live))
+		}
+	})
+}

@@ -185,14 +185,18 @@ func (s *Sessions) logger(r *http.Request) *slog.Logger {
 }
 
 // Start signs the browser in as u after a completed authentication,
-// replacing any earlier session of this browser (the session secret is
-// always new, so a fixated or stolen pre-login cookie is worthless). The
+// ending any earlier session of this browser, its tokens and back-channel
+// logouts included (the session secret is always new, so a fixated or
+// stolen pre-login cookie is worthless). The
 // tenant, u's, gives the session its lifetimes.
 func (s *Sessions) Start(w http.ResponseWriter, r *http.Request, u *store.User, tenant *store.Tenant, amr []string, acr string) (*store.BrowserSession, error) {
 	ctx := r.Context()
 	c := s.read(r)
 	if c.SessionSecret != "" {
-		if old, err := s.Store.ActiveSession(ctx, secrets.HashToken(c.SessionSecret), s.Idle); err == nil && old.UserID != u.ID {
+		// The session this cookie held ends, whoever's it was: signing in
+		// again (prompt=login, max_age, another account) must not leave
+		// the earlier session and its tokens alive (ASVS v5 7.2.4).
+		if old, err := s.Store.ActiveSession(ctx, secrets.HashToken(c.SessionSecret), s.Idle); err == nil {
 			if _, err := s.End(r, "replaced", func() ([]store.EndedSession, error) {
 				return s.Store.EndSession(ctx, old.ID, "replaced")
 			}); err != nil {
