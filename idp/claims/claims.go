@@ -68,6 +68,21 @@ func ForScopes(scopes []string) []string {
 	return out
 }
 
+// Covered returns the names a granted scope covers: the claims parameter
+// asks for claims by name, and Portcullis releases one only when the user
+// granted a scope that includes it (what the consent page showed), never
+// by name alone.
+func Covered(names, scopes []string) []string {
+	allowed := ForScopes(scopes)
+	var out []string
+	for _, n := range names {
+		if slices.Contains(allowed, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // OfUser returns the named claims Portcullis has for u. Emails are entered
 // by tenant admins or operators, so they count as verified.
 func OfUser(u *store.User, names []string) map[string]any {

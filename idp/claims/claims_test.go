@@ -27,6 +27,16 @@ func TestForScopesAndOfUser(t *testing.T) {
 	}
 }
 
+func TestCovered(t *testing.T) {
+	asked := []string{"email", "name", "acr", "phone_number"}
+	if got := claims.Covered(asked, []string{"openid"}); len(got) != 0 {
+		t.Errorf("openid alone covers %v", got)
+	}
+	if got := claims.Covered(asked, []string{"openid", "email"}); !slices.Equal(got, []string{"email"}) {
+		t.Errorf("openid email covers %v, want [email]", got)
+	}
+}
+
 func TestParseRequestAndWantsMFA(t *testing.T) {
 	cr, err := claims.ParseRequest(`{"id_token":{"acr":{"essential":true,"values":["` + claims.ACRMFA + `"]},"email":null},"userinfo":{"name":null}}`)
 	if err != nil {

@@ -375,10 +375,13 @@ func (e *Endpoints) userSession(si *browser.SignedIn, scopes fosite.Arguments, c
 	c.AuthenticationContextClassReference = bs.ACR
 	c.Extra["sid"] = bs.ID
 	c.Extra["tenant"] = si.Tenant.Slug
+	// The claims parameter releases nothing a granted scope does not
+	// cover (the consent page lists scopes); its acr member is honoured
+	// through the session's level, not here.
 	idClaims := claims.ForScopes(scopes)
 	if cr != nil {
-		idClaims = append(idClaims, cr.IDToken...)
-		sess.UserinfoClaims = cr.Userinfo
+		idClaims = append(idClaims, claims.Covered(cr.IDToken, scopes)...)
+		sess.UserinfoClaims = claims.Covered(cr.Userinfo, scopes)
 	}
 	for k, v := range claims.OfUser(u, idClaims) {
 		c.Extra[k] = v

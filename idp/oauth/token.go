@@ -181,7 +181,10 @@ func (e *Endpoints) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		web.BearerError(w, http.StatusUnauthorized, "invalid_token", "The access token's user no longer exists.")
 		return
 	}
-	released := claims.OfUser(user, append(claims.ForScopes(ar.GetGrantedScopes()), sess.UserinfoClaims...))
+	granted := ar.GetGrantedScopes()
+	// Checked again here for tokens issued before claims were limited to
+	// granted scopes.
+	released := claims.OfUser(user, append(claims.ForScopes(granted), claims.Covered(sess.UserinfoClaims, granted)...))
 	released["sub"] = user.ID
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
