@@ -3,6 +3,7 @@ package idp_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -14,6 +15,35 @@ import (
 	"github.com/portcullis-idp/portcullis/idp/store/storetest"
 	"golang.org/x/oauth2"
 )
+
+// TestClientAuthFailuresChallengeBasic: a client that fails to
+// authenticate at the token, revocation or introspection endpoint gets 401
+// invalid_client with WWW-Authenticate: Basic.
+func TestClientAuthFailuresChallengeBasic(t *testing.T) {
+	e := newEnv(t, storetest.OpenSQLite)
+	for _, c := range []struct{ path, body string }{
+		{"/oauth2/token", "grant_type=client_credentials"},
+		{"/oauth2/revoke", "token=x"},
+		{"/oauth2/introspect", "token=x"},
+	} {
+		req, err := http.NewRequest(http.MethodPost, e.issuer+c.path, strings.NewReader(c.body))
+		must(t, err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(e.client.ID, "wrong-secret")
+		resp, err := http.DefaultClient.Do(req)
+		must(t, err)
+		var body struct {
+			Error string `json:"error"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || body.Error != "invalid_client" ||
+			!strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic ") {
+			t.Errorf("%s: %d %q, WWW-Authenticate %q; want 401 invalid_client with a Basic challenge",
+				c.path, resp.StatusCode, body.Error, resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+}
 
 // TestUnknownClientAndRedirectTellApart: both are a 400 page that sends
 // the browser nowhere, each with its own accurate text.
@@ -113,7 +143,7 @@ func TestBadRequests(t *testing.T) {
 			{"token: duplicate grant_type", "POST", "/oauth2/token", form("grant_type", "authorization_code", "grant_type", "refresh_token"), true, jsonError, 400, "invalid_request"},
 			{"token: oversized body", "POST", "/oauth2/token", "grant_type=authorization_code&code=" + strings.Repeat("a", 2<<20), true, bare, 400, ""},
 			{"token: bogus refresh", "POST", "/oauth2/token", form("grant_type", "refresh_token", "refresh_token", "nope.nope"), true, jsonError, 400, "invalid_grant"},
-			{"introspect: no client auth", "POST", "/oauth2/introspect", form("token", "x"), false, jsonError, 401, ""},
+			{"introspect: no client auth", "POST", "/oauth2/introspect", form("token", "x"), false, jsonError, 401, "invalid_client"},
 			{"revoke: wrong secret", "POST", "/oauth2/revoke", form("token", "x", "client_id", e.client.ID, "client_secret", "wrong"), false, jsonError, 401, "invalid_client"},
 			{"userinfo: no token", "GET", "/userinfo", "", false, jsonError, 401, ""},
 			{"userinfo: bad token", "GET", "/userinfo?x=1", "", false, jsonError, 401, "invalid_token"},

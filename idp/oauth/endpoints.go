@@ -77,14 +77,35 @@ func (e *Endpoints) Mount(rt *web.Router) {
 	rt.Page("GET "+flow.PathConsent, e.showConsent)
 	rt.Form("POST "+flow.PathConsent, e.refusals(e.submitConsent))
 
-	// The back-channel endpoints answer clients with OAuth error bodies.
-	rt.HandleFunc("POST "+pathPAR, e.handlePAR)
-	rt.HandleFunc("POST "+pathToken, e.handleToken)
-	rt.HandleFunc("POST "+pathRevoke, e.handleRevoke)
-	rt.HandleFunc("POST "+pathIntrospect, e.handleIntrospect)
+	// The back-channel endpoints answer clients with OAuth error bodies;
+	// those that authenticate clients challenge with Basic on a 401.
+	rt.HandleFunc("POST "+pathPAR, basicChallenge(e.handlePAR))
+	rt.HandleFunc("POST "+pathToken, basicChallenge(e.handleToken))
+	rt.HandleFunc("POST "+pathRevoke, basicChallenge(e.handleRevoke))
+	rt.HandleFunc("POST "+pathIntrospect, basicChallenge(e.handleIntrospect))
 	rt.HandleFunc("GET "+pathUserinfo, e.handleUserinfo)
 	rt.HandleFunc("POST "+pathUserinfo, e.handleUserinfo)
 }
+
+// basicChallenge adds RFC 6749 §5.2's WWW-Authenticate to every 401 h
+// answers: the client failed to authenticate, and HTTP Basic is how it
+// should.
+func basicChallenge(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		h(&challengeWriter{ResponseWriter: w}, r)
+	}
+}
+
+type challengeWriter struct{ http.ResponseWriter }
+
+func (c *challengeWriter) WriteHeader(status int) {
+	if status == http.StatusUnauthorized && c.Header().Get("WWW-Authenticate") == "" {
+		c.Header().Set("WWW-Authenticate", `Basic realm="portcullis"`)
+	}
+	c.ResponseWriter.WriteHeader(status)
+}
+
+func (c *challengeWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 // WriteRequestError answers a protocol request refused before any
 // handler ran (by the middleware's text check) with an OAuth error body.

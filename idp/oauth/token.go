@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -88,6 +89,14 @@ func (e *Endpoints) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	r = e.prefetchIntrospection(r)
 	ctx = r.Context()
 	ir, err := e.Provider.NewIntrospectionRequest(ctx, r, store.NewSession())
+	if errors.Is(err, fosite.ErrRequestUnauthorized) && !errors.Is(err, fosite.ErrInactiveToken) {
+		// fosite's own code for a caller that failed to authenticate (an
+		// inactive token wraps the same code and is answered
+		// {"active":false} below); the client is told invalid_client, as at
+		// the token and revocation endpoints (RFC 6749 §5.2).
+		e.Provider.WriteAccessError(ctx, w, nil, fosite.ErrInvalidClient.WithHint("Client authentication failed."))
+		return
+	}
 	if err != nil {
 		e.Provider.WriteIntrospectionError(ctx, w, err)
 		return
