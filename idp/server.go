@@ -190,7 +190,12 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		Codes:     &mfa.Guard{Store: st, Clock: credentials.Clock(o.CodeClock)},
 		Passwords: &mfa.Guard{Store: st.PasswordAttempts(), Clock: credentials.Clock(o.Now)},
 	}
-	s.pages = &web.Pages{Templates: o.Templates, Log: o.Logger}
+	s.pages = &web.Pages{Templates: o.Templates, Log: o.Logger, Known: func(err error) *web.Error {
+		if errors.Is(err, flow.ErrExpired) { // every page of a pending request
+			return web.ErrRequestExpired
+		}
+		return nil
+	}}
 	gate := &signin.Gate{Flows: flows, Sessions: sess, Templates: o.Templates}
 
 	s.oauth = &oauth.Endpoints{

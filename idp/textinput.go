@@ -87,7 +87,7 @@ func (s *Server) refuseUnusableText(w http.ResponseWriter, r *http.Request, prob
 	switch p := r.URL.Path; {
 	case p == "/userinfo":
 		web.BearerError(w, http.StatusBadRequest, "invalid_request", problem)
-	case strings.HasPrefix(p, "/oauth2/") && !strings.HasPrefix(p, "/oauth2/auth"), strings.HasPrefix(p, "/admin/api/"):
+	case protocolPath(p):
 		s.oauth.WriteRequestError(w, r, problem)
 	default:
 		s.pages.Render(w, r, web.BadRequest(problem))

@@ -109,7 +109,7 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /callback", a.pages.Handler(a.callback))
 	mux.Handle("GET /logout", a.pages.Handler(a.logout))
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(templates.Static())))
-	mux.Handle("/", a.pages.Handler(func(http.ResponseWriter, *http.Request) error { return errNotFound }))
+	mux.Handle("/", a.pages.Handler(func(http.ResponseWriter, *http.Request) error { return web.ErrNotFound }))
 	return securityHeaders(mux)
 }
 

@@ -15,8 +15,6 @@ type httpError = web.Error
 
 // What the user sees when a sign-in cannot go on.
 var (
-	errNotFound = &httpError{Code: http.StatusNotFound, Heading: "Page not found",
-		Msg: "There is nothing at this address."}
 	errFlowExpired = &httpError{Code: http.StatusBadRequest, Heading: "Sign-in expired",
 		Msg: "This sign-in has expired or was already completed. Go back to the demo app and sign in again."}
 	errStateMismatch = &httpError{Code: http.StatusBadRequest, Heading: "Sign-in failed",

@@ -197,10 +197,10 @@ func (l *Logout) confirmLogout(w http.ResponseWriter, r *http.Request) error {
 	}
 	p, err := l.Flows.Load(ctx, r.PostForm.Get("logout_request"), l.Sessions.BoundTo(r), flow.StageLogout)
 	if err != nil {
-		return expired(err)
+		return err
 	}
 	if err := l.Flows.Finish(ctx, p); err != nil {
-		return expired(err)
+		return err
 	}
 	t := logoutTarget{redirectURI: p.Form().Get("post_logout_redirect_uri"), state: p.Form().Get("state")}
 	if r.PostForm.Get("decision") != "yes" {
@@ -217,14 +217,6 @@ func (l *Logout) confirmLogout(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return l.finishLogout(w, r, t)
-}
-
-// expired shows flow.ErrExpired as the "sign-in expired" page.
-func expired(err error) error {
-	if errors.Is(err, flow.ErrExpired) {
-		return web.ErrRequestExpired
-	}
-	return err
 }
 
 // logOut ends the browser's session at its user's request (the back-channel

@@ -2,7 +2,6 @@ package oauth
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -17,7 +16,6 @@ import (
 	"github.com/portcullis-idp/portcullis/idp/claims"
 	"github.com/portcullis-idp/portcullis/idp/flow"
 	"github.com/portcullis-idp/portcullis/idp/store"
-	"github.com/portcullis-idp/portcullis/idp/web"
 )
 
 // handleAuthorize is the authorization endpoint (GET and form POST).
@@ -130,7 +128,7 @@ func (e *Endpoints) resumeAuthorize(w http.ResponseWriter, r *http.Request) erro
 	pending, err := e.Flows.Load(r.Context(), r.URL.Query().Get("auth_request"), e.Sessions.BoundTo(r),
 		flow.StageSignedIn, flow.StageConsented)
 	if err != nil {
-		return expired(err)
+		return err
 	}
 	az, err := e.replay(r.Context(), pending)
 	if err != nil {
@@ -307,11 +305,11 @@ func (e *Endpoints) toStep(w http.ResponseWriter, r *http.Request, az *authoriza
 		}
 	} else if stepUp != nil {
 		if err := e.Flows.Advance(ctx, pending, next.Stage(), flow.User(stepUp.User.ID), flow.Session(stepUp.Session.ID)); err != nil {
-			return expired(err)
+			return err
 		}
 	} else if pending.Stage() != next.Stage() {
 		if err := e.Flows.Advance(ctx, pending, next.Stage()); err != nil {
-			return expired(err)
+			return err
 		}
 	}
 	http.Redirect(w, r, flow.PageURL(next.Path(), pending.ID), http.StatusSeeOther)
@@ -325,7 +323,7 @@ func (e *Endpoints) issueCode(w http.ResponseWriter, r *http.Request, az *author
 	ar := az.ar
 	if az.pending != nil {
 		if err := e.Flows.Finish(ctx, az.pending); err != nil {
-			return expired(err)
+			return err
 		}
 	}
 	for _, sc := range ar.GetRequestedScopes() {
@@ -387,12 +385,4 @@ func (e *Endpoints) userSession(si *browser.SignedIn, scopes fosite.Arguments, c
 		c.Extra[k] = v
 	}
 	return sess
-}
-
-// expired shows flow.ErrExpired as the "sign-in expired" page.
-func expired(err error) error {
-	if errors.Is(err, flow.ErrExpired) {
-		return web.ErrRequestExpired
-	}
-	return err
 }

@@ -27,7 +27,7 @@ var scopeDescriptions = map[string]string{
 func (e *Endpoints) consentContext(r *http.Request, id string) (pending *flow.Pending, userID string, scopes []string, err error) {
 	pending, err = e.Flows.Load(r.Context(), id, e.Sessions.BoundTo(r), flow.StageSignedIn)
 	if err != nil {
-		return nil, "", nil, expired(err)
+		return nil, "", nil, err
 	}
 	si, err := e.Sessions.Current(r)
 	if err != nil {
@@ -81,7 +81,7 @@ func (e *Endpoints) submitConsent(w http.ResponseWriter, r *http.Request) error 
 			return err
 		}
 		if err := e.Flows.Advance(ctx, pending, flow.StageConsented); err != nil {
-			return expired(err)
+			return err
 		}
 		http.Redirect(w, r, pending.URL(), http.StatusSeeOther)
 		return nil
@@ -91,7 +91,7 @@ func (e *Endpoints) submitConsent(w http.ResponseWriter, r *http.Request) error 
 			return err
 		}
 		if err := e.Flows.Finish(ctx, pending); err != nil {
-			return expired(err)
+			return err
 		}
 		return refuse(az.ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
 	}

@@ -56,16 +56,25 @@ func (e *Endpoints) writeTokenError(w http.ResponseWriter, r *http.Request, ar f
 	e.Provider.WriteAccessError(r.Context(), w, ar, rfc)
 }
 
+// tokenParamProblem is what is wrong with a revocation or introspection
+// request before its client is looked at: a parameter sent twice, or no
+// token (required by RFC 7009 §2.1 and RFC 7662 §2.1).
+func tokenParamProblem(r *http.Request) error {
+	if p := web.DuplicateParam(r); p != "" {
+		return fosite.ErrInvalidRequest.WithHintf("The parameter '%s' was sent more than once.", p)
+	}
+	if r.PostForm.Get("token") == "" {
+		return fosite.ErrInvalidRequest.WithHint("The token parameter is required.")
+	}
+	return nil
+}
+
 // handleRevoke is RFC 7009 revocation; revoking a refresh token also
 // revokes the access tokens of the same grant.
 func (e *Endpoints) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if p := web.DuplicateParam(r); p != "" {
-		e.Provider.WriteRevocationResponse(ctx, w, fosite.ErrInvalidRequest.WithHintf("The parameter '%s' was sent more than once.", p))
-		return
-	}
-	if r.PostForm.Get("token") == "" { // RFC 7009 §2.1: token is required
-		e.Provider.WriteRevocationResponse(ctx, w, fosite.ErrInvalidRequest.WithHint("The token parameter is required."))
+	if err := tokenParamProblem(r); err != nil {
+		e.Provider.WriteRevocationResponse(ctx, w, err)
 		return
 	}
 	err := e.Provider.NewRevocationRequest(ctx, r)
@@ -78,12 +87,8 @@ func (e *Endpoints) handleRevoke(w http.ResponseWriter, r *http.Request) {
 // handleIntrospect is RFC 7662 introspection, for authenticated clients.
 func (e *Endpoints) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if p := web.DuplicateParam(r); p != "" {
-		e.Provider.WriteIntrospectionError(ctx, w, fosite.ErrInvalidRequest.WithHintf("The parameter '%s' was sent more than once.", p))
-		return
-	}
-	if r.PostForm.Get("token") == "" { // RFC 7662 §2.1: token is required
-		e.Provider.WriteIntrospectionError(ctx, w, fosite.ErrInvalidRequest.WithHint("The token parameter is required."))
+	if err := tokenParamProblem(r); err != nil {
+		e.Provider.WriteIntrospectionError(ctx, w, err)
 		return
 	}
 	r = e.prefetchIntrospection(r)

@@ -49,7 +49,7 @@ func (p *Pages) showEnroll(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := p.Flows.Advance(ctx, st.pending, flow.StageEnroll, flow.Sealed(sealedKey)); err != nil {
-		return expired(err)
+		return err
 	}
 	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFAEnrollmentStarted, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 	png, err := mfa.QRCodePNG(e.KeyURI, 200)

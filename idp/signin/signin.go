@@ -96,15 +96,7 @@ func (p *Pages) load(r *http.Request, stages ...flow.Stage) (*flow.Pending, erro
 		return nil, err
 	}
 	pending, err := p.Flows.Load(r.Context(), id, p.Sessions.BoundTo(r), stages...)
-	return pending, expired(err)
-}
-
-// expired shows flow.ErrExpired as the "sign-in expired" page.
-func expired(err error) error {
-	if errors.Is(err, flow.ErrExpired) {
-		return web.ErrRequestExpired
-	}
-	return err
+	return pending, err
 }
 
 // step is a pending request whose password step is done, with its user
@@ -139,7 +131,7 @@ func (p *Pages) loadStep(r *http.Request, stages ...flow.Stage) (*step, error) {
 // its new stage.
 func (p *Pages) moveTo(w http.ResponseWriter, r *http.Request, pending *flow.Pending, to flow.Stage, learnt ...flow.Learnt) error {
 	if err := p.Flows.Advance(r.Context(), pending, to, learnt...); err != nil {
-		return expired(err)
+		return err
 	}
 	http.Redirect(w, r, pending.URL(), http.StatusSeeOther)
 	return nil
@@ -149,7 +141,7 @@ func (p *Pages) moveTo(w http.ResponseWriter, r *http.Request, pending *flow.Pen
 func (p *Pages) continueFlow(w http.ResponseWriter, r *http.Request, pending *flow.Pending) error {
 	to, err := p.Flows.Continue(r.Context(), pending)
 	if err != nil {
-		return expired(err)
+		return err
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
 	return nil
@@ -186,7 +178,7 @@ func (p *Pages) afterPassword(w http.ResponseWriter, r *http.Request, st *step) 
 		return err
 	}
 	if err := p.Flows.Advance(ctx, pending, flow.StageSignedIn, flow.User(user.ID), flow.Session(bs.ID)); err != nil {
-		return expired(err)
+		return err
 	}
 	return p.continueFlow(w, r, pending)
 }
@@ -221,7 +213,7 @@ func (p *Pages) completeSecondFactor(w http.ResponseWriter, r *http.Request, st 
 		sessionID = bs.ID
 	}
 	if err := p.Flows.Advance(ctx, st.pending, flow.StageSignedIn, flow.Session(sessionID), flow.Sealed("")); err != nil {
-		return expired(err)
+		return err
 	}
 	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.LoginMFA, TenantID: st.user.TenantID, ActorID: st.user.ID, SubjectID: st.user.ID})
 	return p.continueFlow(w, r, st.pending)

@@ -39,6 +39,10 @@ type Pages struct {
 	Fallback *Error
 	// LogPrefix starts each log message ("" for the provider).
 	LogPrefix string
+	// Known maps errors that are not *Error (sentinels of the packages
+	// below the pages, such as an expired pending request) to the page
+	// they are; nil maps nothing.
+	Known func(error) *Error
 }
 
 // Logger is the log with the request id of r, if any.
@@ -69,6 +73,13 @@ func (p *Pages) Render(w http.ResponseWriter, r *http.Request, err error) {
 	fallback := p.Fallback
 	if fallback == nil {
 		fallback = ErrInternal
+	}
+	if p.Known != nil {
+		if known := p.Known(err); known != nil {
+			page := *known
+			page.Err = err
+			err = &page
+		}
 	}
 	he := AsError(err, fallback)
 	ref := RequestID(r.Context())
