@@ -22,6 +22,7 @@ import (
 	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/idp/store/storetest"
+	"github.com/portcullis-idp/portcullis/idp/throttle"
 	"github.com/portcullis-idp/portcullis/templates"
 )
 
@@ -74,10 +75,13 @@ func newEnvWith(t testing.TB, open func(testing.TB) *store.Store, tune func(*idp
 		t.Fatal(err)
 	}
 	a := testArgon2
+	// Tests sign in many times from one address; the per-address rates
+	// have tests of their own (limits_test.go).
+	rates := throttle.DefaultRates.Scaled(100)
 	opts := idp.Options{
 		Store: st, Templates: tpl, Issuer: e.issuer, MasterKey: master,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Argon2: &a,
-		CodeClock: e.codes.now,
+		CodeClock: e.codes.now, Rates: &rates,
 	}
 	if tune != nil {
 		tune(&opts)
@@ -130,10 +134,20 @@ func must(t testing.TB, err error) {
 
 // forEachBackend runs f on SQLite and, when configured, PostgreSQL.
 func forEachBackend(t *testing.T, f func(t *testing.T, e *env)) {
+	forEachBackendWith(t, nil, f)
+}
+
+// forEachBackendWith is forEachBackend with a hook to change the server's
+// options.
+func forEachBackendWith(t *testing.T, tune func(*idp.Options), f func(t *testing.T, e *env)) {
 	for name, open := range storetest.Backends(t) {
-		t.Run(name, func(t *testing.T) { f(t, newEnv(t, open)) })
+		t.Run(name, func(t *testing.T) { f(t, newEnvWith(t, open, tune)) })
 	}
 }
+
+// withProxy makes the test client (127.0.0.1) a trusted proxy, so a
+// browser's from field sets its client address.
+func withProxy(o *idp.Options) { o.TrustedProxies = []string{"127.0.0.1/32"} }
 
 // rp is a relying party using the real go-oidc and x/oauth2 clients.
 type rp struct {
@@ -166,6 +180,9 @@ type browser struct {
 	landed *url.URL // the redirect URI reached, with its query
 	// userAgent is sent with every request when set.
 	userAgent string
+	// from is sent as X-Forwarded-For when set: the client address a
+	// server that trusts 127.0.0.1 as its proxy sees (withProxy).
+	from string
 }
 
 // uaTransport sets the browser's User-Agent on every request, redirects
@@ -173,9 +190,14 @@ type browser struct {
 type uaTransport struct{ b *browser }
 
 func (t uaTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if t.b.userAgent != "" {
+	if t.b.userAgent != "" || t.b.from != "" {
 		r = r.Clone(r.Context())
+	}
+	if t.b.userAgent != "" {
 		r.Header.Set("User-Agent", t.b.userAgent)
+	}
+	if t.b.from != "" {
+		r.Header.Set("X-Forwarded-For", t.b.from)
 	}
 	return http.DefaultTransport.RoundTrip(r)
 }

@@ -2,6 +2,7 @@ package idp_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -16,31 +17,49 @@ import (
 	gormlogger "gorm.io/gorm/logger"
 )
 
-// TestPasswordAttemptLimit: five wrong passwords lock the password step;
-// the right one is then refused with the same message as a wrong one (the
-// lock does not reveal the account), and the lockout is audited.
-func TestPasswordAttemptLimit(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, e *env) {
+// TestPasswordLockIsPerAddress: five wrong passwords from address A lock
+// the account for A only: the right password from A is refused with 429,
+// Retry-After and a message saying so, while the owner at address B signs
+// in. An unknown email locks after the same five failures with the same
+// answer, so the lock does not tell which emails exist. Lock and refusal
+// are audited with their scope and address.
+func TestPasswordLockIsPerAddress(t *testing.T) {
+	forEachBackendWith(t, withProxy, func(t *testing.T, e *env) {
 		relying := e.rp(e.client, e.secret)
-		b := newBrowser(t)
-		_, body := b.get(authURLFor(relying, oauth2.GenerateVerifier()))
-		ar := hiddenAuthRequest(t, body)
-		try := func(password string) (int, string) {
-			resp, body := b.post(e.issuer+"/login", url.Values{"auth_request": {ar}, "email": {"ada@example.com"}, "password": {password}})
-			return resp.StatusCode, body
+		try := func(from, email, password string) (*http.Response, string) {
+			b := newBrowser(t)
+			b.from = from
+			_, body := b.get(authURLFor(relying, oauth2.GenerateVerifier()))
+			return b.post(e.issuer+"/login", url.Values{"auth_request": {hiddenAuthRequest(t, body)}, "email": {email}, "password": {password}})
 		}
-		for i := 0; i < 5; i++ {
-			if status, _ := try("wrong password " + string(rune('a'+i))); status != http.StatusUnauthorized {
-				t.Fatalf("wrong password %d: %d", i+1, status)
+		const attacker, owner = "203.0.113.5", "198.51.100.9"
+		for _, email := range []string{"ada@example.com", "nobody@example.com"} {
+			for i := range 5 {
+				if resp, _ := try(attacker, email, fmt.Sprint("wrong password ", i)); resp.StatusCode != http.StatusUnauthorized {
+					t.Fatalf("%s: wrong password %d: %d", email, i+1, resp.StatusCode)
+				}
+			}
+			resp, body := try(attacker, email, testPassword)
+			if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" ||
+				!strings.Contains(body, "Too many failed sign-ins to this account from your network. Try again in 1 minute.") {
+				t.Fatalf("%s: right password from the locked address: %d, Retry-After %q", email, resp.StatusCode, resp.Header.Get("Retry-After"))
 			}
 		}
-		status, body := try(testPassword)
-		if status != http.StatusUnauthorized || !strings.Contains(body, "The email or password is not correct.") {
-			t.Fatalf("right password while locked: %d", status)
+
+		b := newBrowser(t)
+		b.from = owner
+		if landed := e.authorize(b, authURLFor(relying, oauth2.GenerateVerifier()), "ada@example.com", testPassword); landed.Query().Get("code") == "" {
+			t.Fatalf("the owner at another address was refused: %s", landed)
 		}
+
 		events := e.auditEvents("ada@example.com")
 		if !slices.Contains(events, "login.lockout") || !slices.Contains(events, "login.locked") {
 			t.Fatalf("audit: %v", events)
+		}
+		var details []string
+		must(t, e.store.DB().Table("audit_events").Where("event = ? AND subject_id = ?", "login.lockout", e.user.ID).Pluck("detail", &details).Error)
+		if len(details) != 1 || !strings.Contains(details[0], `"scope":"account_address"`) || !strings.Contains(details[0], attacker) {
+			t.Fatalf("lockout audit detail %q", details)
 		}
 	})
 }
@@ -130,7 +149,7 @@ func TestWrongEmailCostsWhatAWrongPasswordCosts(t *testing.T) {
 			if !slices.Equal(known, unknown) {
 				t.Errorf("round %d: statements differ:\n known email  %q\n unknown email %q", round, known, unknown)
 			}
-			if !slices.Contains(known, "password_attempts") || !slices.Contains(known, "audit_events") {
+			if !slices.Contains(known, "sign_in_failures") || !slices.Contains(known, "audit_events") {
 				t.Errorf("round %d: no counter or audit statement in %q", round, known)
 			}
 		}

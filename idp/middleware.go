@@ -43,6 +43,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		ctx := web.WithRequestID(r.Context(), id)
 		ctx = store.WithRequestCache(ctx)
 		ctx = browser.Remember(ctx)
+		ctx = web.WithClientAddr(ctx, s.proxies.ClientAddr(r))
 		r = r.WithContext(ctx)
 
 		h := w.Header()

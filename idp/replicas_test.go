@@ -32,6 +32,7 @@ import (
 	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/idp/store/storetest"
+	"github.com/portcullis-idp/portcullis/idp/throttle"
 	"github.com/portcullis-idp/portcullis/mfa"
 	"github.com/portcullis-idp/portcullis/templates"
 )
@@ -119,9 +120,10 @@ func startReplicaServers(t *testing.T, r *replicas) {
 	r.issuer = "http://" + ts[0].Listener.Addr().String()
 	for i := range ts {
 		a := testArgon2
+		rates := throttle.DefaultRates.Scaled(100) // every replica test signs in from one address
 		srv, err := idp.New(context.Background(), idp.Options{
 			Store: storetest.Open(t, r.cfg), Templates: tpl, Issuer: r.issuer, MasterKey: r.master,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Argon2: &a,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Argon2: &a, Rates: &rates,
 		})
 		must(t, err)
 		ts[i].Config.Handler = srv.Handler()
@@ -182,7 +184,8 @@ func startReplicaProcess(t *testing.T, bin, name, addr string, r *replicas, data
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	cmd.Env = append(cmd.Env, "PORTCULLIS_SECRETS_KEY="+base64.StdEncoding.EncodeToString(r.master))
+	cmd.Env = append(cmd.Env, "PORTCULLIS_SECRETS_KEY="+base64.StdEncoding.EncodeToString(r.master),
+		"PORTCULLIS_RATE_LIMITS_FACTOR=100") // every replica test signs in from one address
 	logs := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	must(t, cmd.Start())

@@ -34,7 +34,7 @@ func (s *Server) routes(domains []interface{ Mount(*web.Router) }) http.Handler 
 	rt.HandleFunc("GET /health/ready", s.handleReady)
 	rt.Handle("GET /static/", http.StripPrefix("/static/", s.staticHandler(templates.Static())))
 	s.patterns = rt.Patterns()
-	return s.middleware(s.withNotFoundPage(rt.Mux()))
+	return s.middleware(s.rateLimited(s.withNotFoundPage(rt.Mux())))
 }
 
 // withNotFoundPage serves mux, answering unknown paths with our error page;

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -24,6 +25,7 @@ import (
 	"github.com/portcullis-idp/portcullis/idp/signin"
 	"github.com/portcullis-idp/portcullis/idp/signing"
 	"github.com/portcullis-idp/portcullis/idp/store"
+	"github.com/portcullis-idp/portcullis/idp/throttle"
 	"github.com/portcullis-idp/portcullis/idp/web"
 	"github.com/portcullis-idp/portcullis/mfa"
 	"github.com/portcullis-idp/portcullis/templates"
@@ -64,6 +66,23 @@ type Options struct {
 	CodeClock func() time.Time
 	// Logout tunes back-channel logout delivery.
 	Logout logout.Options
+
+	// TrustedProxies are the reverse proxies (CIDR prefixes) whose
+	// Forwarded / X-Forwarded-For headers give the client address; none
+	// by default.
+	TrustedProxies []string
+	// HashingSlots and HashingQueue size the admission gate in front of
+	// argon2id: at most HashingSlots hashes at once (default GOMAXPROCS),
+	// HashingQueue more waiting (default 64), then 503.
+	HashingSlots, HashingQueue int
+	// Hashing, when set, is the gate itself (tests hold its places).
+	Hashing *throttle.Gate
+	// Rates are the per-address request limits of this replica; nil means
+	// throttle.DefaultRates.
+	Rates *throttle.Rates
+	// PasswordLimits are the password failure counters' rules; the zero
+	// value means credentials.DefaultPasswordLimits.
+	PasswordLimits credentials.PasswordLimits
 }
 
 // defaults fills what the caller left zero from config.Default(), the one
@@ -107,7 +126,23 @@ func (o *Options) defaults() {
 		p := secrets.DefaultArgon2
 		o.Argon2 = &p
 	}
+	if o.HashingSlots <= 0 {
+		o.HashingSlots = runtime.GOMAXPROCS(0)
+	}
+	if o.HashingQueue <= 0 {
+		o.HashingQueue = 64
+	}
+	if o.Hashing == nil {
+		o.Hashing = throttle.NewGate(o.HashingSlots, o.HashingQueue, maxHashingWait)
+	}
+	if o.Rates == nil {
+		r := throttle.DefaultRates
+		o.Rates = &r
+	}
 }
+
+// maxHashingWait bounds how long a password check waits for the gate.
+const maxHashingWait = 5 * time.Second
 
 // Server is the OpenID provider: the domains (idp/signin, idp/oauth,
 // idp/account, idp/admin, idp/logout) built once over one store and
@@ -122,6 +157,8 @@ type Server struct {
 	oauth    *oauth.Endpoints
 	creds    *credentials.Checker
 	secure   bool // cookies Secure, HSTS: false only for an http loopback issuer
+	proxies  web.Proxies
+	limits   routeLimits
 	handler  http.Handler
 	patterns []string // the route table, for Routes
 }
@@ -144,8 +181,13 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	proxies, err := web.ParseProxies(o.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("idp: trusted proxies: %w", err)
+	}
 	st := o.Store
-	s := &Server{opts: o, store: st, secure: iss.Scheme == "https"}
+	s := &Server{opts: o, store: st, secure: iss.Scheme == "https", proxies: proxies}
+	s.limits = newRouteLimits(*o.Rates, o.Now)
 
 	s.keys = signing.New(st, cipher, o.SigningAlg, o.RSABits, o.IDTokenLifespan+o.AccessTokenLifespan, o.Logger)
 	if err := s.keys.Ensure(ctx); err != nil {
@@ -184,18 +226,15 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		Store: st, Cookies: cookies, CookieName: browser.CookieName(s.secure), Log: o.Logger, Now: o.Now,
 		Absolute: o.SessionAbsolute, Idle: o.SessionIdle, Ended: s.logouts.Wake,
 	}
-	flows := &flow.Flows{Store: st, Now: o.Now, NewID: secrets.RandomToken}
+	flows := &flow.Flows{Store: st, Now: o.Now, NewID: secrets.RandomToken, Admit: s.limits.admitPending}
 	s.creds = &credentials.Checker{
 		Store: st, Sessions: sess, Argon2: *o.Argon2,
-		Codes:     &mfa.Guard{Store: st, Clock: credentials.Clock(o.CodeClock)},
-		Passwords: &mfa.Guard{Store: st.PasswordAttempts(), Clock: credentials.Clock(o.Now)},
+		Codes:          &mfa.Guard{Store: st, Clock: credentials.Clock(o.CodeClock)},
+		PasswordLimits: o.PasswordLimits,
+		Hashing:        o.Hashing,
+		AccountKey:     secrets.DeriveKey(o.MasterKey, "sign-in-failure-account"),
 	}
-	s.pages = &web.Pages{Templates: o.Templates, Log: o.Logger, Known: func(err error) *web.Error {
-		if errors.Is(err, flow.ErrExpired) { // every page of a pending request
-			return web.ErrRequestExpired
-		}
-		return nil
-	}}
+	s.pages = &web.Pages{Templates: o.Templates, Log: o.Logger, Known: knownErrors}
 	gate := &signin.Gate{Flows: flows, Sessions: sess, Templates: o.Templates}
 
 	s.oauth = &oauth.Endpoints{
@@ -215,6 +254,21 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.handler = s.routes(domains)
 	go s.creds.Prepare()
 	return s, nil
+}
+
+// knownErrors maps the sentinels of the packages below the pages to the
+// page each is.
+func knownErrors(err error) *web.Error {
+	if errors.Is(err, flow.ErrExpired) { // every page of a pending request
+		return web.ErrRequestExpired
+	}
+	if errors.Is(err, throttle.ErrBusy) {
+		return web.ErrBusy
+	}
+	if tooMany, ok := errors.AsType[*flow.TooManyError](err); ok {
+		return web.TooManyRequests(tooMany.RetryAfter)
+	}
+	return nil
 }
 
 // Run does the background work of one replica until ctx ends: picking up

@@ -22,6 +22,7 @@ import (
 	"github.com/portcullis-idp/portcullis/idp/config"
 	"github.com/portcullis-idp/portcullis/idp/demo"
 	"github.com/portcullis-idp/portcullis/idp/secrets"
+	"github.com/portcullis-idp/portcullis/idp/throttle"
 	"github.com/portcullis-idp/portcullis/templates"
 )
 
@@ -124,6 +125,7 @@ func (c *cli) serve(ctx context.Context, cfg config.Config) (err error) {
 	if err != nil {
 		return err
 	}
+	rates := throttle.DefaultRates.Scaled(cfg.RateLimits.Factor)
 	srv, err := idp.New(ctx, idp.Options{
 		Store:                st,
 		Templates:            tpl,
@@ -138,6 +140,10 @@ func (c *cli) serve(ctx context.Context, cfg config.Config) (err error) {
 		IDTokenLifespan:      cfg.Tokens.IDTokenLifespan.Std(),
 		SessionAbsolute:      cfg.Sessions.Absolute.Std(),
 		SessionIdle:          cfg.Sessions.Idle.Std(),
+		TrustedProxies:       cfg.TrustedProxies,
+		HashingSlots:         cfg.PasswordHashing.Concurrency,
+		HashingQueue:         cfg.PasswordHashing.Queue,
+		Rates:                &rates,
 	})
 	if err != nil {
 		return err

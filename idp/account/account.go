@@ -227,6 +227,7 @@ func (a *Page) deactivate2FA(w http.ResponseWriter, r *http.Request, si *browser
 		if err != nil {
 			return err
 		}
+		refused.Headers(w)
 		return a.renderAccount(w, r, si, "", refused.Msg, templates.FormDeactivate, refused.Status)
 	}
 	if err := a.Store.ResetMFA(ctx, u.ID); err != nil {
@@ -247,6 +248,7 @@ func (a *Page) newRecoveryKey(w http.ResponseWriter, r *http.Request, si *browse
 		if err != nil {
 			return err
 		}
+		refused.Headers(w)
 		return a.renderAccount(w, r, si, "", refused.Msg, templates.FormNewRecoveryKey, refused.Status)
 	}
 	key, err := mfa.NewRecoveryKey(nil)
@@ -322,11 +324,14 @@ func (a *Page) changePassword(w http.ResponseWriter, r *http.Request, si *browse
 	}
 	// An unreadable stored hash counts as a wrong password; a failure to
 	// record the attempt is an error, not a wrong password.
-	ok, _ := secrets.CheckPassword(u.PasswordHash, current)
 	failed := &store.AuditEvent{Event: audit.PasswordChangeFailed, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID}
-	ok, err := a.Credentials.ChargePassword(r, u, ok, failed)
+	ok, throttled, err := a.Credentials.CurrentPassword(r, u, current, failed)
 	if err != nil {
 		return err
+	}
+	if throttled != nil {
+		throttled.Headers(w)
+		return fail(throttled.Msg, throttled.Status)
 	}
 	active, err := a.Store.HasActiveAuthenticator(ctx, u.ID)
 	if err != nil {
@@ -343,6 +348,7 @@ func (a *Page) changePassword(w http.ResponseWriter, r *http.Request, si *browse
 			return err
 		}
 		if refused != nil && (refused.Status == http.StatusBadRequest || refused.Status == http.StatusTooManyRequests) {
+			refused.Headers(w)
 			return fail(refused.Msg, refused.Status)
 		}
 		if !ok || refused != nil {
@@ -354,7 +360,7 @@ func (a *Page) changePassword(w http.ResponseWriter, r *http.Request, si *browse
 	if current == next {
 		return fail(msgPasswordSameAsCurrent, http.StatusBadRequest)
 	}
-	hash, err := a.Credentials.HashPassword(next)
+	hash, err := a.Credentials.HashPassword(ctx, next)
 	if err != nil {
 		return err
 	}

@@ -76,8 +76,8 @@ var catalogue = []Spec{
 	{Event: LoginPassword, Label: "Password accepted", Actor: PartyUser, Subject: PartyUser},
 	// The subject is empty when the email is unknown.
 	{Event: LoginFailed, Label: "Sign-in failed", Subject: PartyUser},
-	{Event: LoginLockout, Label: "Locked out after wrong passwords", Subject: PartyUser, Detail: []string{"until"}},
-	{Event: LoginLocked, Label: "Password refused while locked", Subject: PartyUser, Detail: []string{"until"}},
+	{Event: LoginLockout, Label: "Password entry locked after wrong passwords", Subject: PartyUser, Detail: []string{"until", "scope", "address"}},
+	{Event: LoginLocked, Label: "Password refused while locked", Subject: PartyUser, Detail: []string{"until", "scope", "address"}},
 	{Event: LoginMFA, Label: "Code accepted", Actor: PartyUser, Subject: PartyUser},
 
 	// reason is "wrong" or "reused".

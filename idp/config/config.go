@@ -49,6 +49,31 @@ type Config struct {
 	Demo DemoConfig `yaml:"demo"`
 	// ShutdownTimeout bounds a graceful shutdown.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// TrustedProxies are the reverse proxies (CIDR prefixes or addresses)
+	// whose Forwarded / X-Forwarded-For headers give the client address.
+	// Empty: every client is its TCP peer.
+	TrustedProxies []string `yaml:"trusted_proxies,omitempty"`
+	// PasswordHashing bounds concurrent argon2id hashes.
+	PasswordHashing HashingConfig `yaml:"password_hashing"`
+	// RateLimits scales the per-address request limits.
+	RateLimits RateLimitConfig `yaml:"rate_limits"`
+}
+
+// HashingConfig sizes the admission gate in front of password hashing.
+type HashingConfig struct {
+	// Concurrency is how many hashes run at once (each holds 19 MiB);
+	// 0 means one per CPU.
+	Concurrency int `yaml:"concurrency"`
+	// Queue is how many more password checks may wait for a place, each for
+	// at most 5 s; beyond it the answer is 503 with Retry-After.
+	Queue int `yaml:"queue"`
+}
+
+// RateLimitConfig scales the per-address limits (README, "Limits").
+type RateLimitConfig struct {
+	// Factor multiplies every per-address rate and burst: raise it when
+	// many people reach Portcullis through one address.
+	Factor float64 `yaml:"factor"`
 }
 
 // DBConfig selects the database. Use [Config.DBDriverAndDSN] rather than

@@ -73,7 +73,7 @@ func TestDurationMarshalsBack(t *testing.T) {
 	if err := dec.Decode(&back); err != nil {
 		t.Fatalf("decode marshalled defaults: %v\n%s", err, out)
 	}
-	if back != Default() {
+	if !reflect.DeepEqual(back, Default()) {
 		t.Errorf("round trip changed the defaults:\n%s", out)
 	}
 }
@@ -128,6 +128,10 @@ func TestEnvNames(t *testing.T) {
 		"PORTCULLIS_SESSION_IDLE",
 		"PORTCULLIS_DEMO_LISTEN",
 		"PORTCULLIS_SHUTDOWN_TIMEOUT",
+		"PORTCULLIS_TRUSTED_PROXIES",
+		"PORTCULLIS_PASSWORD_HASHING_CONCURRENCY",
+		"PORTCULLIS_PASSWORD_HASHING_QUEUE",
+		"PORTCULLIS_RATE_LIMITS_FACTOR",
 	}
 	var got []string
 	for _, s := range settings {

@@ -44,6 +44,8 @@ func Default() Config {
 			Listen: "127.0.0.1:8081",
 		},
 		ShutdownTimeout: Duration(15 * time.Second),
+		PasswordHashing: HashingConfig{Concurrency: 0, Queue: 64},
+		RateLimits:      RateLimitConfig{Factor: 1},
 	}
 }
 

@@ -54,6 +54,10 @@
 //	sessions.idle                  PORTCULLIS_SESSION_IDLE                          24h
 //	demo.listen                    PORTCULLIS_DEMO_LISTEN                           127.0.0.1:8081
 //	shutdown_timeout               PORTCULLIS_SHUTDOWN_TIMEOUT                      15s
+//	trusted_proxies                PORTCULLIS_TRUSTED_PROXIES                       none (comma-separated CIDRs)
+//	password_hashing.concurrency   PORTCULLIS_PASSWORD_HASHING_CONCURRENCY          0 (one per CPU)
+//	password_hashing.queue         PORTCULLIS_PASSWORD_HASHING_QUEUE                64
+//	rate_limits.factor             PORTCULLIS_RATE_LIMITS_FACTOR                    1
 //
 // Durations are Go duration strings ("15m", "1h30m"); booleans are true or
 // false (also 1/0, t/f). The database is "sqlite:PATH" or a postgres:// URL.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -97,10 +98,10 @@ func TestRedacted(t *testing.T) {
 			got := c.Redacted()
 			expected := Default()
 			tc.expected(&expected)
-			if got != expected {
+			if !reflect.DeepEqual(got, expected) {
 				t.Errorf("Redacted():\ngot  %+v\nwant %+v", got, expected)
 			}
-			if c != before {
+			if !reflect.DeepEqual(c, before) {
 				t.Errorf("Redacted changed its receiver")
 			}
 			for _, s := range tc.secrets {

@@ -170,6 +170,25 @@ var settings = []setting{
 	{"sessions.idle", "", setDuration(func(c *Config) *Duration { return &c.Sessions.Idle })},
 	{"demo.listen", "", setString(func(c *Config) *string { return &c.Demo.Listen })},
 	{"shutdown_timeout", "", setDuration(func(c *Config) *Duration { return &c.ShutdownTimeout })},
+	{"trusted_proxies", "", func(c *Config, v string) error {
+		c.TrustedProxies = nil
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				c.TrustedProxies = append(c.TrustedProxies, p)
+			}
+		}
+		return nil
+	}},
+	{"password_hashing.concurrency", "", setInt(func(c *Config) *int { return &c.PasswordHashing.Concurrency })},
+	{"password_hashing.queue", "", setInt(func(c *Config) *int { return &c.PasswordHashing.Queue })},
+	{"rate_limits.factor", "", func(c *Config, v string) error {
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			return fmt.Errorf("want a number, got %q", v)
+		}
+		c.RateLimits.Factor = f
+		return nil
+	}},
 }
 
 // exclusive lists pairs of keys of which a single source may set only one.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -138,7 +139,7 @@ func TestLoad(t *testing.T) {
 			}
 			expected := Default()
 			tc.expected(&expected)
-			if got != expected {
+			if !reflect.DeepEqual(got, expected) {
 				t.Errorf("Load:\ngot      %+v\nexpected %+v", got, expected)
 			}
 		})
@@ -243,7 +244,7 @@ func TestLoadErrors(t *testing.T) {
 					t.Errorf("error does not contain %q:\n%v", e, err)
 				}
 			}
-			if got != (Config{}) {
+			if !reflect.DeepEqual(got, (Config{})) {
 				t.Errorf("Load returned a non-zero Config with an error")
 			}
 		})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -139,7 +140,7 @@ func TestResolveSecrets(t *testing.T) {
 			}
 			expected := Default()
 			tc.expected(&expected)
-			if c != expected {
+			if !reflect.DeepEqual(c, expected) {
 				t.Errorf("got %+v\nwant %+v", c, expected)
 			}
 		})

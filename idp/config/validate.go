@@ -124,6 +124,21 @@ func (c *Config) Validate() error {
 		p.addf("demo.listen", "must differ from listen (%s): with dev both servers run", c.Listen)
 	}
 
+	for _, proxy := range c.TrustedProxies {
+		if !validCIDR(proxy) {
+			p.addf("trusted_proxies", "want CIDR prefixes such as 10.0.0.0/8 or single addresses, got %q", proxy)
+		}
+	}
+	if c.PasswordHashing.Concurrency < 0 {
+		p.addf("password_hashing.concurrency", "must not be negative (0 means one per CPU), got %d", c.PasswordHashing.Concurrency)
+	}
+	if c.PasswordHashing.Queue < 1 {
+		p.addf("password_hashing.queue", "must be at least 1, got %d", c.PasswordHashing.Queue)
+	}
+	if !(c.RateLimits.Factor > 0 && c.RateLimits.Factor <= 1000) {
+		p.addf("rate_limits.factor", "must be more than 0 and at most 1000, got %g", c.RateLimits.Factor)
+	}
+
 	if len(p) == 0 {
 		return nil
 	}
@@ -212,3 +227,12 @@ func IsLoopbackHost(host string) bool {
 }
 
 func oneOf(v string, allowed ...string) bool { return slices.Contains(allowed, v) }
+
+// validCIDR accepts a CIDR prefix or a single address.
+func validCIDR(s string) bool {
+	if _, err := netip.ParsePrefix(s); err == nil {
+		return true
+	}
+	_, err := netip.ParseAddr(s)
+	return err == nil
+}

@@ -14,6 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portcullis-idp/portcullis/idp/throttle"
+	"github.com/portcullis-idp/portcullis/idp/web"
+
 	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/browser"
 	"github.com/portcullis-idp/portcullis/idp/secrets"
@@ -41,17 +44,28 @@ type Store interface {
 	RecoveryKeyMatches(ctx context.Context, userID string, hash []byte) (bool, error)
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 	Audit(ctx context.Context, e *store.AuditEvent) error
-	PasswordAttempts() store.PasswordAttempts
+	SignInCountersFor(ctx context.Context, account, address string) (store.SignInCounters, error)
+	ChargeSignInFailure(ctx context.Context, account, address string, window time.Duration) (store.SignInCounters, error)
+	LockSignIn(ctx context.Context, c store.SignInCounter, until time.Time, atLeast int) (bool, error)
+	SignInSucceeded(ctx context.Context, account, address string) error
 }
 
 // Checker checks credentials.
 type Checker struct {
 	Store    Store
 	Sessions *browser.Sessions // for audit rows with the request's address
-	// Codes limits code and recovery-key attempts per user; Passwords
-	// limits password attempts per user.
-	Codes, Passwords *mfa.Guard
-	Argon2           secrets.Argon2Params
+	// Codes limits code and recovery-key attempts per user (reaching them
+	// needs the password, so an attacker cannot lock a stranger out).
+	Codes *mfa.Guard
+	// PasswordLimits are the password failure counters' rules; the zero
+	// value means DefaultPasswordLimits.
+	PasswordLimits PasswordLimits
+	// Hashing admits password hashes (nil: no limit, for tools).
+	Hashing *throttle.Gate
+	// AccountKey keys the digest that stands for an unknown email in the
+	// failure counters.
+	AccountKey []byte
+	Argon2     secrets.Argon2Params
 
 	// dummyHash is checked when the email is unknown, so a wrong email
 	// costs the same argon2id work as a wrong password. Made in the
@@ -60,109 +74,13 @@ type Checker struct {
 	dummyHash string
 }
 
-// Prepare makes the stand-in hash for unknown emails.
-func (c *Checker) Prepare() { c.dummyOnce.Do(c.makeDummyHash) }
-
-func (c *Checker) makeDummyHash() {
-	c.dummyHash, _ = secrets.HashPassword(secrets.GeneratePassword(), c.Argon2)
-}
-
-// HashPassword hashes a new password with the configured cost.
-func (c *Checker) HashPassword(pw string) (string, error) { return secrets.HashPassword(pw, c.Argon2) }
-
-// Password verifies email and password, and returns the user with their
-// tenant (what the sign-in goes on with). An unknown email still costs one
-// argon2id hash, so the answer takes the same time either way. The
-// returned user is non-nil (possibly empty, for an unknown email) for
-// audit.
-func (c *Checker) Password(ctx context.Context, email, password string) (*store.User, *store.Tenant, bool, error) {
-	user, tenant, err := c.Store.UserAndTenantByEmail(ctx, email)
-	if errors.Is(err, store.ErrNotFound) {
-		c.Prepare()
-		_, _ = secrets.CheckPassword(c.dummyHash, password)
-		return &store.User{}, nil, false, nil
-	}
-	if err != nil {
-		return nil, nil, false, err
-	}
-	ok, err := secrets.CheckPassword(user.PasswordHash, password)
-	if err != nil {
-		c.Sessions.Log.Error("stored password hash unreadable", "user_id", user.ID)
-		return user, tenant, false, nil
-	}
-	if user.Disabled {
-		return user, tenant, false, nil
-	}
-	return user, tenant, ok, nil
-}
-
-// ChargePassword applies the password attempt limit (per user, in the
-// database, the same arithmetic as codes: five failures lock for a
-// minute, doubling up to an hour) to a checked password, and audits a
-// failure with the event failed. While locked even the right password is
-// refused, with the same message as a wrong one, so the lock does not tell
-// anyone that the account exists.
-//
-// The counter and the failure's audit events are written in one
-// transaction, and an unknown email (u.ID "") runs the same statements
-// against a user id that cannot exist: so a wrong email and a wrong
-// password cost the same database work, one commit each, as they already
-// cost the same hash (Password). A locked account is close to it, not
-// equal: a second audit row instead of the counter write, also in one
-// commit.
-func (c *Checker) ChargePassword(r *http.Request, u *store.User, matched bool, failed *store.AuditEvent) (bool, error) {
-	var ok bool
-	err := c.Store.InTx(r.Context(), func(ctx context.Context) error {
-		var events []*store.AuditEvent
-		var err error
-		ok, events, err = c.charge(ctx, u, matched)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			events = append(events, failed)
-		}
-		for _, e := range events {
-			c.Sessions.Stamp(r, e)
-			if err := c.Store.Audit(ctx, e); err != nil {
-				return fmt.Errorf("audit %s: %w", e.Event, err)
-			}
-		}
-		return nil
-	})
-	return ok, err
-}
-
-// charge runs the attempt counter for u inside the caller's transaction
-// and returns whether the password counts as right and the lock events to
-// audit.
-func (c *Checker) charge(ctx context.Context, u *store.User, matched bool) (bool, []*store.AuditEvent, error) {
-	if u.ID == "" {
-		return false, nil, c.Store.PasswordAttempts().ChargeNobody(ctx)
-	}
-	err := c.Passwords.CheckRecoveryKey(ctx, u.ID, matched)
-	var locked *mfa.LockedOutError
-	switch {
-	case err == nil:
-		return matched, nil, nil
-	case errors.As(err, &locked):
-		e := &store.AuditEvent{Event: audit.LoginLocked, TenantID: u.TenantID, SubjectID: u.ID,
-			Detail: fmt.Sprintf(`{"until":%q}`, locked.Until.UTC().Format(time.RFC3339))}
-		if locked.JustLocked {
-			e.Event = audit.LoginLockout
-		}
-		return false, []*store.AuditEvent{e}, nil
-	case errors.Is(err, mfa.ErrInvalidRecoveryKey):
-		return false, nil, nil
-	default:
-		return false, nil, err
-	}
-}
-
-// Refusal is a refused code or key as the user sees it.
+// Refusal is a refused password, code or key as the user sees it.
 type Refusal struct {
 	Msg    string
 	Status int
+	// RetryAfter is set on a 429 or 503 refusal: how long until trying
+	// again can succeed.
+	RetryAfter time.Duration
 }
 
 // LockedMessage tells the user how long code entry stays locked.
@@ -181,6 +99,12 @@ func (c *Checker) LockedMessage(locked *mfa.LockedOutError) string {
 		unit = "minute"
 	}
 	return fmt.Sprintf("Too many wrong attempts. Try again in %d %s.", mins, unit)
+}
+
+// lockedRefusal is the 429 answer while code entry is locked.
+func (c *Checker) lockedRefusal(locked *mfa.LockedOutError) *Refusal {
+	return &Refusal{Msg: c.LockedMessage(locked), Status: http.StatusTooManyRequests,
+		RetryAfter: locked.Remaining(c.Codes.Clock.Now())}
 }
 
 // Locked returns the message to show while u's code entry is locked, or "".
@@ -223,9 +147,9 @@ func (c *Checker) Refused(r *http.Request, u *store.User, err error) (*Refusal, 
 	isLocked := errors.As(err, &locked)
 	switch {
 	case errors.Is(err, mfa.ErrMalformedCode):
-		return &Refusal{MsgCodeMalformed, http.StatusBadRequest}, nil
+		return &Refusal{Msg: MsgCodeMalformed, Status: http.StatusBadRequest}, nil
 	case isLocked && !locked.JustLocked:
-		return &Refusal{c.LockedMessage(locked), http.StatusTooManyRequests}, nil
+		return c.lockedRefusal(locked), nil
 	case errors.Is(err, mfa.ErrInvalidCode), errors.Is(err, mfa.ErrCodeReused):
 	default:
 		return nil, err
@@ -239,9 +163,9 @@ func (c *Checker) Refused(r *http.Request, u *store.User, err error) (*Refusal, 
 		Detail: `{"reason":"` + reason + `"}`})
 	if isLocked {
 		c.auditLockout(r, u, locked)
-		return &Refusal{c.LockedMessage(locked), http.StatusTooManyRequests}, nil
+		return c.lockedRefusal(locked), nil
 	}
-	return &Refusal{msg, http.StatusUnauthorized}, nil
+	return &Refusal{Msg: msg, Status: http.StatusUnauthorized}, nil
 }
 
 func (c *Checker) auditLockout(r *http.Request, u *store.User, locked *mfa.LockedOutError) {
@@ -257,7 +181,7 @@ const maxRecoveryKeyLen = 200
 // spend it), or the refusal to show.
 func (c *Checker) RecoveryKey(r *http.Request, u *store.User, input string) ([]byte, *Refusal, error) {
 	if strings.TrimSpace(input) == "" || len(input) > maxRecoveryKeyLen {
-		return nil, &Refusal{"Enter your 64-character recovery key.", http.StatusBadRequest}, nil
+		return nil, &Refusal{Msg: "Enter your 64-character recovery key.", Status: http.StatusBadRequest}, nil
 	}
 	var hash []byte
 	matched := false
@@ -274,14 +198,14 @@ func (c *Checker) RecoveryKey(r *http.Request, u *store.User, input string) ([]b
 	case err == nil:
 		return hash, nil, nil
 	case errors.As(err, &locked) && !locked.JustLocked:
-		return nil, &Refusal{c.LockedMessage(locked), http.StatusTooManyRequests}, nil
+		return nil, c.lockedRefusal(locked), nil
 	case errors.Is(err, mfa.ErrInvalidRecoveryKey):
 		c.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFARecoveryFailed, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 		if errors.As(err, &locked) {
 			c.auditLockout(r, u, locked)
-			return nil, &Refusal{c.LockedMessage(locked), http.StatusTooManyRequests}, nil
+			return nil, c.lockedRefusal(locked), nil
 		}
-		return nil, &Refusal{MsgRecoveryWrong, http.StatusUnauthorized}, nil
+		return nil, &Refusal{Msg: MsgRecoveryWrong, Status: http.StatusUnauthorized}, nil
 	default:
 		return nil, nil, err
 	}
@@ -310,4 +234,12 @@ func WriteRecoveryKeyFile(w http.ResponseWriter, email string, key mfa.RecoveryK
 // Clock adapts a clock for the mfa package.
 func Clock(now func() time.Time) mfa.Clock {
 	return mfa.ClockFunc(func() time.Time { return now().UTC() })
+}
+
+// Headers sets what the refusal's answer carries besides its page:
+// Retry-After on a 429 or 503.
+func (f *Refusal) Headers(w http.ResponseWriter) {
+	if f.RetryAfter > 0 {
+		web.SetRetryAfter(w, f.RetryAfter)
+	}
 }

@@ -156,6 +156,18 @@ type Flows struct {
 	Now func() time.Time
 	// NewID makes a request id (a random token).
 	NewID func() string
+	// Admit, when set, is asked before a pending request is stored (each
+	// is a database row a stranger can make): it returns false and how
+	// long to wait when the client opened too many lately.
+	Admit func(ctx context.Context) (bool, time.Duration)
+}
+
+// TooManyError is Start's answer when Admit refused: the client opened too
+// many pending requests lately and may try again after RetryAfter.
+type TooManyError struct{ RetryAfter time.Duration }
+
+func (e *TooManyError) Error() string {
+	return fmt.Sprintf("flow: too many pending sign-ins from this address; try again in %s", e.RetryAfter)
 }
 
 func (f *Flows) now() time.Time {
@@ -183,6 +195,11 @@ type Start struct {
 func (f *Flows) Start(ctx context.Context, s Start) (*Pending, error) {
 	if !slices.Contains(starts[s.Kind], s.Stage) {
 		return nil, fmt.Errorf("flow: a %s request cannot start at %s", s.Kind, s.Stage)
+	}
+	if f.Admit != nil {
+		if ok, retry := f.Admit(ctx); !ok {
+			return nil, &TooManyError{RetryAfter: retry}
+		}
 	}
 	now := f.now()
 	p := &Pending{AuthRequest: store.AuthRequest{

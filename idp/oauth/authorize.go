@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -301,6 +302,9 @@ func (e *Endpoints) toStep(w http.ResponseWriter, r *http.Request, az *authoriza
 			start.UserID, start.SessionID = stepUp.User.ID, stepUp.Session.ID
 		}
 		if pending, err = e.Flows.Start(ctx, start); err != nil {
+			if _, tooMany := errors.AsType[*flow.TooManyError](err); tooMany {
+				return err // the 429 page: the browser, not the app, is told to slow down
+			}
 			return refuse(ar, fosite.ErrServerError.WithWrap(err))
 		}
 	} else if stepUp != nil {

@@ -51,6 +51,7 @@ func (p *Pages) submitCode(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if refused != nil {
+		refused.Headers(w)
 		return p.renderCode(w, r, st, refused.Msg, refused.Status)
 	}
 	return p.completeSecondFactor(w, r, st)
@@ -85,6 +86,7 @@ func (p *Pages) submitRecovery(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if refused != nil {
+		refused.Headers(w)
 		return p.renderRecovery(w, r, st, refused.Msg, refused.Status)
 	}
 	spent, err := p.Store.UseRecoveryKey(r.Context(), u.ID, hash)

@@ -168,6 +168,7 @@ func (p *Pages) submitEnrollVerify(w http.ResponseWriter, r *http.Request) error
 	if refused, err := p.Credentials.Refused(r, u, err); err != nil {
 		return err
 	} else if refused != nil {
+		refused.Headers(w)
 		return p.renderEnrollVerify(w, r, st, refused.Msg, refused.Status)
 	}
 	key, err := p.recoveryKey(st.pending)

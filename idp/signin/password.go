@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/portcullis-idp/portcullis/idp/audit"
-	"github.com/portcullis-idp/portcullis/idp/credentials"
 	"github.com/portcullis-idp/portcullis/idp/flow"
 	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/store"
@@ -49,16 +48,13 @@ func (p *Pages) submitLogin(w http.ResponseWriter, r *http.Request) error {
 	if email == "" || password == "" || len(email) > 320 || len(password) > secrets.MaxPasswordLength {
 		return p.renderLogin(w, r, pending, email, "Enter your email and password.", http.StatusBadRequest)
 	}
-	user, tenant, ok, err := p.Credentials.Password(r.Context(), email, password)
+	user, tenant, refused, err := p.Credentials.SignIn(r, email, password)
 	if err != nil {
 		return err
 	}
-	failed := &store.AuditEvent{Event: audit.LoginFailed, TenantID: user.TenantID, SubjectID: user.ID}
-	if ok, err = p.Credentials.ChargePassword(r, user, ok, failed); err != nil {
-		return err
-	}
-	if !ok {
-		return p.renderLogin(w, r, pending, email, credentials.MsgBadCredentials, http.StatusUnauthorized)
+	if refused != nil {
+		refused.Headers(w)
+		return p.renderLogin(w, r, pending, email, refused.Msg, refused.Status)
 	}
 	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.LoginPassword, TenantID: user.TenantID, ActorID: user.ID, SubjectID: user.ID})
 	return p.afterPassword(w, r, &step{pending: pending, user: user, tenant: tenant})

@@ -20,6 +20,6 @@ func Models() []any {
 		&mfaRecoveryKeyRow{},
 		&mfaAttemptsRow{},
 		&LogoutDelivery{},
-		&passwordAttemptsRow{},
+		&SignInCounter{},
 	}
 }

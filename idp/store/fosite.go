@@ -497,6 +497,11 @@ func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 		}
 		total += res.RowsAffected
 	}
+	n, err := s.deleteIdleSignInCounters(ctx, now)
+	total += n
+	if err != nil {
+		return total, err
+	}
 	// Back-channel logout outcomes stay visible to admins for a month.
 	cutoff := now.Add(-deliveryRetention)
 	res := s.conn(ctx).Where("delivered_at < ? OR failed_at < ?", cutoff, cutoff).Delete(&LogoutDelivery{})

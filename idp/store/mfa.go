@@ -79,17 +79,6 @@ func (r mfaAttemptsRow) attempts() mfa.Attempts {
 	return a
 }
 
-// passwordAttemptsRow is the password step's counter, the same shape.
-type passwordAttemptsRow struct {
-	UserID      string `gorm:"primaryKey"`
-	Failures    int
-	Lockouts    int
-	LockedUntil *time.Time
-	Version     int64
-}
-
-func (passwordAttemptsRow) TableName() string { return "password_attempts" }
-
 // --- mfa.Store ---
 
 // confirmedAuthenticator is the condition, on an mfa_attempts row, that
@@ -181,7 +170,7 @@ func (s *Store) LockAttempts(ctx context.Context, userID string) (mfa.Attempts, 
 var _ mfa.CounterLocker = (*Store)(nil)
 
 // attemptTables are the tables holding an mfa.Attempts counter per user.
-var attemptTables = map[string]bool{"mfa_attempts": true, "password_attempts": true}
+var attemptTables = map[string]bool{"mfa_attempts": true}
 
 func (s *Store) loadAttempts(ctx context.Context, table, userID string) (mfa.Attempts, error) {
 	if !attemptTables[table] {
@@ -230,45 +219,6 @@ func (s *Store) saveAttempts(ctx context.Context, table, userID string, prevVers
 		return false, res.Error
 	}
 	return res.RowsAffected == 1, nil
-}
-
-// PasswordAttempts is the password step's attempt counter, in the shape
-// mfa.Guard needs (its CheckRecoveryKey accounting fits a password check:
-// refuse while locked, charge a failure, reset on success).
-type PasswordAttempts struct{ s *Store }
-
-var _ mfa.Store = PasswordAttempts{}
-
-// PasswordAttempts returns the password step's counter store.
-func (s *Store) PasswordAttempts() PasswordAttempts { return PasswordAttempts{s} }
-
-// LoadAttempts implements mfa.Store.
-func (p PasswordAttempts) LoadAttempts(ctx context.Context, userID string) (mfa.Attempts, error) {
-	return p.s.loadAttempts(ctx, "password_attempts", userID)
-}
-
-// SaveAttempts implements mfa.Store.
-func (p PasswordAttempts) SaveAttempts(ctx context.Context, userID string, prevVersion int64, next mfa.Attempts) (bool, error) {
-	return p.s.saveAttempts(ctx, "password_attempts", userID, prevVersion, next)
-}
-
-// ChargeNobody runs the statements of a charged failure (the counter read
-// and a compare-and-swap write) for a user id that cannot exist, changing
-// nothing. The sign-in calls it for an unknown email, so that a wrong email
-// costs the database work of a wrong password.
-func (p PasswordAttempts) ChargeNobody(ctx context.Context) error {
-	const nobody = "" // user ids are never empty
-	cur, err := p.LoadAttempts(ctx, nobody)
-	if err != nil {
-		return err
-	}
-	_, err = p.SaveAttempts(ctx, nobody, cur.Version+1, mfa.Attempts{Failures: 1})
-	return err
-}
-
-// AdvanceTOTPStep is never called for passwords; it refuses.
-func (PasswordAttempts) AdvanceTOTPStep(context.Context, string, int64) error {
-	return errors.New("store: passwords have no time steps")
 }
 
 // --- enrollment ---

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/portcullis-idp/portcullis/templates"
 )
@@ -14,6 +15,11 @@ var (
 		Msg: "We could not complete your request. Please try again; if it keeps happening, contact support with the reference below."}
 	ErrNotFound = &Error{Code: http.StatusNotFound, Heading: "Page not found",
 		Msg: "There is nothing at this address."}
+	// ErrBusy is the answer when password checks are queued beyond the
+	// admission gate (idp/throttle): the server sheds load rather than
+	// running out of memory.
+	ErrBusy = &Error{Code: http.StatusServiceUnavailable, Heading: "Busy",
+		Msg: "Portcullis is busy right now. Try again in a moment.", RetryAfter: 2 * time.Second}
 	ErrRequestExpired = &Error{Code: http.StatusBadRequest, Heading: "Sign-in expired",
 		Msg: "This sign-in request has expired or was already completed. Go back to the application and start again."}
 )

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -47,16 +46,6 @@ func PageHeaders(w http.ResponseWriter, nonce string) {
 		csp += "; script-src 'nonce-" + nonce + "'"
 	}
 	h.Set("Content-Security-Policy", csp)
-}
-
-// ClientIP is the peer address (a reverse proxy's X-Forwarded-For is not
-// trusted by default).
-func ClientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // Truncate returns v as valid UTF-8 of at most n bytes, cut at a

@@ -6,7 +6,10 @@ package web
 
 import (
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/portcullis-idp/portcullis/templates"
 )
@@ -18,6 +21,8 @@ type Error struct {
 	Heading string
 	Msg     string
 	Err     error
+	// RetryAfter, when set, is sent as Retry-After (429 and 503 answers).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -46,6 +51,9 @@ func WriteErrorPage(w http.ResponseWriter, tpl *templates.Templates, reference s
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
+	if e.RetryAfter > 0 {
+		SetRetryAfter(w, e.RetryAfter)
+	}
 	w.WriteHeader(e.Code)
 	return tpl.Error(w, templates.ErrorPage{
 		Page:    templates.Page{Title: e.Heading, RequestID: reference},
@@ -53,4 +61,34 @@ func WriteErrorPage(w http.ResponseWriter, tpl *templates.Templates, reference s
 		Heading: e.Heading,
 		Message: e.Msg,
 	})
+}
+
+// SetRetryAfter sets the Retry-After header to d in whole seconds, at
+// least one.
+func SetRetryAfter(w http.ResponseWriter, d time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(d.Seconds())))))
+}
+
+// TooManyRequests is the 429 page for a rate limit, telling when to try
+// again.
+func TooManyRequests(retry time.Duration) *Error {
+	return &Error{Code: http.StatusTooManyRequests, Heading: "Too many requests",
+		Msg: "Too many requests from your network. Try again in " + WaitText(retry) + ".", RetryAfter: retry}
+}
+
+// WaitText says how long d is the way a person reads it: "5 seconds",
+// "1 minute", "12 minutes".
+func WaitText(d time.Duration) string {
+	if d < 50*time.Second {
+		secs := max(1, int(math.Ceil(d.Seconds())))
+		if secs == 1 {
+			return "1 second"
+		}
+		return strconv.Itoa(secs) + " seconds"
+	}
+	mins := int((d + time.Minute - 1) / time.Minute)
+	if mins == 1 {
+		return "1 minute"
+	}
+	return strconv.Itoa(mins) + " minutes"
 }

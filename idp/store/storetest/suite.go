@@ -51,7 +51,7 @@ var cases = []struct {
 	{"Directory/Clients", testClients},
 	{"Directory/ConsentsMerge", testConsents},
 	{"Audit/AppendAndList", testAudit},
-	{"Password/Attempts", testPasswordAttempts},
+	{"SignInCounters", testSignInCounters},
 	{"BrowserSession/Active", testActiveSession},
 	{"BrowserSession/ActiveWithUserInOneRead", testActiveSessionWithUser},
 	{"BrowserSession/UpdateAuthRotatesSecret", testUpdateSessionAuth},

@@ -1,0 +1,248 @@
+package idp_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/portcullis-idp/portcullis/idp"
+	"github.com/portcullis-idp/portcullis/idp/credentials"
+	"github.com/portcullis-idp/portcullis/idp/throttle"
+	"github.com/portcullis-idp/portcullis/mfa"
+)
+
+// signInFrom posts email and password on a fresh pending request from the
+// client address from, and returns the answer.
+func (e *env) signInFrom(relying *rp, from, email, password string) (*http.Response, string) {
+	e.t.Helper()
+	b := newBrowser(e.t.(*testing.T))
+	b.from = from
+	_, body := b.get(authURLFor(relying, oauth2.GenerateVerifier()))
+	return b.post(e.issuer+"/login", url.Values{"auth_request": {hiddenAuthRequest(e.t, body)}, "email": {email}, "password": {password}})
+}
+
+// tightLimits lowers the account-wide and address-wide ceilings to three
+// failures, so a test reaches them in a few requests.
+func tightLimits(o *idp.Options) {
+	withProxy(o)
+	l := credentials.DefaultPasswordLimits
+	l.Account.Lock = mfa.LockoutPolicy{MaxFailures: 3, BaseCooldown: 30 * time.Second, MaxCooldown: time.Minute}
+	l.Address.Lock = mfa.LockoutPolicy{MaxFailures: 3, BaseCooldown: time.Minute, MaxCooldown: time.Hour}
+	o.PasswordLimits = l
+}
+
+// TestAccountWideCeiling: failures spread over many addresses slow the
+// account down for new addresses only ("try again in N seconds"), never
+// for an address the owner signed in from before.
+func TestAccountWideCeiling(t *testing.T) {
+	forEachBackendWith(t, tightLimits, func(t *testing.T, e *env) {
+		relying := e.rp(e.client, e.secret)
+		const home = "198.51.100.1"
+		if resp, _ := e.signInFrom(relying, home, "ada@example.com", testPassword); resp.Request.URL.Path == "/login" {
+			t.Fatalf("first sign-in from home: %d", resp.StatusCode)
+		}
+		for i := range 3 {
+			if resp, _ := e.signInFrom(relying, fmt.Sprint("203.0.113.", 10+i), "ada@example.com", "guess"); resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("guess %d: %d", i+1, resp.StatusCode)
+			}
+		}
+		resp, body := e.signInFrom(relying, "203.0.113.99", "ada@example.com", testPassword)
+		if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "This account has had too many failed sign-ins. Try again in 30 seconds.") {
+			t.Fatalf("a new address during the slow-down: %d", resp.StatusCode)
+		}
+		if resp, body := e.signInFrom(relying, home, "ada@example.com", testPassword); resp.Request.URL.Path == "/login" {
+			t.Fatalf("the known address was held back: %d\n%s", resp.StatusCode, body)
+		}
+	})
+}
+
+// TestAddressWideLimit: one address failing on many accounts (credential
+// stuffing) is held back on every account, except one it signed in to
+// before.
+func TestAddressWideLimit(t *testing.T) {
+	forEachBackendWith(t, tightLimits, func(t *testing.T, e *env) {
+		relying := e.rp(e.client, e.secret)
+		const office = "192.0.2.50"
+		if resp, _ := e.signInFrom(relying, office, "ada@example.com", testPassword); resp.Request.URL.Path == "/login" {
+			t.Fatalf("Ada's first sign-in: %d", resp.StatusCode)
+		}
+		for i := range 3 {
+			if resp, _ := e.signInFrom(relying, office, fmt.Sprintf("user%d@example.com", i), "guess"); resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("stuffing %d: %d", i+1, resp.StatusCode)
+			}
+		}
+		resp, body := e.signInFrom(relying, office, "someone@example.com", "guess")
+		if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "Too many failed sign-ins from your network.") {
+			t.Fatalf("another account from the address: %d", resp.StatusCode)
+		}
+		if resp, _ := e.signInFrom(relying, office, "ada@example.com", testPassword); resp.Request.URL.Path == "/login" {
+			t.Fatalf("Ada, who signed in from this address before, was held back: %d", resp.StatusCode)
+		}
+	})
+}
+
+// slowRates allow two requests of each kind, then one a minute.
+func slowRates(o *idp.Options) {
+	withProxy(o)
+	one := throttle.Rate{PerMinute: 1, Burst: 2}
+	o.Rates = &throttle.Rates{Password: one, Code: one, ClientAuth: one, Pending: one}
+}
+
+// TestRateLimitedRoutes: each limited route answers 429 with Retry-After
+// once the address's bucket is empty: the page for the forms, an OAuth
+// error for client authentication; another address is not affected.
+func TestRateLimitedRoutes(t *testing.T) {
+	forEachBackendWith(t, slowRates, func(t *testing.T, e *env) {
+		post := func(from, path string, form url.Values) *http.Response {
+			req, _ := http.NewRequest("POST", e.issuer+path, strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("X-Forwarded-For", from)
+			resp, err := http.DefaultClient.Do(req)
+			must(t, err)
+			resp.Body.Close()
+			return resp
+		}
+		limited := func(what string, resp *http.Response, wantJSON bool) {
+			t.Helper()
+			if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "60" {
+				t.Fatalf("%s: %d, Retry-After %q; want 429, 60", what, resp.StatusCode, resp.Header.Get("Retry-After"))
+			}
+			if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(ct, "application/json") != wantJSON {
+				t.Fatalf("%s: Content-Type %s", what, ct)
+			}
+		}
+		for i := range 2 {
+			if resp := post("203.0.113.1", "/login", url.Values{"email": {"a@example.com"}}); resp.StatusCode == http.StatusTooManyRequests {
+				t.Fatalf("password post %d limited within the burst", i+1)
+			}
+		}
+		limited("third password post", post("203.0.113.1", "/login", nil), false)
+		if resp := post("203.0.113.2", "/login", nil); resp.StatusCode == http.StatusTooManyRequests {
+			t.Fatal("another address was limited")
+		}
+
+		// Codes, recovery keys and enrollment codes share one bucket.
+		post("203.0.113.3", "/login/code", nil)
+		post("203.0.113.3", "/login/recovery", nil)
+		limited("enrollment code after two codes", post("203.0.113.3", "/enroll/verify", nil), false)
+
+		// Client authentication: only failures count, then every request waits.
+		token := func(secret string) *http.Response {
+			req, _ := http.NewRequest("POST", e.issuer+"/oauth2/token", strings.NewReader("grant_type=client_credentials"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("X-Forwarded-For", "203.0.113.4")
+			req.SetBasicAuth(url.QueryEscape(e.client.ID), url.QueryEscape(secret))
+			resp, err := http.DefaultClient.Do(req)
+			must(t, err)
+			defer resp.Body.Close()
+			var body struct{ Error string }
+			_ = json.NewDecoder(resp.Body).Decode(&body)
+			if resp.StatusCode == http.StatusTooManyRequests && body.Error != "temporarily_unavailable" {
+				t.Fatalf("429 error %q", body.Error)
+			}
+			return resp
+		}
+		for range 3 {
+			if resp := token(e.secret); resp.StatusCode == http.StatusTooManyRequests {
+				t.Fatal("successful client authentications were counted")
+			}
+		}
+		for i := range 2 {
+			if resp := token("wrong"); resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("wrong secret %d: %d", i+1, resp.StatusCode)
+			}
+		}
+		limited("right secret after two failures", token(e.secret), true)
+
+		// Opening pending sign-ins.
+		relying := e.rp(e.client, e.secret)
+		b := newBrowser(t)
+		b.from = "203.0.113.5"
+		for i := range 2 {
+			if resp, _ := b.get(authURLFor(relying, oauth2.GenerateVerifier())); resp.StatusCode != http.StatusOK {
+				t.Fatalf("authorization request %d: %d", i+1, resp.StatusCode)
+			}
+		}
+		resp, body := b.get(authURLFor(relying, oauth2.GenerateVerifier()))
+		limited("third authorization request", resp, false)
+		if !strings.Contains(body, "Too many requests from your network. Try again in 1 minute.") {
+			t.Fatalf("page: %s", body)
+		}
+	})
+}
+
+// TestPendingRequestFloodIsBounded: 10,000 unauthenticated authorization
+// requests from one address leave at most the bucket's burst plus its
+// refill in rows (60 + 60 a minute by default), and the rest are 429.
+func TestPendingRequestFloodIsBounded(t *testing.T) {
+	forEachBackendWith(t, func(o *idp.Options) { o.Rates = nil }, func(t *testing.T, e *env) {
+		relying := e.rp(e.client, e.secret)
+		authURL := authURLFor(relying, oauth2.GenerateVerifier())
+		var before int64
+		must(t, e.store.DB().Table("auth_requests").Count(&before).Error)
+		start := time.Now()
+		var next, created, limited atomic.Int64
+		var wg sync.WaitGroup
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 30 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		for range 16 {
+			wg.Go(func() {
+				for next.Add(1) <= 10_000 {
+					resp, err := client.Get(authURL)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					resp.Body.Close()
+					switch resp.StatusCode {
+					case http.StatusSeeOther: // to the sign-in page of a new pending request
+						created.Add(1)
+					case http.StatusTooManyRequests:
+						limited.Add(1)
+					default:
+						t.Errorf("status %d", resp.StatusCode)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		var after int64
+		must(t, e.store.DB().Table("auth_requests").Count(&after).Error)
+		bound := int64(throttle.DefaultRates.Pending.Burst) + int64(elapsed.Minutes()*throttle.DefaultRates.Pending.PerMinute) + 1
+		if rows := after - before; rows > bound || rows != created.Load() {
+			t.Fatalf("%d rows after 10,000 requests in %s (%d answered 200), bound %d", rows, elapsed.Round(time.Millisecond), created.Load(), bound)
+		}
+		t.Logf("10,000 requests in %s: %d rows, %d refused with 429", elapsed.Round(time.Millisecond), after-before, limited.Load())
+	})
+}
+
+// TestHashingGateAnswersBusy: when every hashing place is taken and the
+// queue is full, a password post is answered 503 "busy" with Retry-After
+// at once, and it works again when a place frees up.
+func TestHashingGateAnswersBusy(t *testing.T) {
+	gate := throttle.NewGate(1, 0, time.Second)
+	forEachBackendWith(t, func(o *idp.Options) { o.Hashing = gate }, func(t *testing.T, e *env) {
+		relying := e.rp(e.client, e.secret)
+		leave, err := gate.Enter(context.Background())
+		must(t, err)
+		resp, body := e.signInFrom(relying, "", "ada@example.com", testPassword)
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "Portcullis is busy right now.") {
+			t.Fatalf("with the gate full: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+		leave()
+		if resp, _ := e.signInFrom(relying, "", "ada@example.com", testPassword); resp.Request.URL.Path == "/login" {
+			t.Fatalf("after the gate freed: %d", resp.StatusCode)
+		}
+	})
+}

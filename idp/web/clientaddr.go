@@ -1,0 +1,170 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+const clientAddrKey ctxKey = iota + 100
+
+// Proxies are the reverse proxies whose forwarding headers are believed
+// (the trusted_proxies setting). The zero value trusts no one: every
+// client is its TCP peer, whatever headers it sends.
+type Proxies struct{ prefixes []netip.Prefix }
+
+// ParseProxies reads a list of CIDR prefixes (a bare address is one host).
+// Every bad entry is reported at once.
+func ParseProxies(cidrs []string) (Proxies, error) {
+	var p Proxies
+	var bad []string
+	for _, c := range cidrs {
+		c = strings.TrimSpace(c)
+		if !strings.Contains(c, "/") {
+			if a, err := netip.ParseAddr(c); err == nil {
+				p.prefixes = append(p.prefixes, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+				continue
+			}
+		}
+		prefix, err := netip.ParsePrefix(c)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%q", c))
+			continue
+		}
+		if prefix.Addr().Is4In6() {
+			prefix = netip.PrefixFrom(prefix.Addr().Unmap(), prefix.Bits()-96)
+		}
+		p.prefixes = append(p.prefixes, prefix.Masked())
+	}
+	if len(bad) > 0 {
+		return Proxies{}, fmt.Errorf("not a CIDR prefix or address: %s", strings.Join(bad, ", "))
+	}
+	return p, nil
+}
+
+// Trusts reports whether a is one of the proxies.
+func (p Proxies) Trusts(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, prefix := range p.prefixes {
+		if prefix.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// ClientAddr is the address of the client that sent r. When the TCP peer
+// is a trusted proxy, it is the rightmost hop of Forwarded (RFC 7239) or,
+// without it, X-Forwarded-For that is not itself a trusted proxy: every
+// hop to the left of it was written by the client and may be forged. A hop
+// that cannot be read stops the walk at the last trusted one. Nothing
+// else a proxy forwards (X-Forwarded-Proto, -Host) is believed: the issuer
+// is configured, never taken from a request.
+func (p Proxies) ClientAddr(r *http.Request) netip.Addr {
+	peer := parseHop(r.RemoteAddr)
+	if !peer.IsValid() || !p.Trusts(peer) {
+		return peer
+	}
+	hops := forwardedFor(r.Header)
+	addr := peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := parseHop(hops[i])
+		if !hop.IsValid() {
+			break
+		}
+		addr = hop
+		if !p.Trusts(hop) {
+			break
+		}
+	}
+	return addr
+}
+
+// forwardedFor lists the for= hops of every Forwarded header, or when
+// there is none the hops of every X-Forwarded-For header, left to right.
+func forwardedFor(h http.Header) []string {
+	var hops []string
+	for _, line := range h.Values("Forwarded") {
+		for _, elem := range strings.Split(line, ",") {
+			for _, pair := range strings.Split(elem, ";") {
+				k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
+				if ok && strings.EqualFold(k, "for") {
+					hops = append(hops, strings.Trim(v, `"`))
+				}
+			}
+		}
+	}
+	if len(hops) > 0 {
+		return hops
+	}
+	for _, line := range h.Values("X-Forwarded-For") {
+		for _, hop := range strings.Split(line, ",") {
+			hops = append(hops, strings.TrimSpace(hop))
+		}
+	}
+	return hops
+}
+
+// parseHop reads "1.2.3.4", "1.2.3.4:5", "2001:db8::1", "[2001:db8::1]"
+// or "[2001:db8::1]:5"; anything else ("unknown", "_hidden") is invalid.
+func parseHop(s string) netip.Addr {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap().WithZone("")
+	}
+	if host, _, err := net.SplitHostPort(s); err == nil {
+		s = host
+	}
+	a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap().WithZone("")
+}
+
+// WithClientAddr returns ctx carrying the request's client address (the
+// middleware resolves it once per request).
+func WithClientAddr(ctx context.Context, a netip.Addr) context.Context {
+	return context.WithValue(ctx, clientAddrKey, a)
+}
+
+// ClientAddress is the client address of r: the one the middleware
+// resolved through the trusted proxies, or the TCP peer.
+func ClientAddress(r *http.Request) netip.Addr {
+	if a, ok := ClientAddressFrom(r.Context()); ok {
+		return a
+	}
+	return parseHop(r.RemoteAddr)
+}
+
+// ClientAddressFrom is the client address the middleware put in ctx.
+func ClientAddressFrom(ctx context.Context) (netip.Addr, bool) {
+	a, ok := ctx.Value(clientAddrKey).(netip.Addr)
+	return a, ok
+}
+
+// ClientIP is ClientAddress as text, what audit rows and session lists
+// record ("" when the peer address is unreadable).
+func ClientIP(r *http.Request) string {
+	a := ClientAddress(r)
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+// ThrottleKey is the address as attempt limits count it: an IPv4 address,
+// or the /64 an IPv6 address belongs to (one subscriber commonly holds a
+// whole /64, so counting single IPv6 addresses would let them rotate).
+func ThrottleKey(a netip.Addr) string {
+	if !a.IsValid() {
+		return "unknown"
+	}
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
