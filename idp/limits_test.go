@@ -15,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/portcullis-idp/portcullis/idp"
+	"github.com/portcullis-idp/portcullis/idp/claims"
 	"github.com/portcullis-idp/portcullis/idp/credentials"
 	"github.com/portcullis-idp/portcullis/idp/throttle"
 	"github.com/portcullis-idp/portcullis/mfa"
@@ -243,6 +244,76 @@ func TestHashingGateAnswersBusy(t *testing.T) {
 		leave()
 		if resp, _ := e.signInFrom(relying, "", "ada@example.com", testPassword); resp.Request.URL.Path == "/login" {
 			t.Fatalf("after the gate freed: %d", resp.StatusCode)
+		}
+	})
+}
+
+// TestAdminSeesAndClearsLocks: a password lock shows on the admin page
+// (which address, until when) and in the API's users list, counts in
+// users_locked_out, and is cleared from the page and from the API, each
+// audited; the locked address can then sign in.
+func TestAdminSeesAndClearsLocks(t *testing.T) {
+	forEachBackendWith(t, withProxy, func(t *testing.T, e *env) {
+		a := e.newAdmin(t)
+		b := e.adminBrowser(t, a)
+		e.enrollFromAccount(b, a.user) // the API wants an MFA-level token
+		token := e.adminToken(b, a, a.user, "openid", claims.ScopeAdmin)
+		relying := e.rp(e.client, e.secret)
+		const from = "203.0.113.77"
+		lock := func() {
+			t.Helper()
+			for i := range 5 {
+				e.signInFrom(relying, from, "ada@example.com", fmt.Sprint("wrong ", i))
+			}
+			if resp, _ := e.signInFrom(relying, from, "ada@example.com", testPassword); resp.StatusCode != http.StatusTooManyRequests {
+				t.Fatalf("not locked: %d", resp.StatusCode)
+			}
+		}
+		unlockPath := "/admin/users/" + e.user.ID + "/unlock"
+
+		lock()
+		_, body := b.get(e.issuer + "/admin")
+		for _, want := range []string{"Password locked from " + from + " until", `action="` + unlockPath + `"`, "<dt>Locked out</dt><dd>1</dd>"} {
+			if !strings.Contains(body, want) {
+				t.Fatalf("admin page lacks %q", want)
+			}
+		}
+		status, _, out := e.api("GET", "/admin/api/tenant", token, "")
+		if status != http.StatusOK || out["users_locked_out"] != float64(1) {
+			t.Fatalf("tenant: %d %v", status, out)
+		}
+		_, _, out = e.api("GET", "/admin/api/users", token, "")
+		var locks []any
+		for _, u := range out["users"].([]any) {
+			if u := u.(map[string]any); u["id"] == e.user.ID {
+				locks = u["password_locks"].([]any)
+			}
+		}
+		if len(locks) != 1 || locks[0].(map[string]any)["address"] != from {
+			t.Fatalf("API password_locks %v", locks)
+		}
+
+		resp, body := b.post(e.issuer+unlockPath, nil)
+		if resp.Request.URL.Path != "/admin" || !strings.Contains(body, "The user&#39;s locks were cleared") || strings.Contains(body, "Password locked from") {
+			t.Fatalf("unlock from the page: %s", resp.Request.URL)
+		}
+		if resp, _ := e.signInFrom(relying, from, "ada@example.com", testPassword); resp.Request.URL.Path == "/login" {
+			t.Fatalf("still refused after the unlock: %d", resp.StatusCode)
+		}
+
+		lock()
+		status, _, out = e.api("POST", "/admin/api/users/"+e.user.ID+"/unlock", token, "")
+		cleared, _ := out["password_locks_cleared"].([]any)
+		if status != http.StatusOK || len(cleared) != 1 || out["code_lock_cleared"] != false {
+			t.Fatalf("unlock from the API: %d %v", status, out)
+		}
+		if resp, _ := e.signInFrom(relying, from, "ada@example.com", testPassword); resp.Request.URL.Path == "/login" {
+			t.Fatalf("still refused after the API unlock: %d", resp.StatusCode)
+		}
+		var vias []string
+		must(t, e.store.DB().Table("audit_events").Where("event = ? AND subject_id = ?", "user.unlocked", e.user.ID).Order("id").Pluck("detail", &vias).Error)
+		if len(vias) != 2 || !strings.Contains(vias[0], `"via":"admin page"`) || !strings.Contains(vias[1], `"via":"admin api"`) {
+			t.Fatalf("audit: %q", vias)
 		}
 	})
 }

@@ -461,14 +461,16 @@ type AdminUserRow struct {
 	Name          string
 	Admin         bool
 	Disabled      bool
-	You           bool   // the signed-in admin
-	MFA           string // AdminMFAActive, AdminMFANotEnrolled or AdminMFALocked
-	LockedUntil   string // when MFA is AdminMFALocked
-	LastSignIn    string // empty: never signed in
-	LastSignInISO string // machine-readable LastSignIn for <time datetime>
-	AuditURL      string // the audit log filtered to this user
-	ResetAction   string // POST URL of "Reset 2FA"; no form when empty
-	EndAction     string // POST URL of "End sessions"; no form when empty
+	You           bool     // the signed-in admin
+	MFA           string   // AdminMFAActive, AdminMFANotEnrolled or AdminMFALocked
+	LockedUntil   string   // when MFA is AdminMFALocked
+	PasswordLocks []string // one note per address password entry is locked for
+	LastSignIn    string   // empty: never signed in
+	LastSignInISO string   // machine-readable LastSignIn for <time datetime>
+	AuditURL      string   // the audit log filtered to this user
+	ResetAction   string   // POST URL of "Reset 2FA"; no form when empty
+	EndAction     string   // POST URL of "End sessions"; no form when empty
+	UnlockAction  string   // POST URL of "Clear locks"; no form when empty
 }
 
 // AdminOption is one choice of an audit filter <select>.

@@ -644,6 +644,47 @@ func TestUserResetMFA(t *testing.T) {
 	})
 }
 
+func TestUserUnlock(t *testing.T) {
+	env, db := testEnv(t)
+	ctx := context.Background()
+	mustRun(t, env, "", "tenant", "create", "--slug", "acme", "--name", "Acme")
+	st := openTestStore(t, db)
+	ada := seedUser(t, st, "acme", "ada@acme.test")
+	// Five failures from one address lock it out of Ada's account.
+	var pair store.SignInCounter
+	for range 5 {
+		cs, err := st.ChargeSignInFailure(ctx, ada.ID, "203.0.113.5", time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pair = cs.Pair
+	}
+	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	if ok, err := st.LockSignIn(ctx, pair, until, 5); !ok || err != nil {
+		t.Fatalf("LockSignIn: %v %v", ok, err)
+	}
+
+	r := mustRun(t, env, "", "user", "unlock", "--email", "ada@acme.test")
+	want := "cleared: password locked from 203.0.113.5 until " + until.Format(time.RFC3339) + "\nunlocked ada@acme.test"
+	if strings.TrimSpace(r.stdout) != want {
+		t.Errorf("unlock printed %q, want %q", r.stdout, want)
+	}
+	if locks, _ := st.UserLocks(ctx, ada.ID); locks.Locked() {
+		t.Errorf("still locked: %+v", locks)
+	}
+	if e := lastAudit(t, st, ada.TenantID, "user.unlocked"); e.SubjectID != ada.ID || e.Detail != `{"password_locks":1,"code_lock":false,"via":"cli"}` {
+		t.Errorf("audit: %+v", e)
+	}
+	r = mustRun(t, env, "", "user", "unlock", "--email", "ada@acme.test")
+	if strings.TrimSpace(r.stdout) != "ada@acme.test had no locks; failure counts cleared" {
+		t.Errorf("second unlock printed %q", r.stdout)
+	}
+	runFailing(t, env, []cliCase{
+		{"no email", []string{"user", "unlock"}, exitUsage, "--email is required"},
+		{"unknown user", []string{"user", "unlock", "--email", "nobody@acme.test"}, exitFailure, "no user with email nobody@acme.test"},
+	})
+}
+
 func TestSessionsRevoke(t *testing.T) {
 	env, db := testEnv(t)
 	mustRun(t, env, "", "tenant", "create", "--slug", "acme", "--name", "Acme")

@@ -23,6 +23,7 @@ func newUserCmd(c *cli) *cobra.Command {
 		newUserCreateCmd(c),
 		newUserListCmd(c),
 		newUserResetMFACmd(c),
+		newUserUnlockCmd(c),
 	)
 }
 
@@ -205,6 +206,59 @@ The reset, the sessions it ends and an audit event are one transaction.`,
 				return err
 			}
 			fmt.Fprintf(c.stdout, "reset two-factor sign-in of %s; sessions ended: %d\n", u.Email, len(ended))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&email, "email", "", "email address of the user (required)")
+	return cmd
+}
+
+func newUserUnlockCmd(c *cli) *cobra.Command {
+	var email string
+	cmd := &cobra.Command{
+		Use:   "unlock --email EMAIL",
+		Short: "Show and clear a user's sign-in locks",
+		Long: `Show and clear a user's sign-in locks: password entry locked from some
+addresses (or, after guessing from many addresses, from every address the
+user never signed in from), and code entry locked after wrong codes. The
+failure counts go too; the addresses the user signed in from stay known.
+Clearing is audited (user.unlocked).`,
+		Example: `  portcullis user unlock --email ada@acme.test`,
+		Args:    exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			addr, err := checkEmail(email)
+			if err != nil {
+				return usageError{err}
+			}
+			st, _, err := c.openAdminStore(cmd)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ctx := cmd.Context()
+			u, err := userByEmail(ctx, st, addr)
+			if err != nil {
+				return err
+			}
+			cleared, err := st.Unlock(ctx, u.ID, cliActor)
+			if err != nil {
+				return err
+			}
+			if !cleared.Locked() {
+				fmt.Fprintf(c.stdout, "%s had no locks; failure counts cleared\n", u.Email)
+				return nil
+			}
+			for _, l := range cleared.Password {
+				from := l.Address
+				if from == store.AnyAddress {
+					from = "new addresses"
+				}
+				fmt.Fprintf(c.stdout, "cleared: password locked from %s until %s\n", from, l.LockedUntil.UTC().Format(time.RFC3339))
+			}
+			if cleared.CodesUntil != nil {
+				fmt.Fprintf(c.stdout, "cleared: code entry locked until %s\n", cleared.CodesUntil.UTC().Format(time.RFC3339))
+			}
+			fmt.Fprintf(c.stdout, "unlocked %s\n", u.Email)
 			return nil
 		},
 	}

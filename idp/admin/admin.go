@@ -49,6 +49,8 @@ type Store interface {
 	RevokeUserSessions(ctx context.Context, userID, keepSessionID string, actor store.Actor) ([]store.EndedSession, error)
 	SetRequireTFA(ctx context.Context, tenantID string, on, clearSessions bool, keepSessionID string, actor store.Actor) ([]store.EndedSession, error)
 	TenantByID(ctx context.Context, id string) (*store.Tenant, error)
+	TenantPasswordLocks(ctx context.Context, tenantID string) (map[string][]store.SignInCounter, error)
+	Unlock(ctx context.Context, userID string, actor store.Actor) (*store.UserLocks, error)
 	UserByID(ctx context.Context, id string) (*store.User, error)
 }
 
@@ -63,12 +65,14 @@ func (a *Admin) Mount(rt *web.Router) {
 	rt.Form("POST "+pathAdminRequireTFA, act(a.submitRequireTFA))
 	rt.Form("POST "+pathAdminUserReset, act(a.submitResetUser2FA))
 	rt.Form("POST "+pathAdminUserEnd, act(a.submitEndUserSessions))
+	rt.Form("POST "+pathAdminUserUnlock, act(a.submitUnlockUser))
 	rt.Handle("GET "+pathAdminAPITenant, a.adminAPI(a.apiGetTenant))
 	rt.Handle("PUT "+pathAdminAPIRequireTFA, a.adminAPI(a.apiSetRequireTFA))
 	rt.Handle("POST "+pathAdminAPIRequireTFA, a.adminAPI(a.apiSetRequireTFA))
 	rt.Handle("GET "+pathAdminAPIUsers, a.adminAPI(a.apiListUsers))
 	rt.Handle("POST "+pathAdminAPIUserReset, a.adminAPI(a.apiResetUser2FA))
 	rt.Handle("POST "+pathAdminAPIUserEnd, a.adminAPI(a.apiEndUserSessions))
+	rt.Handle("POST "+pathAdminAPIUserUnlock, a.adminAPI(a.apiUnlockUser))
 	rt.Handle("GET "+pathAdminAPIAudit, a.adminAPI(a.apiListAudit))
 	rt.Handle("GET "+pathAdminAPILogouts, a.adminAPI(a.apiListLogoutDeliveries))
 }
@@ -78,6 +82,7 @@ const (
 	pathAdminRequireTFA = "/admin/require-tfa"
 	pathAdminUserReset  = "/admin/users/{id}/reset-2fa"
 	pathAdminUserEnd    = "/admin/users/{id}/end-sessions"
+	pathAdminUserUnlock = "/admin/users/{id}/unlock"
 	adminDoneParam      = "done"
 	adminCountParam     = "n"
 	adminAuditLimit     = 100
@@ -111,6 +116,7 @@ var adminNotices = map[string]string{
 	"tfa_off":        "Require TFA is off. Users without an authenticator sign in with their password alone.",
 	"reset":          "Two-factor authentication was reset; the user sets up a new authenticator at their next sign-in. %s ended.",
 	"ended":          "%s ended.",
+	"unlocked":       "The user's locks were cleared: they can sign in again from every address.",
 }
 
 func adminNotice(q url.Values) string {

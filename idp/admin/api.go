@@ -42,6 +42,7 @@ const (
 	pathAdminAPIUsers      = "/admin/api/users"
 	pathAdminAPIUserReset  = "/admin/api/users/{id}/reset-2fa"
 	pathAdminAPIUserEnd    = "/admin/api/users/{id}/end-sessions"
+	pathAdminAPIUserUnlock = "/admin/api/users/{id}/unlock"
 	pathAdminAPIAudit      = "/admin/api/audit"
 	pathAdminAPILogouts    = "/admin/api/logout-deliveries"
 	maxAdminAPILimit       = 500
@@ -267,8 +268,24 @@ type apiUser struct {
 	Disabled    bool       `json:"disabled"`
 	MFA         string     `json:"mfa"` // active, not_enrolled or locked
 	MFAActive   bool       `json:"mfa_active"`
-	LockedUntil *time.Time `json:"locked_until,omitempty"`
-	LastLoginAt *time.Time `json:"last_login_at"`
+	LockedUntil *time.Time `json:"locked_until,omitempty"` // code entry
+	// PasswordLocks are the addresses password entry is locked for;
+	// address "*" means every address the user never signed in from.
+	PasswordLocks []apiLock  `json:"password_locks"`
+	LastLoginAt   *time.Time `json:"last_login_at"`
+}
+
+type apiLock struct {
+	Address string    `json:"address"`
+	Until   time.Time `json:"until"`
+}
+
+func apiLocks(counters []store.SignInCounter) []apiLock {
+	out := make([]apiLock, 0, len(counters))
+	for _, c := range counters {
+		out = append(out, apiLock{Address: c.Address, Until: c.LockedUntil.UTC()})
+	}
+	return out
 }
 
 type apiAuditEvent struct {

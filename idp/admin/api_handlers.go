@@ -81,7 +81,7 @@ func (a *Admin) apiListUsers(w http.ResponseWriter, r *http.Request, c *adminCal
 		out = append(out, apiUser{
 			ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, Disabled: u.Disabled,
 			MFA: mfaStateName(st), MFAActive: st.Active, LockedUntil: utcPtr(st.LockedUntil),
-			LastLoginAt: utcPtr(u.LastLoginAt),
+			PasswordLocks: apiLocks(ov.passwordLocks[u.ID]), LastLoginAt: utcPtr(u.LastLoginAt),
 		})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"users": out})
@@ -127,6 +127,23 @@ func (a *Admin) apiEndUserSessions(w http.ResponseWriter, r *http.Request, c *ad
 		return err
 	}
 	writeJSON(w, http.StatusOK, apiSessionsEnded{UserID: target.ID, SessionsEnded: len(ended)})
+	return nil
+}
+
+func (a *Admin) apiUnlockUser(w http.ResponseWriter, r *http.Request, c *adminCaller) error {
+	target, err := a.apiTargetUser(r, c)
+	if err != nil {
+		return err
+	}
+	cleared, err := a.adminUnlock(r, c.User, target, viaAdminAPI)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, struct {
+		UserID          string    `json:"user_id"`
+		PasswordLocks   []apiLock `json:"password_locks_cleared"`
+		CodeLockCleared bool      `json:"code_lock_cleared"`
+	}{target.ID, apiLocks(cleared.Password), cleared.CodesUntil != nil})
 	return nil
 }
 

@@ -13,10 +13,12 @@ import (
 	"github.com/portcullis-idp/portcullis/templates"
 )
 
-// adminOverviewData is a tenant's users with their second factor, counted.
+// adminOverviewData is a tenant's users with their second factor and
+// their password locks, counted. locked counts users with either lock.
 type adminOverviewData struct {
 	users                    []store.User
 	mfa                      map[string]store.MFAState
+	passwordLocks            map[string][]store.SignInCounter
 	active, toEnroll, locked int
 }
 
@@ -29,7 +31,11 @@ func (a *Admin) adminOverview(ctx context.Context, tenantID string) (*adminOverv
 	if err != nil {
 		return nil, err
 	}
-	ov := &adminOverviewData{users: users, mfa: status}
+	passwordLocks, err := a.Store.TenantPasswordLocks(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	ov := &adminOverviewData{users: users, mfa: status, passwordLocks: passwordLocks}
 	for _, u := range users {
 		st := status[u.ID]
 		switch {
@@ -38,7 +44,7 @@ func (a *Admin) adminOverview(ctx context.Context, tenantID string) (*adminOverv
 		case !u.Disabled:
 			ov.toEnroll++
 		}
-		if st.LockedUntil != nil {
+		if st.LockedUntil != nil || len(passwordLocks[u.ID]) > 0 {
 			ov.locked++
 		}
 	}
@@ -127,6 +133,11 @@ func (a *Admin) adminEndUserSessions(r *http.Request, admin, target *store.User,
 	return a.Sessions.End(r, store.EndReasonRevoked, func() ([]store.EndedSession, error) {
 		return a.Store.RevokeUserSessions(r.Context(), target.ID, keepSessionID, adminActor(r, admin, via))
 	})
+}
+
+// adminUnlock clears the target's password and code locks, audited.
+func (a *Admin) adminUnlock(r *http.Request, admin, target *store.User, via string) (*store.UserLocks, error) {
+	return a.Store.Unlock(r.Context(), target.ID, adminActor(r, admin, via))
 }
 
 // deliveryOutcome is where a back-channel logout delivery stands, for the

@@ -139,6 +139,23 @@ func (a *Admin) submitEndUserSessions(w http.ResponseWriter, r *http.Request, si
 	return nil
 }
 
+// submitUnlockUser is POST /admin/users/{id}/unlock: the user's password
+// and code locks are cleared.
+func (a *Admin) submitUnlockUser(w http.ResponseWriter, r *http.Request, si *browser.SignedIn) error {
+	target, err := a.tenantUser(r.Context(), si.User.TenantID, r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		return errAdminUserNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := a.adminUnlock(r, si.User, target, viaAdminPage); err != nil {
+		return err
+	}
+	adminDone(w, r, "unlocked", 0)
+	return nil
+}
+
 func (a *Admin) renderAdmin(w http.ResponseWriter, r *http.Request, si *browser.SignedIn, notice, errMsg, errFor string, status int) error {
 	ctx := r.Context()
 	admin := si.User
@@ -194,6 +211,7 @@ func (a *Admin) renderAdmin(w http.ResponseWriter, r *http.Request, si *browser.
 		if l := ov.mfa[u.ID].LockedUntil; l != nil {
 			row.LockedUntil = web.FormatTime(*l)
 		}
+		row.PasswordLocks = passwordLockNotes(ov.passwordLocks[u.ID])
 		if u.LastLoginAt != nil {
 			row.LastSignIn, row.LastSignInISO = web.FormatTime(*u.LastLoginAt), u.LastLoginAt.UTC().Format(time.RFC3339)
 		}
@@ -202,6 +220,9 @@ func (a *Admin) renderAdmin(w http.ResponseWriter, r *http.Request, si *browser.
 			// account page.
 			row.ResetAction = strings.Replace(pathAdminUserReset, "{id}", id, 1)
 			row.EndAction = strings.Replace(pathAdminUserEnd, "{id}", id, 1)
+			if row.LockedUntil != "" || len(row.PasswordLocks) > 0 {
+				row.UnlockAction = strings.Replace(pathAdminUserUnlock, "{id}", id, 1)
+			}
 		}
 		page.Users = append(page.Users, row)
 		page.AuditUsers = append(page.AuditUsers, templates.AdminOption{Value: u.ID, Label: u.Email, Selected: u.ID == filter.SubjectID})

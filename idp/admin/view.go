@@ -93,3 +93,17 @@ func mfaStateName(st store.MFAState) string {
 }
 
 // --- the admin operations, shared by the page and the API ---
+
+// passwordLockNotes says, for the users list, which addresses password
+// entry is locked for and until when.
+func passwordLockNotes(locks []store.SignInCounter) []string {
+	var notes []string
+	for _, l := range locks {
+		from := "from " + l.Address
+		if l.Address == store.AnyAddress {
+			from = "from new addresses"
+		}
+		notes = append(notes, "Password locked "+from+" until "+web.FormatTime(*l.LockedUntil))
+	}
+	return notes
+}

@@ -35,6 +35,7 @@ const (
 	TenantSessions   Event = "tenant.sessions"
 	MFAReset         Event = "mfa.reset"
 	SessionsRevoked  Event = "sessions.revoked"
+	UserUnlocked     Event = "user.unlocked"
 )
 
 // Party says who an event's actor or subject is.
@@ -103,6 +104,8 @@ var catalogue = []Spec{
 		Detail: []string{"sessions_ended", "via"}},
 	{Event: SessionsRevoked, Label: "Sessions ended", Actor: PartyAdmin, Subject: PartyUserOrTenant,
 		Detail: []string{"sessions_ended", "via"}},
+	{Event: UserUnlocked, Label: "Locks cleared", Actor: PartyAdmin, Subject: PartyUser,
+		Detail: []string{"password_locks", "code_lock", "via"}},
 }
 
 // All returns every event, grouped by what the user or admin was doing:

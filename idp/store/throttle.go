@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/portcullis-idp/portcullis/idp/audit"
 )
 
 // AnyAccount and AnyAddress stand for "every account" and "every address"
@@ -129,35 +131,84 @@ func (s *Store) SignInLocks(ctx context.Context, account string) ([]SignInCounte
 	return rows, err
 }
 
-// ClearSignInLocks clears every counter of the account (failures, locks,
-// the doubling), keeping the addresses it signed in from. It returns how
-// many counters carried a lock.
-func (s *Store) ClearSignInLocks(ctx context.Context, account string) (int64, error) {
-	var locked int64
+// Unlock clears the user's password counters (failures, locks and the
+// doubling, on every address and account-wide; the addresses they signed
+// in from stay known) and their code-entry counter (the replay guard
+// stays), with the audit event "user.unlocked" (detail {"password_locks":
+// N, "code_lock": bool, "via": ...}), in one transaction. It returns the
+// locks it cleared. An unknown user is ErrNotFound.
+func (s *Store) Unlock(ctx context.Context, userID string, actor Actor) (*UserLocks, error) {
+	var cleared *UserLocks
 	err := s.InTx(ctx, func(ctx context.Context) error {
-		if err := s.conn(ctx).Model(&SignInCounter{}).
-			Where("account = ? AND locked_until > ?", account, s.now()).Count(&locked).Error; err != nil {
+		u, err := s.UserByID(ctx, userID)
+		if err != nil {
 			return err
 		}
-		return s.conn(ctx).Exec(
+		if cleared, err = s.UserLocks(ctx, userID); err != nil {
+			return err
+		}
+		if err := s.conn(ctx).Exec(
 			`UPDATE sign_in_failures SET failures = 0, lockouts = 0, locked_until = NULL, updated_at = ?
-			  WHERE account = ?`, s.now(), account).Error
+			  WHERE account = ?`, s.now(), userID).Error; err != nil {
+			return err
+		}
+		if err := s.conn(ctx).Exec(
+			`UPDATE mfa_attempts SET failures = 0, lockouts = 0, locked_until = NULL, version = version + 1
+			  WHERE user_id = ? AND (failures > 0 OR lockouts > 0 OR locked_until IS NOT NULL)`, userID).Error; err != nil {
+			return err
+		}
+		return s.auditAction(ctx, actor, &AuditEvent{Event: audit.UserUnlocked, TenantID: u.TenantID, SubjectID: u.ID}, struct {
+			PasswordLocks int    `json:"password_locks"`
+			CodeLock      bool   `json:"code_lock"`
+			Via           string `json:"via,omitempty"`
+		}{len(cleared.Password), cleared.CodesUntil != nil, actor.Via})
 	})
-	return locked, err
+	if err != nil {
+		return nil, err
+	}
+	return cleared, nil
 }
 
-// PasswordLocked returns the ids of the tenant's users whose password
-// entry is locked now, from some address or account-wide.
-func (s *Store) PasswordLocked(ctx context.Context, tenantID string) (map[string]bool, error) {
-	var ids []string
-	err := s.conn(ctx).Model(&SignInCounter{}).Distinct("account").
-		Where("locked_until > ? AND account IN (SELECT id FROM users WHERE tenant_id = ?)", s.now(), tenantID).
-		Pluck("account", &ids).Error
-	locked := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		locked[id] = true
+// UserLocks are the locks on one user now: password entry from some
+// addresses (Address AnyAddress: every address the user never signed in
+// from), and code entry.
+type UserLocks struct {
+	Password   []SignInCounter
+	CodesUntil *time.Time
+}
+
+// Locked reports whether any lock holds.
+func (l *UserLocks) Locked() bool { return l != nil && (len(l.Password) > 0 || l.CodesUntil != nil) }
+
+// UserLocks returns the locks on the user now.
+func (s *Store) UserLocks(ctx context.Context, userID string) (*UserLocks, error) {
+	locks := &UserLocks{}
+	var err error
+	if locks.Password, err = s.SignInLocks(ctx, userID); err != nil {
+		return nil, err
 	}
-	return locked, err
+	var rows []mfaAttemptsRow
+	if err := s.conn(ctx).Where("user_id = ? AND locked_until > ?", userID, s.now()).Limit(1).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	if len(rows) == 1 && rows[0].LockedUntil != nil {
+		until := rows[0].LockedUntil.UTC()
+		locks.CodesUntil = &until
+	}
+	return locks, nil
+}
+
+// TenantPasswordLocks returns the password locks holding now on the
+// tenant's users, by user id.
+func (s *Store) TenantPasswordLocks(ctx context.Context, tenantID string) (map[string][]SignInCounter, error) {
+	var rows []SignInCounter
+	err := s.conn(ctx).Where("locked_until > ? AND account IN (SELECT id FROM users WHERE tenant_id = ?)", s.now(), tenantID).
+		Order("locked_until, address").Find(&rows).Error
+	out := make(map[string][]SignInCounter)
+	for _, r := range rows {
+		out[r.Account] = append(out[r.Account], r)
+	}
+	return out, err
 }
 
 // knownAddressRetention is how long an address the account signed in from

@@ -1,11 +1,14 @@
 package storetest
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/store"
+	"github.com/portcullis-idp/portcullis/mfa"
 )
 
 // testSignInCounters: a password failure counts on the pair, the account
@@ -47,7 +50,7 @@ func testSignInCounters(t *testing.T, s *store.Store) {
 
 	// Two replicas locking the same counter: one lock.
 	until := time.Now().Add(time.Hour)
-	var locks int
+	var taken int
 	var mu sync.Mutex
 	for range 2 {
 		wg.Go(func() {
@@ -57,14 +60,14 @@ func testSignInCounters(t *testing.T, s *store.Store) {
 			}
 			if ok {
 				mu.Lock()
-				locks++
+				taken++
 				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
-	if locks != 1 {
-		t.Fatalf("%d locks taken on one counter, want 1", locks)
+	if taken != 1 {
+		t.Fatalf("%d locks taken on one counter, want 1", taken)
 	}
 	cs, err = s.SignInCountersFor(ctx, u.ID, addrA)
 	mustNil(t, "SignInCountersFor", err)
@@ -75,30 +78,44 @@ func testSignInCounters(t *testing.T, s *store.Store) {
 		t.Fatal("the lock of address A holds for address B")
 	}
 
-	locked, err := s.PasswordLocked(ctx, u.TenantID)
-	mustNil(t, "PasswordLocked", err)
-	if !locked[u.ID] || len(locked) != 1 {
-		t.Fatalf("PasswordLocked = %v, want only %s", locked, u.ID)
-	}
-	list, err := s.SignInLocks(ctx, u.ID)
-	mustNil(t, "SignInLocks", err)
-	if len(list) != 1 || list[0].Address != addrA {
-		t.Fatalf("SignInLocks = %+v, want the lock from %s", list, addrA)
+	locked, err := s.TenantPasswordLocks(ctx, u.TenantID)
+	mustNil(t, "TenantPasswordLocks", err)
+	if len(locked[u.ID]) != 1 || len(locked) != 1 || locked[u.ID][0].Address != addrA {
+		t.Fatalf("TenantPasswordLocks = %+v, want the lock of %s from %s", locked, u.ID, addrA)
 	}
 
+	// A code lock too: Unlock clears both, keeps the known address and
+	// the replay guard, and is audited.
+	codes := &mfa.Guard{Store: s}
+	for range 5 {
+		_ = codes.CheckRecoveryKey(ctx, u.ID, false)
+	}
 	mustNil(t, "SignInSucceeded", s.SignInSucceeded(ctx, u.ID, addrB))
-	n, err := s.ClearSignInLocks(ctx, u.ID)
-	mustNil(t, "ClearSignInLocks", err)
-	if n != 1 {
-		t.Fatalf("ClearSignInLocks cleared %d locks, want 1", n)
+	locks, err := s.UserLocks(ctx, u.ID)
+	mustNil(t, "UserLocks", err)
+	if len(locks.Password) != 1 || locks.Password[0].Address != addrA || locks.CodesUntil == nil {
+		t.Fatalf("UserLocks = %+v, want the password lock from %s and a code lock", locks, addrA)
+	}
+	cleared, err := s.Unlock(ctx, u.ID, store.Actor{Via: "cli"})
+	mustNil(t, "Unlock", err)
+	if len(cleared.Password) != 1 || cleared.CodesUntil == nil {
+		t.Fatalf("Unlock cleared %+v", cleared)
+	}
+	if locks, _ := s.UserLocks(ctx, u.ID); locks.Locked() {
+		t.Fatalf("locks after Unlock: %+v", locks)
 	}
 	cs, err = s.SignInCountersFor(ctx, u.ID, addrB)
 	mustNil(t, "SignInCountersFor", err)
 	if cs.Pair.SucceededAt == nil || cs.Account.Failures != 0 || cs.Account.LockedAt(time.Now()) {
-		t.Fatalf("after clearing: %+v (the known address must stay, the counts go)", cs)
+		t.Fatalf("after Unlock: %+v (the known address must stay, the counts go)", cs)
 	}
-	if list, _ := s.SignInLocks(ctx, u.ID); len(list) != 0 {
-		t.Fatalf("locks after clearing: %+v", list)
+	events, err := s.ListAudit(ctx, store.AuditFilter{TenantID: u.TenantID, SubjectID: u.ID, Event: audit.UserUnlocked})
+	mustNil(t, "ListAudit", err)
+	if len(events) != 1 || events[0].Detail != `{"password_locks":1,"code_lock":true,"via":"cli"}` {
+		t.Fatalf("audit of Unlock: %+v", events)
+	}
+	if _, err := s.Unlock(ctx, "no-such-user", store.Actor{}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Unlock of an unknown user: %v", err)
 	}
 	// The address-wide counter is not the account's to clear.
 	if cs.Address.Failures != 1 {
