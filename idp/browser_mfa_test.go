@@ -113,7 +113,11 @@ func TestCodeChallengeInBrowser(t *testing.T) {
 	must(t, chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.CSS(`#code`), u.app.code(t)),
 		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
+		// The wrong code is reported before the sign-in goes on.
+		chromedp.WaitVisible(chromedp.CSS(`.badge-icon--warn`)),
 	))
+	capture(t, ctx, "failed-codes")
+	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`a.btn--primary`))))
 	_, c := e.tokenFor(relying, waitLanding(t, ctx, landings), verifier)
 	wantMFAClaims(t, c)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -314,6 +315,48 @@ func TestAdminSeesAndClearsLocks(t *testing.T) {
 		must(t, e.store.DB().Table("audit_events").Where("event = ? AND subject_id = ?", "user.unlocked", e.user.ID).Order("id").Pluck("detail", &vias).Error)
 		if len(vias) != 2 || !strings.Contains(vias[0], `"via":"admin page"`) || !strings.Contains(vias[1], `"via":"admin api"`) {
 			t.Fatalf("audit: %q", vias)
+		}
+	})
+}
+
+// TestToldOfWrongCodes: after wrong codes, the next successful sign-in
+// shows how many were tried before going on to the app; the sign-in after
+// that goes straight through.
+func TestToldOfWrongCodes(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		relying := e.rp(e.client, e.secret)
+		app := e.activateAuthenticator(t, e.user.ID)
+		b := newBrowser(t)
+		_, body := b.get(authURLFor(relying, oauth2.GenerateVerifier()))
+		_, body = b.post(e.issuer+"/login", url.Values{"auth_request": {hiddenAuthRequest(t, body)}, "email": {"ada@example.com"}, "password": {testPassword}})
+		ar := hiddenAuthRequest(t, body)
+		for _, wrong := range []string{"000000", "999999", "123456"} {
+			if wrong == app.code(t) {
+				continue
+			}
+			if resp, _ := b.post(e.issuer+"/login/code", url.Values{"auth_request": {ar}, "code": {wrong}}); resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("wrong code: %d", resp.StatusCode)
+			}
+		}
+		_, body = b.post(e.issuer+"/login/code", url.Values{"auth_request": {ar}, "code": {app.code(t)}})
+		if !strings.Contains(body, "wrong codes were") || continueLink(body) == "" {
+			t.Fatalf("no warning after wrong codes:\n%s", body)
+		}
+		if !strings.Contains(body, "3 wrong codes were") && !strings.Contains(body, "2 wrong codes were") {
+			t.Fatalf("warning does not count the wrong codes:\n%s", body)
+		}
+		resp, body := b.get(e.issuer + continueLink(body))
+		if resp.Request.URL.Path == "/consent" {
+			b.post(e.issuer+"/consent", url.Values{"auth_request": {hiddenAuthRequest(t, body)}, "decision": {"allow"}})
+		}
+		if b.landed == nil || b.landed.Query().Get("code") == "" {
+			t.Fatalf("Continue did not reach the app: %v", b.landed)
+		}
+
+		u := &mfaUser{email: "ada@example.com", password: testPassword, app: app}
+		e.signIn(newBrowser(t), authURLFor(relying, oauth2.GenerateVerifier()), u)
+		if !slices.Equal(u.pages, []string{"/login", "/login/code"}) {
+			t.Fatalf("the next sign-in showed %v", u.pages)
 		}
 	})
 }

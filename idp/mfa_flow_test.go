@@ -110,6 +110,21 @@ type mfaUser struct {
 // signIn drives an authorization request through every page Portcullis
 // shows (password, code, the three enrollment steps, consent) until the
 // client's redirect URI is reached, recording the pages.
+var continueRe = regexp.MustCompile(`<a class="btn btn--primary btn--block" href="([^"]+)">Continue</a>`)
+
+// continueLink is the Continue link of the page warning about wrong codes,
+// or "".
+func continueLink(body string) string {
+	if !strings.Contains(body, `class="badge-icon badge-icon--warn"`) {
+		return ""
+	}
+	m := continueRe.FindStringSubmatch(body)
+	if m == nil {
+		return ""
+	}
+	return html.UnescapeString(m[1])
+}
+
 func (e *env) signIn(b *browser, authURL string, u *mfaUser) *url.URL {
 	e.t.Helper()
 	u.pages = nil
@@ -125,6 +140,10 @@ func (e *env) signIn(b *browser, authURL string, u *mfaUser) *url.URL {
 			resp, body = b.post(e.issuer+"/login", url.Values{
 				"auth_request": {hiddenAuthRequest(e.t, body)}, "email": {u.email}, "password": {u.password}})
 		case "/login/code":
+			if next := continueLink(body); next != "" { // the warning about wrong codes
+				resp, body = b.get(e.issuer + next)
+				continue
+			}
 			resp, body = b.post(e.issuer+"/login/code", url.Values{
 				"auth_request": {hiddenAuthRequest(e.t, body)}, "code": {u.app.code(e.t)}})
 		case "/enroll":
@@ -292,7 +311,13 @@ func TestForcedEnrollmentThenCode(t *testing.T) {
 		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "already used") {
 			t.Fatalf("replayed code: %d\n%s", resp.StatusCode, body)
 		}
-		b2.post(e.issuer+"/login/code", url.Values{"auth_request": {ar}, "code": {u.app.code(t)}})
+		_, body = b2.post(e.issuer+"/login/code", url.Values{"auth_request": {ar}, "code": {u.app.code(t)}})
+		// The replayed code counted as a wrong one: the user is told first.
+		next := continueLink(body)
+		if next == "" {
+			t.Fatalf("no warning about the replayed code:\n%s", body)
+		}
+		b2.get(e.issuer + next)
 		if b2.landed == nil {
 			t.Fatalf("code did not continue to the app: %s", b2.last.Request.URL)
 		}

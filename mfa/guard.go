@@ -98,26 +98,38 @@ func (g *Guard) now() time.Time {
 // refuses takes the steps above, so every outcome but acceptance is still
 // decided, and answered, by them.
 func (g *Guard) CheckCode(ctx context.Context, userID string, s Secret, code string) (step int64, err error) {
+	step, _, err = g.CheckCodeCounting(ctx, userID, s, code)
+	return step, err
+}
+
+// CheckCodeCounting is CheckCode that also returns, for an accepted code,
+// how many wrong codes (at least) were tried since the last accepted one,
+// so the user can be told. A clean counter, the common case, is accepted
+// by the fast path and reports 0.
+func (g *Guard) CheckCodeCounting(ctx context.Context, userID string, s Secret, code string) (step int64, prior int, err error) {
 	if err := s.Validate(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if acceptor, ok := g.Store.(StepAcceptor); ok {
 		step, accepted, err := g.acceptFast(ctx, acceptor, userID, s, code)
 		if err != nil || accepted {
-			return step, err
+			return step, 0, err
 		}
 	}
 	tx, ok := g.Store.(Transactor)
 	if !ok {
-		return g.checkCode(ctx, userID, s, code)
+		step, err := g.verify(ctx, userID, s, code, true, &prior)
+		return step, prior, err
 	}
 	// One transaction, one commit: the charge, the burned step and the
 	// reset become durable together. A refused code is an outcome, not a
 	// failure, so its charge is committed too.
-	check := g.checkCode
+	check := func(ctx context.Context, userID string, s Secret, code string) (int64, error) {
+		return g.verify(ctx, userID, s, code, true, &prior)
+	}
 	if locker, ok := g.Store.(CounterLocker); ok {
 		check = func(ctx context.Context, userID string, s Secret, code string) (int64, error) {
-			return g.checkCodeLocked(ctx, locker, userID, s, code)
+			return g.checkCodeLocked(ctx, locker, userID, s, code, &prior)
 		}
 	}
 	var outcome error
@@ -129,9 +141,12 @@ func (g *Guard) CheckCode(ctx context.Context, userID string, s Secret, code str
 		return nil
 	})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return step, outcome
+	if outcome != nil {
+		prior = 0
+	}
+	return step, prior, outcome
 }
 
 // Transactor is implemented by a Store whose operations can share one
@@ -145,12 +160,12 @@ type Transactor interface {
 // one atomic statement (idp/store does): the common sign-in, a right code
 // from a user with a clean counter, then costs one write and one round trip.
 type StepAcceptor interface {
-	// AcceptStep burns step and resets the user's counter (failures and
-	// lockouts) in one atomic operation, but only if step is greater than
-	// the last accepted one, the counter carries no lock at all (not even
-	// an expired one), and the user has a confirmed authenticator. It
-	// reports whether it did; when it did not, nothing changed. A step of
-	// 0 is never accepted.
+	// AcceptStep burns step in one atomic operation, but only if step is
+	// greater than the last accepted one, the counter is clean (no
+	// failures, no lockouts, no lock, not even an expired one: those go
+	// through the locked path, which resets them and reports them), and
+	// the user has a confirmed authenticator. It reports whether it did;
+	// when it did not, nothing changed. A step of 0 is never accepted.
 	AcceptStep(ctx context.Context, userID string, step int64) (bool, error)
 }
 
@@ -192,7 +207,8 @@ type CounterLocker interface {
 }
 
 // checkCodeLocked is checkCode for a CounterLocker, inside its transaction.
-func (g *Guard) checkCodeLocked(ctx context.Context, locker CounterLocker, userID string, s Secret, code string) (int64, error) {
+// prior is set to the failures the counter held before this attempt.
+func (g *Guard) checkCodeLocked(ctx context.Context, locker CounterLocker, userID string, s Secret, code string, prior *int) (int64, error) {
 	now := g.now()
 	p := g.Policy.orDefault()
 	cur, err := locker.LockAttempts(ctx, userID)
@@ -241,6 +257,7 @@ func (g *Guard) checkCodeLocked(ctx context.Context, locker CounterLocker, userI
 			return 0, err
 		}
 	}
+	*prior = cur.Failures + cur.Lockouts*p.MaxFailures
 	return step, nil
 }
 
@@ -250,14 +267,12 @@ func isOutcome(err error) bool {
 	return errors.Is(err, ErrInvalidCode) || errors.Is(err, ErrCodeReused) || errors.Is(err, ErrLockedOut)
 }
 
-func (g *Guard) checkCode(ctx context.Context, userID string, s Secret, code string) (step int64, err error) {
-	return g.verify(ctx, userID, s, code, true)
-}
-
 // verify charges the attempt, matches the code and resets the counter on
 // success; with burn, the matched step is first recorded as used (the
 // replay guard of an active authenticator).
-func (g *Guard) verify(ctx context.Context, userID string, s Secret, code string, burn bool) (step int64, err error) {
+// When prior is not nil it is set, on success, to the failures counted
+// before this attempt.
+func (g *Guard) verify(ctx context.Context, userID string, s Secret, code string, burn bool, prior *int) (step int64, err error) {
 	now := g.now()
 	code, wellFormed := NormalizeCode(code)
 	var refuse error
@@ -283,6 +298,9 @@ func (g *Guard) verify(ctx context.Context, userID string, s Secret, code string
 	if err := g.reset(ctx, userID, &charged); err != nil {
 		return 0, fmt.Errorf("mfa: code accepted but resetting attempts failed: %w", err)
 	}
+	if prior != nil {
+		*prior = max(charged.Failures-1, 0) + charged.Lockouts*g.Policy.orDefault().MaxFailures
+	}
 	return step, nil
 }
 
@@ -297,7 +315,7 @@ func (g *Guard) CheckPendingCode(ctx context.Context, userID string, s Secret, c
 	if err := s.Validate(); err != nil {
 		return 0, err
 	}
-	return g.verify(ctx, userID, s, code, false)
+	return g.verify(ctx, userID, s, code, false, nil)
 }
 
 // CheckRecoveryKey applies the same attempt accounting to a recovery-key

@@ -537,3 +537,28 @@ func TestStepAcceptorPath(t *testing.T) {
 		t.Error("after the lock was cleared, a right code still took the charged path")
 	}
 }
+
+// TestCheckCodeCountsPriorFailures: an accepted code reports the wrong
+// codes tried since the last accepted one (so the user can be told), and
+// a clean counter reports none.
+func TestCheckCodeCountsPriorFailures(t *testing.T) {
+	bothStores(t, func(t *testing.T, f *guardFixture) {
+		ctx := context.Background()
+		if _, prior, err := f.g.CheckCodeCounting(ctx, user, f.s, f.code(t)); err != nil || prior != 0 {
+			t.Fatalf("first code: prior %d, %v; want 0", prior, err)
+		}
+		f.clock.Advance(30 * time.Second)
+		for range 2 {
+			if _, err := f.check(f.wrong(t)); !errors.Is(err, mfa.ErrInvalidCode) {
+				t.Fatal(err)
+			}
+		}
+		if _, prior, err := f.g.CheckCodeCounting(ctx, user, f.s, f.code(t)); err != nil || prior != 2 {
+			t.Fatalf("after two wrong codes: prior %d, %v; want 2", prior, err)
+		}
+		f.clock.Advance(30 * time.Second)
+		if _, prior, err := f.g.CheckCodeCounting(ctx, user, f.s, f.code(t)); err != nil || prior != 0 {
+			t.Fatalf("the next sign-in: prior %d, %v; want 0", prior, err)
+		}
+	})
+}

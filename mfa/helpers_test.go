@@ -150,7 +150,7 @@ func (s *acceptStore) AcceptStep(_ context.Context, userID string, step int64) (
 	defer s.mu.Unlock()
 	s.offered = append(s.offered, step)
 	a := s.attempts[userID]
-	if step <= s.steps[userID] || !a.LockedUntil.IsZero() {
+	if step <= s.steps[userID] || a.Failures != 0 || a.Lockouts != 0 || !a.LockedUntil.IsZero() {
 		return false, nil
 	}
 	s.steps[userID] = step

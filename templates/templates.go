@@ -37,6 +37,7 @@ const (
 	pageDemoHome          = "demo_home.html"
 	pageDemoClaims        = "demo_claims.html"
 	pageAdmin             = "admin.html"
+	pageFailedCodes       = "failed_codes.html"
 )
 
 // requiredPages is every page Load must find; a missing one fails Load.
@@ -57,6 +58,7 @@ var requiredPages = []string{
 	pageDemoHome,
 	pageDemoClaims,
 	pageAdmin,
+	pageFailedCodes,
 }
 
 // Templates holds every page, parsed once. It is safe for concurrent use.
@@ -267,6 +269,20 @@ type SignedOutPage struct {
 func (t *Templates) SignedOut(w io.Writer, p SignedOutPage) error {
 	p.Page = p.Page.titled("Signed out")
 	return t.render(w, pageSignedOut, p)
+}
+
+// FailedCodesPage tells a user who just signed in that wrong codes were
+// tried since their last sign-in.
+type FailedCodesPage struct {
+	Page
+	Count       int
+	ContinueURL string // where the sign-in goes on
+}
+
+// FailedCodes renders the warning about wrong codes.
+func (t *Templates) FailedCodes(w io.Writer, p FailedCodesPage) error {
+	p.Page = p.Page.titled("Wrong codes were tried")
+	return t.render(w, pageFailedCodes, p)
 }
 
 // TOTPChallengePage asks for the 6-digit code.

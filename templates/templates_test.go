@@ -18,6 +18,9 @@ const hostile = `<script>alert("x")</script>`
 func samplePages(t *Templates) map[string]func(io.Writer) error {
 	page := Page{RequestID: "req-123", CSPNonce: "nonce-abc", SignedInAs: "ada@example.com"}
 	return map[string]func(io.Writer) error{
+		"failed_codes": func(w io.Writer) error {
+			return t.FailedCodes(w, FailedCodesPage{Page: page, Count: 3, ContinueURL: "/oauth2/auth/resume?auth_request=ar-1&x=" + hostile})
+		},
 		"login": func(w io.Writer) error {
 			return t.Login(w, LoginPage{Page: Page{RequestID: "req-123"}, Action: "/login", AuthRequestID: "ar-1", Email: "ada@example.com", ClientName: hostile, Error: "Wrong email or password."})
 		},

@@ -13,6 +13,17 @@
 //	introspect          one client-credentials token first, then
 //	                    POST /oauth2/introspect token=…, HTTP Basic, repeatedly;
 //	                    an answer without "active":true counts as an error
+//	wrong-password      one pending sign-in first (GET /oauth2/auth with
+//	                    -client-id and -redirect-uri), then POST /login with
+//	                    a random email and password, repeatedly: 401 (refused
+//	                    after a hash), 429 (limited) and 503 (hashing gate
+//	                    full) are expected answers, counted by status. With
+//	                    -spread every post claims its own X-Forwarded-For
+//	                    address (the server must trust the loader as a proxy).
+//	                    With -legit-email (and -legit-password or
+//	                    PORTCULLIS_LOAD_LEGIT_PASSWORD) a real sign-in from
+//	                    address 192.0.2.200 runs every second during the
+//	                    flood and its password step's latency is reported.
 //
 // -c workers each send one request after another over keep-alive
 // connections of one shared http.Transport (MaxIdleConnsPerHost = c). After
@@ -38,6 +49,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
@@ -58,9 +70,10 @@ const (
 	scJWKS              = "jwks"
 	scClientCredentials = "client-credentials"
 	scIntrospect        = "introspect"
+	scWrongPassword     = "wrong-password"
 )
 
-var scenarios = []string{scDiscovery, scJWKS, scClientCredentials, scIntrospect}
+var scenarios = []string{scDiscovery, scJWKS, scClientCredentials, scIntrospect, scWrongPassword}
 
 // config is what one run is asked to do.
 type config struct {
@@ -76,6 +89,10 @@ type config struct {
 	PID          int
 	Sample       time.Duration
 	JSON         bool
+	RedirectURI  string
+	Spread       bool
+	LegitEmail   string
+	LegitPass    string
 	// procRoot is /proc; tests point it elsewhere.
 	procRoot string
 }
@@ -124,6 +141,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.PID, "pid", 0, "report this process's resident memory (/proc/PID/status) and CPU time (/proc/PID/stat)")
 	fs.DurationVar(&cfg.Sample, "sample", 200*time.Millisecond, "RSS sampling interval with -pid")
 	fs.BoolVar(&cfg.JSON, "json", false, "print the report as JSON")
+	fs.StringVar(&cfg.RedirectURI, "redirect-uri", "", "a redirect URI of -client-id (wrong-password)")
+	fs.BoolVar(&cfg.Spread, "spread", false, "wrong-password: every post from its own X-Forwarded-For address")
+	fs.StringVar(&cfg.LegitEmail, "legit-email", "", "wrong-password: also sign this user in every second and report the latency")
+	fs.StringVar(&cfg.LegitPass, "legit-password", "", "the password of -legit-email; or PORTCULLIS_LOAD_LEGIT_PASSWORD")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: portcullis-load -target URL -scenario NAME [-client-id ID -client-secret S] [-c N] [-d DUR] [-pid PID] [-json]\n\n")
 		fs.PrintDefaults()
@@ -136,6 +157,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if cfg.ClientSecret == "" {
 		cfg.ClientSecret = os.Getenv("PORTCULLIS_LOAD_CLIENT_SECRET")
+	}
+	if cfg.LegitPass == "" {
+		cfg.LegitPass = os.Getenv("PORTCULLIS_LOAD_LEGIT_PASSWORD")
 	}
 	return cfg, cfg.check()
 }
@@ -152,6 +176,12 @@ func (c *config) check() error {
 	}
 	if (c.Scenario == scClientCredentials || c.Scenario == scIntrospect) && (c.ClientID == "" || c.ClientSecret == "") {
 		problems = append(problems, "-client-id and -client-secret are required for "+c.Scenario)
+	}
+	if c.Scenario == scWrongPassword && (c.ClientID == "" || c.RedirectURI == "") {
+		problems = append(problems, "-client-id and -redirect-uri are required for "+c.Scenario)
+	}
+	if c.LegitEmail != "" && c.LegitPass == "" {
+		problems = append(problems, "-legit-email needs -legit-password (or PORTCULLIS_LOAD_LEGIT_PASSWORD)")
 	}
 	if c.Concurrency < 1 {
 		problems = append(problems, "-c must be at least 1")
@@ -184,6 +214,9 @@ type requestFunc func() *http.Request
 type scenario struct {
 	newRequest requestFunc
 	check      func(body []byte) error
+	// expected, when set, says which non-2xx statuses are answers, not
+	// errors.
+	expected func(status int) bool
 }
 
 func formPost(target string, form url.Values, id, secret string) requestFunc {
@@ -237,6 +270,9 @@ func buildScenario(ctx context.Context, c *config, client *http.Client) (scenari
 				return nil
 			},
 		}, nil
+	}
+	if c.Scenario == scWrongPassword {
+		return wrongPasswords(ctx, c, client)
 	}
 	return scenario{}, fmt.Errorf("unknown scenario %q", c.Scenario)
 }
@@ -299,6 +335,7 @@ type phaseResult struct {
 	latencies []time.Duration
 	errors    int64
 	elapsed   time.Duration
+	statuses  map[int]int64
 }
 
 // runPhase lets c.Concurrency workers send requests until d has passed
@@ -308,6 +345,7 @@ func runPhase(ctx context.Context, c *config, client *http.Client, sc scenario, 
 	deadline := start.Add(d)
 	var errs atomic.Int64
 	perWorker := make([][]time.Duration, c.Concurrency)
+	statuses := make([]map[int]int64, c.Concurrency)
 	var wg sync.WaitGroup
 	for w := range c.Concurrency {
 		wg.Go(func() {
@@ -316,9 +354,10 @@ func runPhase(ctx context.Context, c *config, client *http.Client, sc scenario, 
 				lat = make([]time.Duration, 0, 4096)
 			}
 			var buf bytes.Buffer
+			statuses[w] = map[int]int64{}
 			for ctx.Err() == nil && time.Now().Before(deadline) {
 				t0 := time.Now()
-				failure := do(client, sc, &buf)
+				failure := do(client, sc, &buf, statuses[w])
 				el := time.Since(t0)
 				if record {
 					lat = append(lat, el)
@@ -335,7 +374,12 @@ func runPhase(ctx context.Context, c *config, client *http.Client, sc scenario, 
 		})
 	}
 	wg.Wait()
-	res := phaseResult{errors: errs.Load(), elapsed: time.Since(start)}
+	res := phaseResult{errors: errs.Load(), elapsed: time.Since(start), statuses: map[int]int64{}}
+	for _, m := range statuses {
+		for k, v := range m {
+			res.statuses[k] += v
+		}
+	}
 	if record {
 		n := 0
 		for _, l := range perWorker {
@@ -351,7 +395,7 @@ func runPhase(ctx context.Context, c *config, client *http.Client, sc scenario, 
 
 // do sends one request and reads the whole answer; it returns a
 // description of the failure, or "".
-func do(client *http.Client, sc scenario, buf *bytes.Buffer) string {
+func do(client *http.Client, sc scenario, buf *bytes.Buffer, statuses map[int]int64) string {
 	resp, err := client.Do(sc.newRequest())
 	if err != nil {
 		return err.Error()
@@ -359,7 +403,10 @@ func do(client *http.Client, sc scenario, buf *bytes.Buffer) string {
 	buf.Reset()
 	_, rerr := buf.ReadFrom(resp.Body)
 	resp.Body.Close()
+	statuses[resp.StatusCode]++
 	switch {
+	case sc.expected != nil && sc.expected(resp.StatusCode):
+		return ""
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		return fmt.Sprintf("HTTP %d: %s", resp.StatusCode, clip(buf.Bytes()))
 	case rerr != nil:
@@ -520,25 +567,27 @@ func (s *sampler) sample(procRoot string, pid int) {
 
 // report is the outcome of a run.
 type report struct {
-	Target      string  `json:"target"`
-	Scenario    string  `json:"scenario"`
-	Concurrency int     `json:"concurrency"`
-	Duration    float64 `json:"duration_seconds"` // measured wall time
-	Warmup      float64 `json:"warmup_seconds"`
-	Requests    int     `json:"requests"`
-	Errors      int64   `json:"errors"`
-	FirstError  string  `json:"first_error,omitempty"`
-	Throughput  float64 `json:"throughput_rps"`
-	P50         float64 `json:"p50_ms"`
-	P90         float64 `json:"p90_ms"`
-	P99         float64 `json:"p99_ms"`
-	Max         float64 `json:"max_ms"`
-	Mean        float64 `json:"mean_ms"`
-	Interrupted bool    `json:"interrupted,omitempty"`
-	PID         int     `json:"pid,omitempty"`
-	Memory      *memory `json:"memory,omitempty"`
-	MemoryError string  `json:"memory_error,omitempty"`
-	CPU         cpuUse  `json:"cpu"`
+	Target      string           `json:"target"`
+	Scenario    string           `json:"scenario"`
+	Concurrency int              `json:"concurrency"`
+	Duration    float64          `json:"duration_seconds"` // measured wall time
+	Warmup      float64          `json:"warmup_seconds"`
+	Requests    int              `json:"requests"`
+	Errors      int64            `json:"errors"`
+	FirstError  string           `json:"first_error,omitempty"`
+	Throughput  float64          `json:"throughput_rps"`
+	P50         float64          `json:"p50_ms"`
+	P90         float64          `json:"p90_ms"`
+	P99         float64          `json:"p99_ms"`
+	Max         float64          `json:"max_ms"`
+	Mean        float64          `json:"mean_ms"`
+	Interrupted bool             `json:"interrupted,omitempty"`
+	PID         int              `json:"pid,omitempty"`
+	Statuses    map[string]int64 `json:"statuses"`
+	Legit       *legitResult     `json:"legit_sign_in,omitempty"`
+	Memory      *memory          `json:"memory,omitempty"`
+	MemoryError string           `json:"memory_error,omitempty"`
+	CPU         cpuUse           `json:"cpu"`
 }
 
 // percentile is the nearest-rank p-th percentile (0 < p ≤ 100) of sorted.
@@ -600,7 +649,13 @@ func run(ctx context.Context, c config, warn io.Writer) (*report, error) {
 		targetCPU0, _ = readCPU(c.procRoot, c.PID)
 	}
 	loaderCPU0 := ownCPU()
+	var legit *legitResult
+	var legitDone sync.WaitGroup
+	if c.LegitEmail != "" {
+		legitDone.Go(func() { legit = legitSignIns(ctx, &c, c.Duration) })
+	}
 	res := runPhase(ctx, &c, client, sc, c.Duration, true, first)
+	legitDone.Wait()
 	loaderCPU := ownCPU() - loaderCPU0
 	var targetCPU time.Duration
 	if c.PID > 0 {
@@ -621,7 +676,10 @@ func run(ctx context.Context, c config, warn io.Writer) (*report, error) {
 		Requests: len(res.latencies), Errors: res.errors, FirstError: first.get(),
 		P50: ms(percentile(res.latencies, 50)), P90: ms(percentile(res.latencies, 90)),
 		P99: ms(percentile(res.latencies, 99)), Max: ms(percentile(res.latencies, 100)),
-		Interrupted: ctx.Err() != nil,
+		Interrupted: ctx.Err() != nil, Legit: legit, Statuses: map[string]int64{},
+	}
+	for code, n := range res.statuses {
+		rep.Statuses[strconv.Itoa(code)] = n
 	}
 	if res.elapsed > 0 {
 		rep.Throughput = math.Round(float64(rep.Requests)/res.elapsed.Seconds()*10) / 10
@@ -673,6 +731,15 @@ func (r *report) writeText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "throughput  %.1f req/s\n", r.Throughput)
 	fmt.Fprintf(w, "latency     p50 %.2fms  p90 %.2fms  p99 %.2fms  max %.2fms  (mean %.2fms)\n", r.P50, r.P90, r.P99, r.Max, r.Mean)
+	codes := slices.Sorted(maps.Keys(r.Statuses))
+	var parts []string
+	for _, code := range codes {
+		parts = append(parts, fmt.Sprintf("%s×%d", code, r.Statuses[code]))
+	}
+	fmt.Fprintf(w, "statuses    %s\n", strings.Join(parts, "  "))
+	if l := r.Legit; l != nil {
+		fmt.Fprintf(w, "legit       %d sign-ins, %d passed the password step  p50 %.2fms  max %.2fms\n", l.Attempts, l.OK, l.P50, l.Max)
+	}
 	if r.Memory != nil {
 		m := r.Memory
 		fmt.Fprintf(w, "memory      pid %d  VmRSS start %s  max %s  end %s  VmHWM %s  (%d samples)\n",

@@ -19,8 +19,8 @@ import (
 // fakeIDP answers the four endpoints the scenarios use, checking what a
 // real Portcullis checks: method, HTTP Basic credentials, the form.
 type fakeIDP struct {
-	tokens, introspections, discovery, jwks atomic.Int64
-	failEvery                               int64 // token endpoint answers 500 to every n-th request
+	tokens, introspections, discovery, jwks, logins atomic.Int64
+	failEvery                                       int64 // token endpoint answers 500 to every n-th request
 }
 
 const (
@@ -61,14 +61,39 @@ func (f *fakeIDP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		fmt.Fprintf(w, `{"active":%t}`, r.PostFormValue("token") == testToken)
+	case "/oauth2/auth":
+		if r.URL.Query().Get("client_id") != testID || r.URL.Query().Get("redirect_uri") != testRedirect {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		http.SetCookie(w, &http.Cookie{Name: "portcullis", Value: "browser-1", Path: "/"})
+		http.Redirect(w, r, "/login?auth_request=pending-1", http.StatusSeeOther)
+	case "/login":
+		f.logins.Add(1)
+		c, err := r.Cookie("portcullis")
+		switch {
+		case r.Method != http.MethodPost || err != nil || c.Value != "browser-1" || r.PostFormValue("auth_request") != "pending-1":
+			w.WriteHeader(http.StatusBadRequest)
+		case r.PostFormValue("email") == testLegitEmail && r.PostFormValue("password") == testSecret:
+			http.Redirect(w, r, "/login/code", http.StatusSeeOther)
+		case f.logins.Load()%3 == 0:
+			w.WriteHeader(http.StatusTooManyRequests)
+		default:
+			w.WriteHeader(http.StatusUnauthorized)
+		}
 	default:
 		http.NotFound(w, r)
 	}
 }
 
+const (
+	testRedirect   = "https://app.example/cb"
+	testLegitEmail = "ada@example.com"
+)
+
 func testConfig(target, scenario string) config {
 	return config{
-		Target: target, Scenario: scenario, ClientID: testID, ClientSecret: testSecret,
+		Target: target, Scenario: scenario, ClientID: testID, ClientSecret: testSecret, RedirectURI: testRedirect,
 		Concurrency: 4, Duration: 200 * time.Millisecond, Warmup: 50 * time.Millisecond,
 		Timeout: 5 * time.Second, Sample: 20 * time.Millisecond, procRoot: "/proc",
 	}
@@ -80,6 +105,7 @@ func TestScenarios(t *testing.T) {
 	defer srv.Close()
 	counters := map[string]*atomic.Int64{
 		scDiscovery: &f.discovery, scJWKS: &f.jwks, scClientCredentials: &f.tokens, scIntrospect: &f.introspections,
+		scWrongPassword: &f.logins,
 	}
 	for _, name := range scenarios {
 		t.Run(name, func(t *testing.T) {
@@ -100,6 +126,30 @@ func TestScenarios(t *testing.T) {
 				t.Fatalf("implausible figures: %+v", rep)
 			}
 		})
+	}
+}
+
+// TestWrongPasswordFlood: refusals are answers, counted by status, and
+// the legitimate sign-ins beside the flood are timed.
+func TestWrongPasswordFlood(t *testing.T) {
+	srv := httptest.NewServer(&fakeIDP{})
+	defer srv.Close()
+	c := testConfig(srv.URL, scWrongPassword)
+	c.Duration, c.LegitEmail, c.LegitPass, c.Spread = 1500*time.Millisecond, testLegitEmail, testSecret, true
+	rep, err := run(context.Background(), c, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Errors != 0 || rep.Statuses["401"] == 0 || rep.Statuses["429"] == 0 {
+		t.Fatalf("statuses %v, errors %d (%s)", rep.Statuses, rep.Errors, rep.FirstError)
+	}
+	if rep.Legit == nil || rep.Legit.Attempts < 1 || rep.Legit.OK != rep.Legit.Attempts || rep.Legit.P50 <= 0 {
+		t.Fatalf("legit sign-ins: %+v", rep.Legit)
+	}
+	var out bytes.Buffer
+	rep.writeText(&out)
+	if !strings.Contains(out.String(), "statuses    401×") || !strings.Contains(out.String(), "legit       ") {
+		t.Fatalf("text report:\n%s", out.String())
 	}
 }
 

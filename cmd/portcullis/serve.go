@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -68,6 +69,11 @@ func (c *cli) serve(ctx context.Context, cfg config.Config) (err error) {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := newLogger(c.stderr, cfg.Log)
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && cfg.MemoryLimitMiB > 0 {
+		// A soft limit: with argon2id's 19 MiB per hash, the garbage
+		// collector otherwise lets the heap grow to twice what is live.
+		debug.SetMemoryLimit(int64(cfg.MemoryLimitMiB) << 20)
+	}
 	defer func() {
 		if err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			log.Info("interrupted while starting")

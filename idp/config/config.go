@@ -57,6 +57,10 @@ type Config struct {
 	PasswordHashing HashingConfig `yaml:"password_hashing"`
 	// RateLimits scales the per-address request limits.
 	RateLimits RateLimitConfig `yaml:"rate_limits"`
+	// MemoryLimitMiB is the Go runtime's soft memory limit in MiB (the
+	// garbage collector works harder near it); 0 means none. The GOMEMLIMIT
+	// environment variable, when set, wins.
+	MemoryLimitMiB int `yaml:"memory_limit_mib"`
 }
 
 // HashingConfig sizes the admission gate in front of password hashing.

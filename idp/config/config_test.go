@@ -132,6 +132,7 @@ func TestEnvNames(t *testing.T) {
 		"PORTCULLIS_PASSWORD_HASHING_CONCURRENCY",
 		"PORTCULLIS_PASSWORD_HASHING_QUEUE",
 		"PORTCULLIS_RATE_LIMITS_FACTOR",
+		"PORTCULLIS_MEMORY_LIMIT_MIB",
 	}
 	var got []string
 	for _, s := range settings {

@@ -46,6 +46,7 @@ func Default() Config {
 		ShutdownTimeout: Duration(15 * time.Second),
 		PasswordHashing: HashingConfig{Concurrency: 0, Queue: 64},
 		RateLimits:      RateLimitConfig{Factor: 1},
+		MemoryLimitMiB:  64,
 	}
 }
 

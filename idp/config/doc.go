@@ -58,6 +58,7 @@
 //	password_hashing.concurrency   PORTCULLIS_PASSWORD_HASHING_CONCURRENCY          0 (one per CPU)
 //	password_hashing.queue         PORTCULLIS_PASSWORD_HASHING_QUEUE                64
 //	rate_limits.factor             PORTCULLIS_RATE_LIMITS_FACTOR                    1
+//	memory_limit_mib               PORTCULLIS_MEMORY_LIMIT_MIB                      64 (0: none; GOMEMLIMIT wins)
 //
 // Durations are Go duration strings ("15m", "1h30m"); booleans are true or
 // false (also 1/0, t/f). The database is "sqlite:PATH" or a postgres:// URL.

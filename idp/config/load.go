@@ -189,6 +189,7 @@ var settings = []setting{
 		c.RateLimits.Factor = f
 		return nil
 	}},
+	{"memory_limit_mib", "", setInt(func(c *Config) *int { return &c.MemoryLimitMiB })},
 }
 
 // exclusive lists pairs of keys of which a single source may set only one.

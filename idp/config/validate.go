@@ -135,6 +135,9 @@ func (c *Config) Validate() error {
 	if c.PasswordHashing.Queue < 1 {
 		p.addf("password_hashing.queue", "must be at least 1, got %d", c.PasswordHashing.Queue)
 	}
+	if c.MemoryLimitMiB < 0 {
+		p.addf("memory_limit_mib", "must not be negative (0 means no limit), got %d", c.MemoryLimitMiB)
+	}
 	if !(c.RateLimits.Factor > 0 && c.RateLimits.Factor <= 1000) {
 		p.addf("rate_limits.factor", "must be more than 0 and at most 1000, got %g", c.RateLimits.Factor)
 	}

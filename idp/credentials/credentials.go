@@ -126,15 +126,24 @@ var ErrNotActive = errors.New("credentials: two-factor authentication is not act
 // (replay and attempt limit). It returns nil when the code is accepted,
 // the refusal to show otherwise; err is for everything else.
 func (c *Checker) Code(r *http.Request, u *store.User, code string) (*Refusal, error) {
+	_, refused, err := c.CodeCounting(r, u, code)
+	return refused, err
+}
+
+// CodeCounting is Code that also returns, when the code is accepted, how
+// many wrong codes were tried since the user's last accepted one: the
+// sign-in tells the user.
+func (c *Checker) CodeCounting(r *http.Request, u *store.User, code string) (int, *Refusal, error) {
 	secret, err := c.Store.ActiveSecret(r.Context(), u.ID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrNotActive
+		return 0, nil, ErrNotActive
 	}
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
-	_, err = c.Codes.CheckCode(r.Context(), u.ID, secret, code)
-	return c.Refused(r, u, err)
+	_, prior, err := c.Codes.CheckCodeCounting(r.Context(), u.ID, secret, code)
+	refused, err := c.Refused(r, u, err)
+	return prior, refused, err
 }
 
 // Refused turns a code check's error into the refusal shown, with its

@@ -42,7 +42,7 @@ func (p *Pages) submitCode(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	refused, err := p.Credentials.Code(r, st.user, r.PostForm.Get("code"))
+	priorFailures, refused, err := p.Credentials.CodeCounting(r, st.user, r.PostForm.Get("code"))
 	if errors.Is(err, credentials.ErrNotActive) {
 		// Reset by an administrator meanwhile: decide afresh.
 		return p.afterPassword(w, r, st)
@@ -54,6 +54,7 @@ func (p *Pages) submitCode(w http.ResponseWriter, r *http.Request) error {
 		refused.Headers(w)
 		return p.renderCode(w, r, st, refused.Msg, refused.Status)
 	}
+	st.priorFailures = priorFailures
 	return p.completeSecondFactor(w, r, st)
 }
 

@@ -105,6 +105,9 @@ type step struct {
 	pending *flow.Pending
 	user    *store.User
 	tenant  *store.Tenant
+	// priorFailures are the wrong codes tried since the user's last
+	// accepted one (set by the code step; the user is told).
+	priorFailures int
 }
 
 // loadStep loads the pending request at one of stages, with the user who
@@ -216,7 +219,20 @@ func (p *Pages) completeSecondFactor(w http.ResponseWriter, r *http.Request, st 
 		return err
 	}
 	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.LoginMFA, TenantID: st.user.TenantID, ActorID: st.user.ID, SubjectID: st.user.ID})
-	return p.continueFlow(w, r, st.pending)
+	if st.priorFailures == 0 {
+		return p.continueFlow(w, r, st.pending)
+	}
+	// Wrong codes after a right password mean someone may hold it: the
+	// user hears of it before going on.
+	to, err := p.Flows.Continue(ctx, st.pending)
+	if err != nil {
+		return err
+	}
+	page(w, http.StatusOK)
+	return p.Templates.FailedCodes(w, templates.FailedCodesPage{
+		Page:  templates.Page{RequestID: web.RequestID(ctx), SignedInAs: st.user.Email},
+		Count: st.priorFailures, ContinueURL: to,
+	})
 }
 
 // page writes a sign-in page with status.

@@ -109,18 +109,19 @@ func (s *Store) AdvanceTOTPStep(ctx context.Context, userID string, step int64) 
 }
 
 // AcceptStep implements mfa.StepAcceptor: one UPDATE of the user's counter
-// row that burns step, clears the counter and bumps its version (so a
-// concurrent compare-and-swap reloads), but only if step is greater than
-// the last accepted one, the row carries no lock at all (an expired lock is
-// cleared by the Guard's locked path, which compares times in Go) and the
-// user has a confirmed authenticator. The row lock PostgreSQL takes for the
+// row that burns step and bumps its version (so a concurrent
+// compare-and-swap reloads), but only if step is greater than the last
+// accepted one, the counter is clean (failures, an expired lock and the
+// doubling are cleared, and reported to the user, by the Guard's locked
+// path) and the user has a confirmed authenticator. The row lock PostgreSQL takes for the
 // UPDATE, and its re-check of the WHERE clause on the latest row version,
 // serialize it with every charge of a failure, on every replica.
 func (s *Store) AcceptStep(ctx context.Context, userID string, step int64) (bool, error) {
 	res := s.conn(ctx).Exec(
 		`UPDATE mfa_attempts
-		    SET last_step = ?, failures = 0, lockouts = 0, version = version + 1
-		  WHERE user_id = ? AND last_step < ? AND locked_until IS NULL AND `+confirmedAuthenticator,
+		    SET last_step = ?, version = version + 1
+		  WHERE user_id = ? AND last_step < ? AND failures = 0 AND lockouts = 0 AND locked_until IS NULL
+		    AND `+confirmedAuthenticator,
 		step, userID, step)
 	if res.Error != nil {
 		return false, res.Error

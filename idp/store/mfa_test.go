@@ -685,8 +685,9 @@ func testMFAConfirmKeepsLaterStep(t *testing.T, s *store.Store) {
 	}
 }
 
-// testMFAAcceptStep: one statement burns the step, resets the counter and
-// bumps its version, so a compare-and-swap prepared before it loses.
+// testMFAAcceptStep: one statement burns the step and bumps the version,
+// so a compare-and-swap prepared before it loses; a counter with failures
+// is left to the Guard's locked path.
 func testMFAAcceptStep(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	u := mfaEnrolled(t, s, storetest.NewTenant(t, s).ID, 5000)
@@ -694,8 +695,15 @@ func testMFAAcceptStep(t *testing.T, s *store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := s.SaveAttempts(ctx, u.ID, cur.Version, mfa.Attempts{Failures: 3, Lockouts: 1, Version: cur.Version + 1}); err != nil || !ok {
+	if ok, err := s.SaveAttempts(ctx, u.ID, cur.Version, mfa.Attempts{Failures: 3, Version: cur.Version + 1}); err != nil || !ok {
 		t.Fatalf("SaveAttempts = %v, %v", ok, err)
+	}
+	if ok, err := s.AcceptStep(ctx, u.ID, 5001); err != nil || ok {
+		t.Fatalf("AcceptStep(5001) with 3 failures = %v, %v; want false (the locked path reports them)", ok, err)
+	}
+	cur, _ = s.LoadAttempts(ctx, u.ID)
+	if ok, err := s.SaveAttempts(ctx, u.ID, cur.Version, mfa.Attempts{Version: cur.Version + 1}); err != nil || !ok {
+		t.Fatalf("SaveAttempts(clean) = %v, %v", ok, err)
 	}
 	before, _ := s.LoadAttempts(ctx, u.ID)
 
@@ -704,7 +712,7 @@ func testMFAAcceptStep(t *testing.T, s *store.Store) {
 	}
 	after, err := s.LoadAttempts(ctx, u.ID)
 	if err != nil || after.Failures != 0 || after.Lockouts != 0 || !after.LockedUntil.IsZero() || after.Version != before.Version+1 {
-		t.Errorf("counter after AcceptStep = %+v, %v; want reset at version %d", after, err, before.Version+1)
+		t.Errorf("counter after AcceptStep = %+v, %v; want clean at version %d", after, err, before.Version+1)
 	}
 	if ok, err := s.SaveAttempts(ctx, u.ID, before.Version, mfa.Attempts{Failures: 4, Version: before.Version + 1}); err != nil || ok {
 		t.Errorf("compare-and-swap from before AcceptStep = %v, %v; want lost", ok, err)
