@@ -194,6 +194,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		if errors.Is(err, flow.ErrExpired) { // every page of a pending request
 			return web.ErrRequestExpired
 		}
+		if store.IsUnavailable(err) { // the database, not the user or the app
+			return web.ErrUnavailable
+		}
 		return nil
 	}}
 	gate := &signin.Gate{Flows: flows, Sessions: sess, Templates: o.Templates}

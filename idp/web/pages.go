@@ -14,9 +14,20 @@ var (
 		Msg: "We could not complete your request. Please try again; if it keeps happening, contact support with the reference below."}
 	ErrNotFound = &Error{Code: http.StatusNotFound, Heading: "Page not found",
 		Msg: "There is nothing at this address."}
+	// ErrUnavailable is the page for a request the database could not
+	// serve (Unavailable wraps it): 503, sent with Retry-After.
+	ErrUnavailable = &Error{Code: http.StatusServiceUnavailable, Heading: "Briefly unavailable",
+		Msg: "The sign-in service is briefly unavailable. Nothing is wrong with your request or the application; please try again in a moment."}
 	ErrRequestExpired = &Error{Code: http.StatusBadRequest, Heading: "Sign-in expired",
 		Msg: "This sign-in request has expired or was already completed. Go back to the application and start again."}
 )
+
+// Unavailable is ErrUnavailable for err, the storage failure (logged only).
+func Unavailable(err error) *Error {
+	e := *ErrUnavailable
+	e.Err = err
+	return &e
+}
 
 // BadRequest is a 400 page with msg.
 func BadRequest(msg string) *Error {

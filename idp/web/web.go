@@ -46,6 +46,9 @@ func WriteErrorPage(w http.ResponseWriter, tpl *templates.Templates, reference s
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
+	if e.Code == http.StatusServiceUnavailable {
+		h.Set("Retry-After", "1") // the pool reconnects by itself
+	}
 	w.WriteHeader(e.Code)
 	return tpl.Error(w, templates.ErrorPage{
 		Page:    templates.Page{Title: e.Heading, RequestID: reference},
