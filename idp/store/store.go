@@ -82,6 +82,10 @@ func Open(cfg Config) (*Store, error) {
 		Logger:                 logger.Discard,
 		SkipDefaultTransaction: true,
 		PrepareStmt:            false,
+		// gorm's own ping has no deadline: against a database that
+		// accepts and never answers it waited forever. Callers Ping with
+		// a context instead.
+		DisableAutomaticPing: true,
 	}
 	var (
 		dialector gorm.Dialector
@@ -240,6 +244,12 @@ func utcTimestamptz(_ context.Context, conn *pgx.Conn) error {
 // Migrate applies pending migrations and returns the versions applied.
 func (s *Store) Migrate(ctx context.Context) ([]int64, error) {
 	return migrations.Apply(ctx, s.sqlDB, s.dialect)
+}
+
+// Ping waits for the database to answer one round trip, or for ctx to end
+// (serve gives it db.connect_timeout). Open itself does not connect.
+func (s *Store) Ping(ctx context.Context) error {
+	return unavailable(s.sqlDB.PingContext(ctx))
 }
 
 // Ready reports whether the database answers and the schema is current.
