@@ -76,8 +76,8 @@ type replicas struct {
 	cfg    store.Config
 	store  *store.Store // the test's own connection: seeding and checks
 	master []byte
-	issuer string    // the same for both replicas
-	urls   [2]string // where each replica listens
+	issuer string   // the same for both replicas
+	urls   []string // where each replica listens (two, unless a test starts more)
 	tenant *store.Tenant
 	client *store.Client // public, PKCE, no consent page
 	hash   string        // every user's password hash (cheap cost)
@@ -86,7 +86,7 @@ type replicas struct {
 func newReplicas(t *testing.T) *replicas {
 	t.Helper()
 	ctx := context.Background()
-	r := &replicas{cfg: storetest.PostgresConfig(t)} // skips, or fails in CI, without a DSN
+	r := &replicas{cfg: storetest.PostgresConfig(t), urls: make([]string, 2)} // skips, or fails in CI, without a DSN
 	r.master = make([]byte, 32)
 	_, err := rand.Read(r.master)
 	must(t, err)
@@ -139,6 +139,23 @@ func startReplicaServers(t *testing.T, r *replicas) {
 // issuer (the first replica's address).
 func startReplicaProcesses(t *testing.T, r *replicas) {
 	t.Helper()
+	bin := buildPortcullis(t)
+	dir := t.TempDir()
+	var addrs [2]string
+	for i := range addrs {
+		addrs[i] = freeLoopbackAddr(t)
+	}
+	r.issuer = "http://" + addrs[0]
+	for i, addr := range addrs {
+		r.urls[i] = "http://" + addr
+		startReplicaProcess(t, bin, fmt.Sprintf("replica-%c", 'A'+i), addr, r, filepath.Join(dir, fmt.Sprint(i)))
+	}
+}
+
+// buildPortcullis builds cmd/portcullis from this tree into a temporary
+// directory and returns the binary's path.
+func buildPortcullis(t *testing.T) string {
+	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -152,15 +169,7 @@ func startReplicaProcesses(t *testing.T, r *replicas) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/portcullis: %v\n%s", err, out)
 	}
-	var addrs [2]string
-	for i := range addrs {
-		addrs[i] = freeLoopbackAddr(t)
-	}
-	r.issuer = "http://" + addrs[0]
-	for i, addr := range addrs {
-		r.urls[i] = "http://" + addr
-		startReplicaProcess(t, bin, fmt.Sprintf("replica-%c", 'A'+i), addr, r, filepath.Join(dir, fmt.Sprint(i)))
-	}
+	return bin
 }
 
 // freeLoopbackAddr returns a loopback address with a port free a moment
@@ -175,6 +184,21 @@ func freeLoopbackAddr(t *testing.T) string {
 }
 
 func startReplicaProcess(t *testing.T, bin, name, addr string, r *replicas, dataDir string) {
+	t.Helper()
+	launchReplicaProcess(t, bin, name, addr, r, dataDir).waitReady(t)
+}
+
+// replicaProcess is a portcullis serve process of a test.
+type replicaProcess struct {
+	name, addr string
+	cmd        *exec.Cmd
+	exited     chan error
+	logs       *lockedBuffer
+}
+
+// launchReplicaProcess starts serve on addr and returns at once; it is
+// stopped (SIGINT) in t.Cleanup.
+func launchReplicaProcess(t *testing.T, bin, name, addr string, r *replicas, dataDir string) *replicaProcess {
 	t.Helper()
 	cmd := exec.Command(bin, "serve",
 		"--issuer", r.issuer, "--listen", addr, "--db", r.cfg.DSN, "--data-dir", dataDir,
@@ -204,6 +228,13 @@ func startReplicaProcess(t *testing.T, bin, name, addr string, r *replicas, data
 			t.Logf("%s log:\n%s", name, logs.String())
 		}
 	})
+	return &replicaProcess{name: name, addr: addr, cmd: cmd, exited: exited, logs: logs}
+}
+
+// waitReady waits for the replica to answer /health/ready with 200.
+func (p *replicaProcess) waitReady(t *testing.T) {
+	t.Helper()
+	name, addr, exited, logs := p.name, p.addr, p.exited, p.logs
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get("http://" + addr + "/health/ready")

@@ -262,6 +262,9 @@ func knownErrors(err error) *web.Error {
 	if errors.Is(err, flow.ErrExpired) { // every page of a pending request
 		return web.ErrRequestExpired
 	}
+	if store.IsUnavailable(err) { // the database, not the user or the app
+		return web.ErrUnavailable
+	}
 	if errors.Is(err, throttle.ErrBusy) {
 		return web.ErrBusy
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -144,12 +145,52 @@ func openStore(ctx context.Context, cfg config.Config, cipher *secrets.Cipher) (
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := connect(ctx, st, cfg); err != nil {
+		_ = st.Close()
+		return nil, nil, err
+	}
 	applied, err := st.Migrate(ctx)
 	if err != nil {
 		_ = st.Close()
 		return nil, nil, fmt.Errorf("migrate database: %w", err)
 	}
 	return st, applied, nil
+}
+
+// connect waits for the database's first answer, up to db.connect_timeout
+// (or until ctx ends: a signal). A database that accepts connections and
+// never answers is an error after the timeout, not a hang.
+func connect(ctx context.Context, st *store.Store, cfg config.Config) error {
+	timeout := cfg.DB.ConnectTimeout.Std()
+	if timeout <= 0 {
+		timeout = config.Default().DB.ConnectTimeout.Std()
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := st.Ping(pctx)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err() // interrupted
+	case pctx.Err() != nil:
+		return fmt.Errorf("the database did not answer within %s (db.connect_timeout): check that it runs and that %s reaches it",
+			timeout, dbWhere(cfg))
+	}
+	return fmt.Errorf("cannot reach the database at %s: %w", dbWhere(cfg), err)
+}
+
+// dbWhere names the database for a message: the host and port of a
+// postgres URL (never its password), or the SQLite path.
+func dbWhere(cfg config.Config) string {
+	driver, dsn := cfg.DBDriverAndDSN()
+	if driver == config.DriverSQLite {
+		return dsn
+	}
+	if u, err := url.Parse(dsn); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return "db.dsn"
 }
 
 // openAdminStore loads the configuration and opens the store for an

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -74,9 +75,12 @@ func (c *cli) serve(ctx context.Context, cfg config.Config) (err error) {
 		// collector otherwise lets the heap grow to twice what is live.
 		debug.SetMemoryLimit(int64(cfg.MemoryLimitMiB) << 20)
 	}
+	serving := false
 	defer func() {
-		if err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil {
-			log.Info("interrupted while starting")
+		if err != nil && !serving && ctx.Err() != nil {
+			// A signal at any stage of start-up (waiting for the
+			// database, migrating, loading keys) stops it at once.
+			log.Info("interrupted while starting", "err", err)
 			err = nil // stopped on request, not failed
 		}
 	}()
@@ -91,26 +95,14 @@ func (c *cli) serve(ctx context.Context, cfg config.Config) (err error) {
 		return err
 	}
 
-	// Bind before the slower start-up work: a busy port fails at once, and
-	// connections made meanwhile wait in the backlog instead of failing.
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w (choose another address with --listen)", err)
-	}
-	defer ln.Close()
-	var demoLn net.Listener
-	if cfg.Dev {
-		if demoLn, err = net.Listen("tcp", cfg.Demo.Listen); err != nil {
-			return fmt.Errorf("demo app: listen: %w (choose another address with PORTCULLIS_DEMO_LISTEN)", err)
-		}
-		defer demoLn.Close()
-	}
-	warnIfIssuerElsewhere(log, cfg.Issuer, ln.Addr())
-
 	cipher, err := secrets.AtRestCipher(key)
 	if err != nil {
 		return err
 	}
+	// The database first, under db.connect_timeout; the port is bound
+	// only once the store and the keys are ready, so a load balancer never
+	// sends requests to a replica that cannot answer them.
+	log.Info("connecting to the database", "at", dbWhere(cfg), "timeout", cfg.DB.ConnectTimeout.String())
 	st, applied, err := openStore(ctx, cfg, cipher)
 	if err != nil {
 		return err
@@ -154,6 +146,23 @@ func (c *cli) serve(ctx context.Context, cfg config.Config) (err error) {
 	if err != nil {
 		return err
 	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w (choose another address with --listen)", err)
+	}
+	defer ln.Close()
+	var demoLn net.Listener
+	if cfg.Dev {
+		if demoLn, err = net.Listen("tcp", cfg.Demo.Listen); err != nil {
+			return fmt.Errorf("demo app: listen: %w (choose another address with PORTCULLIS_DEMO_LISTEN)", err)
+		}
+		defer demoLn.Close()
+	}
+	warnIfIssuerElsewhere(log, cfg.Issuer, ln.Addr())
 
 	// Background work outlives the signal until the servers have drained.
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
@@ -165,7 +174,12 @@ func (c *cli) serve(ctx context.Context, cfg config.Config) (err error) {
 	}()
 
 	var servers []*http.Server
-	defer func() { shutdown(servers, cfg.ShutdownTimeout.Std(), log) }()
+	defer func() {
+		if !shutdown(servers, cfg.ShutdownTimeout.Std(), log) && err == nil {
+			// The supervisor must see that requests were lost.
+			err = fmt.Errorf("requests still running after shutdown_timeout (%s) were cut off", cfg.ShutdownTimeout)
+		}
+	}()
 	failed := make(chan error, 2)
 	serveOn := func(name string, h http.Handler, l net.Listener) {
 		hs := newHTTPServer(h, log)
@@ -204,6 +218,7 @@ func (c *cli) serve(ctx context.Context, cfg config.Config) (err error) {
 		c.serveStarted(info)
 	}
 
+	serving = true
 	select {
 	case <-ctx.Done():
 		stop() // a second signal ends the process at once
@@ -228,15 +243,18 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 }
 
 // shutdown stops every server from accepting and waits, up to timeout in
-// all, for the requests in flight; what is still running then is cut off.
-func shutdown(servers []*http.Server, timeout time.Duration, log *slog.Logger) {
+// all, for the requests in flight; what is still running then is cut off,
+// and shutdown reports false.
+func shutdown(servers []*http.Server, timeout time.Duration, log *slog.Logger) (clean bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var wg sync.WaitGroup
+	var cut atomic.Bool
 	for _, s := range servers {
 		wg.Go(func() {
 			if err := s.Shutdown(ctx); err != nil {
-				log.Warn("requests still running at the shutdown timeout were cut off", "err", err)
+				log.Error("requests still running at the shutdown timeout were cut off", "err", err)
+				cut.Store(true)
 				_ = s.Close()
 			}
 		})
@@ -245,6 +263,7 @@ func shutdown(servers []*http.Server, timeout time.Duration, log *slog.Logger) {
 	if len(servers) > 0 {
 		log.Info("HTTP servers stopped")
 	}
+	return !cut.Load()
 }
 
 // newLogger builds the process logger: text or JSON on w, at the

@@ -117,6 +117,9 @@ func (a *Admin) authorizeAdmin(r *http.Request) (*adminCaller, error) {
 			Challenge: `Bearer realm="portcullis", error="invalid_token", error_description="` + desc + `"`}
 	}
 	use, ar, err := a.Tokens.IntrospectToken(ctx, token, fosite.AccessToken, store.NewSession())
+	if store.IsUnavailable(err) {
+		return nil, err // 503, not a verdict on the token
+	}
 	if err != nil || use != fosite.AccessToken {
 		return nil, invalid("The access token is not valid.", err)
 	}
@@ -156,11 +159,17 @@ func (a *Admin) authorizeAdmin(r *http.Request) (*adminCaller, error) {
 func (a *Admin) writeAPIError(w http.ResponseWriter, r *http.Request, err error) {
 	log := a.Pages.Logger(r)
 	ae, ok := errors.AsType[*apiError](err)
-	if !ok {
+	switch {
+	case store.IsUnavailable(err):
+		log.Error("admin api request failed: storage unavailable", "err", err)
+		w.Header().Set("Retry-After", "1")
+		ae = &apiError{Status: http.StatusServiceUnavailable, Code: "server_error",
+			Desc: "The service is temporarily unavailable. Try again in a moment."}
+	case !ok:
 		log.Error("admin api request failed", "err", err)
 		ae = &apiError{Status: http.StatusInternalServerError, Code: "server_error",
 			Desc: "The request could not be completed. If it keeps failing, contact support with this response's X-Request-Id."}
-	} else {
+	default:
 		log.Info("admin api request refused", "status", ae.Status, "reason", ae.Error())
 	}
 	if ae.Challenge != "" {

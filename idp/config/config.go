@@ -94,6 +94,10 @@ type DBConfig struct {
 	// MaxIdleConns is how many idle connections the pool keeps; when no
 	// source sets it, Load makes it equal to MaxOpenConns.
 	MaxIdleConns int `yaml:"max_idle_conns"`
+	// ConnectTimeout bounds how long serve waits at start for the database
+	// to answer (connecting and a first round trip) before it gives up and
+	// exits non-zero; positive.
+	ConnectTimeout Duration `yaml:"connect_timeout"`
 }
 
 // LogConfig configures logging.

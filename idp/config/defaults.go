@@ -18,9 +18,10 @@ func Default() Config {
 		Listen:  "127.0.0.1:8080",
 		DataDir: "./data",
 		DB: DBConfig{
-			DSN:          "", // sqlite:<data_dir>/portcullis.db, see DBDriverAndDSN
-			MaxOpenConns: 20,
-			MaxIdleConns: 20,
+			DSN:            "", // sqlite:<data_dir>/portcullis.db, see DBDriverAndDSN
+			MaxOpenConns:   20,
+			MaxIdleConns:   20,
+			ConnectTimeout: Duration(10 * time.Second),
 		},
 		Log: LogConfig{
 			Format: "json",

@@ -39,6 +39,7 @@
 //	db.dsn_file                    PORTCULLIS_DB_FILE
 //	db.max_open_conns              PORTCULLIS_DB_MAX_OPEN_CONNS                     20
 //	db.max_idle_conns              PORTCULLIS_DB_MAX_IDLE_CONNS                     = db.max_open_conns
+//	db.connect_timeout             PORTCULLIS_DB_CONNECT_TIMEOUT                    10s
 //	secrets_key                    PORTCULLIS_SECRETS_KEY                           none (see below)
 //	secrets_key_file               PORTCULLIS_SECRETS_KEY_FILE
 //	dev                            PORTCULLIS_DEV                      --dev        false

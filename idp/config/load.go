@@ -149,6 +149,7 @@ var settings = []setting{
 	}},
 	{"db.max_open_conns", "", setInt(func(c *Config) *int { return &c.DB.MaxOpenConns })},
 	{"db.max_idle_conns", "", setInt(func(c *Config) *int { return &c.DB.MaxIdleConns })},
+	{"db.connect_timeout", "", setDuration(func(c *Config) *Duration { return &c.DB.ConnectTimeout })},
 	{"secrets_key", "", func(c *Config, v string) error {
 		c.SecretsKey, c.SecretsKeyFile = v, ""
 		return nil

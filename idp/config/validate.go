@@ -109,6 +109,7 @@ func (c *Config) Validate() error {
 		{"sessions.absolute", c.Sessions.Absolute},
 		{"sessions.idle", c.Sessions.Idle},
 		{"shutdown_timeout", c.ShutdownTimeout},
+		{"db.connect_timeout", c.DB.ConnectTimeout},
 	} {
 		if d.value <= 0 {
 			p.addf(d.field, "must be a positive duration, got %s", d.value)
@@ -191,6 +192,10 @@ func checkHostPort(addr string) string {
 	return ""
 }
 
+// encodePasswordHint is what a DSN whose port does not parse usually needs.
+const encodePasswordHint = "if the password holds any of : / @ # ? % or a space, %-encode them " +
+	"(for example '/' as %2F, '@' as %40, ':' as %3A)"
+
 // checkDSN returns what is wrong with a database DSN, or "". It never quotes
 // the DSN, which may hold a password.
 func checkDSN(dsn string) string {
@@ -201,8 +206,19 @@ func checkDSN(dsn string) string {
 		}
 		return ""
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		if _, err := url.Parse(dsn); err != nil {
+		u, err := url.Parse(dsn)
+		if err != nil && strings.Contains(err.Error(), "invalid port") {
+			// What an unencoded '/', '#' or '?' in the password does: the
+			// rest of the password is read as the port.
+			return "has a bad port: " + encodePasswordHint
+		}
+		if err != nil {
 			return "is not a valid postgres URL (special characters in the password must be %-encoded)"
+		}
+		if port := u.Port(); port != "" {
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+				return "has a bad port (want 1 to 65535): " + encodePasswordHint
+			}
 		}
 		return ""
 	}

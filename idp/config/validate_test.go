@@ -46,6 +46,9 @@ func TestValidate(t *testing.T) {
 		{name: "sqlite without path", have: func(c *Config) { c.DB.DSN = "sqlite:" }, errs: []string{"db.dsn: sqlite: needs a path"}},
 		{name: "mysql dsn", have: func(c *Config) { c.DB.DSN = "mysql://root:hunter2@db/p" }, errs: []string{`db.dsn: unknown scheme "mysql": want sqlite:PATH or postgres://…`}},
 		{name: "keyword dsn", have: func(c *Config) { c.DB.DSN = "host=db password=hunter2" }, errs: []string{"db.dsn: want sqlite:PATH or a postgres://… URL"}},
+		{name: "password cut at a slash", have: func(c *Config) { c.DB.DSN = "postgres://app:pa/ss@db:5432/p" }, errs: []string{"db.dsn: has a bad port: if the password holds"}},
+		{name: "port out of range", have: func(c *Config) { c.DB.DSN = "postgres://app@db:99999/p" }, errs: []string{"db.dsn: has a bad port (want 1 to 65535): if the password holds"}},
+		{name: "password with colon and at sign", have: func(c *Config) { c.DB.DSN = "postgres://app:p%40ss%3Aw@db:5432/p" }},
 		{name: "broken postgres url", have: func(c *Config) { c.DB.DSN = "postgres://app:pw%zz@db/p" }, errs: []string{"db.dsn: is not a valid postgres URL"}},
 		{name: "dsn and dsn file", have: func(c *Config) { c.DB.DSN, c.DB.DSNFile = "sqlite:x", "/run/dsn" }, errs: []string{"db.dsn_file: set only one of db.dsn and db.dsn_file"}},
 		{name: "no connections", have: func(c *Config) { c.DB.MaxOpenConns, c.DB.MaxIdleConns = 0, 0 }, errs: []string{"db.max_open_conns: must be at least 1, got 0"}},
@@ -71,11 +74,13 @@ func TestValidate(t *testing.T) {
 				c.Tokens.AccessTokenLifespan = 0
 				c.Tokens.IDTokenLifespan = Duration(-time.Minute)
 				c.ShutdownTimeout = 0
+				c.DB.ConnectTimeout = 0
 			},
 			errs: []string{
 				"tokens.access_token_lifespan: must be a positive duration, got 0s",
 				"tokens.id_token_lifespan: must be a positive duration, got -1m0s",
 				"shutdown_timeout: must be a positive duration, got 0s",
+				"db.connect_timeout: must be a positive duration, got 0s",
 			},
 		},
 		{

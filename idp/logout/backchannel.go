@@ -191,7 +191,7 @@ func (wk *Worker) deliverLogouts(ctx context.Context, o Options, client *http.Cl
 			wg.Go(func() {
 				for d := range jobs {
 					if ctx.Err() != nil || !time.Now().Before(sendBy) {
-						wk.releaseLogout(ctx, c, &d)
+						wk.releaseLogout(ctx, c, &d, d.Attempts-1) // not sent: the claim's count given back
 						continue
 					}
 					wk.deliverLogout(ctx, o, client, c, &d)
@@ -215,28 +215,30 @@ type claim struct{ until time.Time }
 
 func (c claim) held() bool { return time.Now().Before(c.until) }
 
-// releaseLogout makes a claimed but unsent delivery due again at once, so
-// a stopping server does not hold it back for the rest of the lease. No
-// attempt is counted. Past the claim nothing is written: the row may be
-// another worker's by now.
-func (wk *Worker) releaseLogout(ctx context.Context, c claim, d *store.LogoutDelivery) {
+// releaseLogout makes a claimed delivery due again at once, so a stopping
+// server does not hold it back for the rest of the lease, with attempts
+// the sends counted (the claim counted one; an unsent delivery gives it
+// back). Past the claim nothing is written: the row may be another
+// worker's by now.
+func (wk *Worker) releaseLogout(ctx context.Context, c claim, d *store.LogoutDelivery, attempts int) {
 	if !c.held() {
 		return
 	}
 	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := wk.Store.MarkLogoutFailed(mctx, d.ID, d.Attempts, d.LastError, wk.Now(), false); err != nil {
+	if err := wk.Store.MarkLogoutFailed(mctx, d.ID, max(attempts, 0), d.LastError, wk.Now(), false); err != nil {
 		wk.Log.Warn("releasing a back-channel logout failed", "delivery", d.ID, "err", err)
 	}
 }
 
 // deliverLogout sends one logout token and records the outcome.
 func (wk *Worker) deliverLogout(ctx context.Context, o Options, client *http.Client, c claim, d *store.LogoutDelivery) {
-	attempt := d.Attempts + 1
+	attempt := d.Attempts // counted by the claim
 	err := wk.postLogoutToken(ctx, client, d)
 	if err != nil && ctx.Err() != nil {
-		// Cut short by shutdown, not the app's fault: no attempt counted.
-		wk.releaseLogout(ctx, c, d)
+		// Cut short by shutdown, not the app's fault: due again at once;
+		// the send may have reached the app, so it stays counted.
+		wk.releaseLogout(ctx, c, d, attempt)
 		return
 	}
 	// The outcome is recorded even when shutdown began after the POST:

@@ -73,5 +73,5 @@ func (e *Endpoints) handleJWKS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/jwk-set+json")
 	w.Header().Set("Cache-Control", "public, max-age=60")
 	w.Header().Set("Access-Control-Allow-Origin", "*")
-	_, _ = w.Write(e.Keys.JWKS())
+	_, _ = w.Write(e.Keys.JWKS(r.Context()))
 }

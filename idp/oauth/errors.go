@@ -8,6 +8,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/idp/web"
 )
 
@@ -25,8 +26,36 @@ var registeredErrors = map[string]bool{
 	"insufficient_scope": true,
 }
 
-// Normalize turns any error into a registered RFC 6749 error.
+// retryAfter is the Retry-After (seconds) of every answer to a storage
+// failure: the pool reconnects by itself within about a second of the
+// database being back.
+const retryAfter = "1"
+
+// errUnavailable is the answer to a request the database could not serve:
+// server_error with 503 at the back-channel endpoints (RFC 6749 §5.2 has
+// no code for an outage there; temporarily_unavailable is for the
+// authorization redirect).
+var errUnavailable = func() *fosite.RFC6749Error {
+	e := *fosite.ErrServerError
+	e.CodeField = http.StatusServiceUnavailable
+	e.DescriptionField = "The service is temporarily unavailable. Try again in a moment."
+	return &e
+}()
+
+// Unavailable reports whether err is a storage failure (store.ErrUnavailable
+// anywhere in its chain, fosite's wrapping included) rather than something
+// about the request.
+func Unavailable(err error) bool { return store.IsUnavailable(err) }
+
+// Normalize turns any error into a registered RFC 6749 error. A storage
+// failure is server_error with 503 whatever fosite made of it: fosite
+// answers any error of a client lookup with invalid_client, but keeps the
+// store's error as the cause, and the store marks an outage
+// store.ErrUnavailable.
 func Normalize(err error) *fosite.RFC6749Error {
+	if Unavailable(err) {
+		return errUnavailable.WithWrap(err).WithDebug(err.Error())
+	}
 	rfc := fosite.ErrorToRFC6749Error(err)
 	if !registeredErrors[rfc.ErrorField] {
 		c := *rfc
@@ -69,8 +98,22 @@ func (e *Endpoints) refusals(h web.PageFunc) web.PageFunc {
 			return err
 		}
 		rfc := Normalize(rf.err)
-		e.Pages.Logger(r).Info("authorization refused", "error", rfc.ErrorField, "hint", rfc.HintField, "debug", rfc.DebugField)
 		ar := rf.ar
+		if Unavailable(rf.err) {
+			// Not the client's fault nor the user's: the redirect, when
+			// there is a verified one, says temporarily_unavailable; the
+			// page says so in words.
+			if ar == nil || !ar.IsRedirectURIValid() {
+				return web.Unavailable(rf.err)
+			}
+			e.Pages.Logger(r).Error("authorization failed: storage unavailable", "err", rf.err)
+			c := *rfc
+			c.ErrorField, c.DescriptionField = "temporarily_unavailable", "The service is temporarily unavailable. Try again in a moment."
+			rfc = &c
+			w.Header().Set("Retry-After", retryAfter)
+		} else {
+			e.Pages.Logger(r).Info("authorization refused", "error", rfc.ErrorField, "hint", rfc.HintField, "debug", rfc.DebugField)
+		}
 		if ar == nil || !ar.IsRedirectURIValid() {
 			msg := rfc.GetDescription()
 			switch {
@@ -106,4 +149,27 @@ func (e *Endpoints) refusals(h web.PageFunc) web.PageFunc {
 		w.WriteHeader(http.StatusSeeOther)
 		return nil
 	}
+}
+
+// writeAccessError answers a back-channel request (token, PAR, and the
+// failures of revocation and introspection) with a registered error; a
+// storage failure is 503 server_error with Retry-After, logged at ERROR
+// with the request id, and other refusals are logged at INFO. The log
+// gets fosite's debug text, which never holds a credential.
+func (e *Endpoints) writeAccessError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, what string, err error) {
+	rfc := e.normalizeLogged(w, r, what, err)
+	e.Provider.WriteAccessError(r.Context(), w, ar, rfc)
+}
+
+// normalizeLogged is Normalize with the log line and, for a storage
+// failure, the Retry-After header.
+func (e *Endpoints) normalizeLogged(w http.ResponseWriter, r *http.Request, what string, err error) *fosite.RFC6749Error {
+	rfc := Normalize(err)
+	if rfc.CodeField == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
+		e.Pages.Logger(r).Error(what+" failed: storage unavailable", "err", err)
+	} else {
+		e.Pages.Logger(r).Info(what+" refused", "error", rfc.ErrorField, "debug", rfc.DebugField)
+	}
+	return rfc
 }

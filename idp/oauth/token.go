@@ -51,9 +51,7 @@ func (e *Endpoints) handleToken(w http.ResponseWriter, r *http.Request) {
 // writeTokenError logs why a token request failed (fosite's debug text, never
 // a credential) and answers with a registered error code.
 func (e *Endpoints) writeTokenError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
-	rfc := Normalize(err)
-	e.Pages.Logger(r).Info("token request refused", "error", rfc.ErrorField, "debug", rfc.DebugField)
-	e.Provider.WriteAccessError(r.Context(), w, ar, rfc)
+	e.writeAccessError(w, r, ar, "token request", err)
 }
 
 // tokenParamProblem is what is wrong with a revocation or introspection
@@ -78,6 +76,12 @@ func (e *Endpoints) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := e.Provider.NewRevocationRequest(ctx, r)
+	if Unavailable(err) {
+		// fosite's revocation writer answers anything but invalid_request
+		// and invalid_client with 200, as if the token were revoked.
+		e.writeAccessError(w, r, nil, "revocation", err)
+		return
+	}
 	if err != nil {
 		err = Normalize(err)
 	}
@@ -94,6 +98,12 @@ func (e *Endpoints) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	r = e.prefetchIntrospection(r)
 	ctx = r.Context()
 	ir, err := e.Provider.NewIntrospectionRequest(ctx, r, store.NewSession())
+	if Unavailable(err) {
+		// Neither a failed client authentication nor {"active":false}: the
+		// token may well be active.
+		e.writeAccessError(w, r, nil, "introspection", err)
+		return
+	}
 	if errors.Is(err, fosite.ErrRequestUnauthorized) && !errors.Is(err, fosite.ErrInactiveToken) {
 		// fosite's own code for a caller that failed to authenticate (an
 		// inactive token wraps the same code and is answered
@@ -142,12 +152,12 @@ func (e *Endpoints) handlePAR(w http.ResponseWriter, r *http.Request) {
 		_, err = checkAuthorizeRequest(ar, r.PostForm)
 	}
 	if err != nil {
-		e.Provider.WritePushedAuthorizeError(ctx, w, ar, Normalize(err))
+		e.Provider.WritePushedAuthorizeError(ctx, w, ar, e.normalizeLogged(w, r, "pushed authorization request", err))
 		return
 	}
 	resp, err := e.Provider.NewPushedAuthorizeResponse(ctx, ar, store.NewSession())
 	if err != nil {
-		e.Provider.WritePushedAuthorizeError(ctx, w, ar, Normalize(err))
+		e.Provider.WritePushedAuthorizeError(ctx, w, ar, e.normalizeLogged(w, r, "pushed authorization request", err))
 		return
 	}
 	e.Provider.WritePushedAuthorizeResponse(ctx, w, ar, resp)
@@ -177,6 +187,10 @@ func (e *Endpoints) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	use, ar, err := e.Provider.IntrospectToken(ctx, token, fosite.AccessToken, store.NewSession())
+	if Unavailable(err) {
+		e.userinfoUnavailable(w, r, err)
+		return
+	}
 	if err != nil || use != fosite.AccessToken {
 		web.BearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is not valid.")
 		return
@@ -191,6 +205,10 @@ func (e *Endpoints) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user, err := e.Store.UserByID(ctx, sess.Subject)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		e.userinfoUnavailable(w, r, err)
+		return
+	}
 	if err != nil || user.Disabled {
 		web.BearerError(w, http.StatusUnauthorized, "invalid_token", "The access token's user no longer exists.")
 		return
@@ -203,4 +221,18 @@ func (e *Endpoints) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(released)
+}
+
+// userinfoUnavailable answers a userinfo request the database could not
+// serve: 503 with Retry-After, not a verdict on the token.
+func (e *Endpoints) userinfoUnavailable(w http.ResponseWriter, r *http.Request, err error) {
+	e.Pages.Logger(r).Error("userinfo failed: storage unavailable", "err", err)
+	h := w.Header()
+	h.Set("Retry-After", retryAfter)
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_ = json.NewEncoder(w).Encode(map[string]string{
+		"error": "server_error", "error_description": "The service is temporarily unavailable. Try again in a moment.",
+	})
 }

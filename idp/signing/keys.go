@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-jose/go-jose/v3"
@@ -42,6 +43,15 @@ type Keys struct {
 
 	mu  sync.RWMutex
 	set *keySet
+
+	// MaxAge is how old the loaded set may be when the JWKS is served or
+	// a token carries a kid the replica does not know: older, the version
+	// is checked in the database first (one small query, at most once per
+	// MaxAge, whatever the request rate). New sets it to one second.
+	MaxAge time.Duration
+	// checking serialises those checks; checked is when the last ended.
+	checking sync.Mutex
+	checked  atomic.Int64 // unix nanoseconds
 }
 
 // New returns the key manager; call Ensure before use.
@@ -52,7 +62,7 @@ func New(s *store.Store, c *secrets.Cipher, alg string, rsaBits int, keep time.D
 	if rsaBits == 0 {
 		rsaBits = 2048
 	}
-	return &Keys{store: s, cipher: c, alg: alg, rsaBits: rsaBits, keep: keep, log: log}
+	return &Keys{store: s, cipher: c, alg: alg, rsaBits: rsaBits, keep: keep, log: log, MaxAge: time.Second}
 }
 
 // Generate makes a new key of alg, sealed for storage (what `portcullis
@@ -84,8 +94,30 @@ func (k *Keys) Ensure(ctx context.Context) error {
 	return k.reload(ctx)
 }
 
+// freshen reloads the set when it was last checked longer than maxAge
+// ago. Callers that arrive while a check runs wait for it (one query for
+// all of them); a failed check keeps the set loaded and is not retried
+// before maxAge has passed again, so an outage costs one query a second.
+func (k *Keys) freshen(ctx context.Context, maxAge time.Duration) {
+	stale := func() bool { return time.Since(time.Unix(0, k.checked.Load())) >= maxAge }
+	if !stale() {
+		return
+	}
+	k.checking.Lock()
+	defer k.checking.Unlock()
+	if !stale() {
+		return // checked while this caller waited
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := k.reload(ctx); err != nil {
+		k.log.Warn("signing key check failed; serving the keys loaded before", "err", err)
+	}
+}
+
 // reload reads and decrypts the published keys if their version changed.
 func (k *Keys) reload(ctx context.Context) error {
+	defer k.checked.Store(time.Now().UnixNano())
 	version, err := k.store.SigningKeysVersion(ctx)
 	if err != nil {
 		return err
@@ -165,12 +197,29 @@ func (k *Keys) PrivateKey(context.Context) (any, error) {
 	return set.active, nil
 }
 
-// JWKS returns the pre-rendered public key set.
-func (k *Keys) JWKS() []byte { return k.current().jwks }
+// JWKS returns the pre-rendered public key set, checked against the
+// database first when it is older than MaxAge: a key another replica (or
+// `keys rotate`) added is published by every replica within MaxAge, not
+// at the next poll, so a relying app that fetches the set because it met
+// a new kid finds it whichever replica answers.
+func (k *Keys) JWKS(ctx context.Context) []byte {
+	k.freshen(ctx, k.MaxAge)
+	return k.current().jwks
+}
 
 // PublicKey returns the published key with kid, for verifying our own
-// tokens (id_token_hint).
+// tokens (id_token_hint). A kid this replica does not know (a key another
+// replica signed with) makes it check the database for new keys first,
+// at most once per MaxAge.
 func (k *Keys) PublicKey(kid string) (*jose.JSONWebKey, bool) {
+	if key, ok := k.published(kid); ok {
+		return key, true
+	}
+	k.freshen(context.Background(), k.MaxAge)
+	return k.published(kid)
+}
+
+func (k *Keys) published(kid string) (*jose.JSONWebKey, bool) {
 	for _, pk := range k.current().public {
 		if pk.KeyID == kid {
 			return &pk, true

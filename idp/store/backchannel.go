@@ -85,6 +85,12 @@ func (s *Store) enqueueLogouts(ctx context.Context, ended []EndedSession, tenant
 // workers reading the same row exactly one gets it. A claim not followed by
 // MarkLogoutDelivered or MarkLogoutFailed simply expires, and the row is
 // due again.
+//
+// The same UPDATE counts the attempt (attempts+1, returned in Attempts):
+// a claim is made to send, and a send whose worker died before recording
+// its outcome, its lease running out, still counts. A worker that claims
+// and then does not send gives the attempt back (MarkLogoutFailed with
+// Attempts-1).
 func (s *Store) ClaimLogoutDeliveries(ctx context.Context, limit int, lease time.Duration) ([]LogoutDelivery, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -103,12 +109,13 @@ func (s *Store) ClaimLogoutDeliveries(ctx context.Context, limit int, lease time
 	for _, d := range due {
 		res := s.conn(ctx).Model(&LogoutDelivery{}).
 			Where("id = ? AND next_attempt_at = ? AND delivered_at IS NULL AND failed_at IS NULL", d.ID, d.NextAttemptAt.UTC()).
-			Update("next_attempt_at", until)
+			Updates(map[string]any{"next_attempt_at": until, "attempts": gorm.Expr("attempts + 1")})
 		if res.Error != nil {
 			return claimed, res.Error
 		}
 		if res.RowsAffected == 1 {
 			d.NextAttemptAt = until
+			d.Attempts++
 			claimed = append(claimed, d)
 		}
 	}

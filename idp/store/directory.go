@@ -227,11 +227,8 @@ func (s *Store) ClientByID(ctx context.Context, id string) (*Client, error) {
 func (s *Store) queryClient(ctx context.Context, id string) (*Client, error) {
 	var cs clientScan
 	err := s.conn(ctx).Raw(`SELECT `+clientColumns+` FROM clients c WHERE c.id = ?`, id).Row().Scan(cs.dest()...)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
 	if err != nil {
-		return nil, err
+		return nil, lookupErr(err) // ErrNotFound, or ErrUnavailable: never a missing client
 	}
 	return cs.client()
 }

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -60,9 +59,12 @@ func encodeForm(form url.Values) string {
 
 // GetClient implements fosite.ClientManager.
 func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	// fosite answers any error here with invalid_client; the error it
+	// wraps tells "no such client" (ErrNotFound) from "could not look it
+	// up" (ErrUnavailable), which oauth.Normalize answers with 503.
 	c, err := s.ClientByID(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, lookupErr(err)
 	}
 	return c, nil
 }
@@ -75,7 +77,7 @@ func (s *Store) ClientAssertionJWTValid(ctx context.Context, jti string) error {
 	case errors.Is(err, gorm.ErrRecordNotFound):
 		return nil
 	case err != nil:
-		return err
+		return lookupErr(err)
 	case row.ExpiresAt.After(s.now()):
 		return fosite.ErrJTIKnown
 	}
@@ -154,7 +156,7 @@ func (s *Store) loadRequest(ctx context.Context, kind, signature string, session
 	}
 	if row, ok, err := s.cachedCodeRow(ctx, kind, signature); ok {
 		if err != nil {
-			return nil, err
+			return nil, lookupErr(err)
 		}
 		if row == nil {
 			return nil, ErrNotFound
@@ -168,11 +170,8 @@ func (s *Store) loadRequest(ctx context.Context, kind, signature string, session
 		   FROM oauth_tokens WHERE kind = ? AND signature = ?`, kind, signature).Row().
 		Scan(&row.RequestID, &row.ClientID, &row.Active, &row.RequestedAt, &row.RequestedScopes, &row.GrantedScopes,
 			&row.RequestedAudience, &row.GrantedAudience, &row.Form, &row.SessionData)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
 	if err != nil {
-		return nil, err
+		return nil, lookupErr(err)
 	}
 	row.RequestedAt = row.RequestedAt.UTC()
 	return s.finishRequest(ctx, &row, session, inactiveErr)
@@ -451,7 +450,7 @@ func (s *Store) GetPARSession(ctx context.Context, requestURI string) (fosite.Au
 	var row tokenRow
 	err := s.conn(ctx).Where("kind = ? AND signature = ? AND expires_at > ?", kindPAR, requestURI, s.now()).Take(&row).Error
 	if err != nil {
-		return nil, translate(err)
+		return nil, lookupErr(err)
 	}
 	var env parEnvelope
 	if err := json.Unmarshal([]byte(row.SessionData), &env); err != nil {

@@ -212,7 +212,7 @@ type LogoutDelivery struct {
 	UserID        string
 	TenantID      string
 	URI           string `gorm:"column:uri"`
-	Attempts      int
+	Attempts      int    // sends so far: every claim counts one (ClaimLogoutDeliveries)
 	NextAttemptAt time.Time
 	LastError     string
 	DeliveredAt   *time.Time

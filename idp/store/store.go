@@ -82,6 +82,10 @@ func Open(cfg Config) (*Store, error) {
 		Logger:                 logger.Discard,
 		SkipDefaultTransaction: true,
 		PrepareStmt:            false,
+		// gorm's own ping has no deadline: against a database that
+		// accepts and never answers it waited forever. Callers Ping with
+		// a context instead.
+		DisableAutomaticPing: true,
 	}
 	var (
 		dialector gorm.Dialector
@@ -112,9 +116,19 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", cfg.Driver, err)
 	}
+	// Every statement gorm runs marks a connection failure ErrUnavailable
+	// (unavailable.go), so the callers above tell an outage from an answer.
+	markUnavailable := func(db *gorm.DB) { db.Error = unavailable(db.Error) }
+	cb := db.Callback()
 	if err := errors.Join(
-		db.Callback().Create().Before("gorm:create").Register("portcullis:utc_times", utcTimes),
-		db.Callback().Update().Before("gorm:update").Register("portcullis:utc_times", utcTimes),
+		cb.Create().Before("gorm:create").Register("portcullis:utc_times", utcTimes),
+		cb.Update().Before("gorm:update").Register("portcullis:utc_times", utcTimes),
+		cb.Create().After("*").Register("portcullis:unavailable", markUnavailable),
+		cb.Query().After("*").Register("portcullis:unavailable", markUnavailable),
+		cb.Update().After("*").Register("portcullis:unavailable", markUnavailable),
+		cb.Delete().After("*").Register("portcullis:unavailable", markUnavailable),
+		cb.Raw().After("*").Register("portcullis:unavailable", markUnavailable),
+		cb.Row().After("*").Register("portcullis:unavailable", markUnavailable),
 	); err != nil {
 		return nil, err
 	}
@@ -232,6 +246,12 @@ func (s *Store) Migrate(ctx context.Context) ([]int64, error) {
 	return migrations.Apply(ctx, s.sqlDB, s.dialect)
 }
 
+// Ping waits for the database to answer one round trip, or for ctx to end
+// (serve gives it db.connect_timeout). Open itself does not connect.
+func (s *Store) Ping(ctx context.Context) error {
+	return unavailable(s.sqlDB.PingContext(ctx))
+}
+
 // Ready reports whether the database answers and the schema is current.
 func (s *Store) Ready(ctx context.Context) error {
 	if err := s.sqlDB.PingContext(ctx); err != nil {
@@ -268,7 +288,7 @@ func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 	}
 	tx := s.db.WithContext(ctx).Begin()
 	if tx.Error != nil {
-		return ctx, tx.Error
+		return ctx, unavailable(tx.Error)
 	}
 	return context.WithValue(ctx, txKey{}, tx), nil
 }
@@ -279,7 +299,7 @@ func (s *Store) Commit(ctx context.Context) error {
 	if !ok {
 		return errors.New("store: no transaction in context")
 	}
-	return tx.Commit().Error
+	return unavailable(tx.Commit().Error)
 }
 
 // Rollback aborts the transaction carried in ctx.
@@ -332,5 +352,5 @@ func translate(err error) error {
 	case errors.Is(err, gorm.ErrDuplicatedKey):
 		return ErrConflict
 	}
-	return err
+	return unavailable(err)
 }

@@ -20,9 +20,20 @@ var (
 	// running out of memory.
 	ErrBusy = &Error{Code: http.StatusServiceUnavailable, Heading: "Busy",
 		Msg: "Portcullis is busy right now. Try again in a moment.", RetryAfter: 2 * time.Second}
+	// ErrUnavailable is the page for a request the database could not
+	// serve (Unavailable wraps it): 503, sent with Retry-After.
+	ErrUnavailable = &Error{Code: http.StatusServiceUnavailable, Heading: "Briefly unavailable",
+		Msg: "The sign-in service is briefly unavailable. Nothing is wrong with your request or the application; please try again in a moment."}
 	ErrRequestExpired = &Error{Code: http.StatusBadRequest, Heading: "Sign-in expired",
 		Msg: "This sign-in request has expired or was already completed. Go back to the application and start again."}
 )
+
+// Unavailable is ErrUnavailable for err, the storage failure (logged only).
+func Unavailable(err error) *Error {
+	e := *ErrUnavailable
+	e.Err = err
+	return &e
+}
 
 // BadRequest is a 400 page with msg.
 func BadRequest(msg string) *Error {

@@ -51,8 +51,12 @@ func WriteErrorPage(w http.ResponseWriter, tpl *templates.Templates, reference s
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	if e.RetryAfter > 0 {
-		SetRetryAfter(w, e.RetryAfter)
+	retry := e.RetryAfter
+	if retry == 0 && e.Code == http.StatusServiceUnavailable {
+		retry = time.Second // the pool reconnects by itself
+	}
+	if retry > 0 {
+		SetRetryAfter(w, retry)
 	}
 	w.WriteHeader(e.Code)
 	return tpl.Error(w, templates.ErrorPage{

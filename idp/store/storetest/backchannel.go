@@ -251,15 +251,15 @@ func testLogoutDoneNeverClaimed(t *testing.T, s *store.Store) {
 
 	again, err := s.ClaimLogoutDeliveries(ctx, 10, lease)
 	mustNil(t, "ClaimLogoutDeliveries", err)
-	if len(again) != 1 || again[0].ID != retry.ID || again[0].Attempts != 3 {
-		t.Fatalf("claimed %+v, want only delivery %d (failed, due again) with 3 attempts", again, retry.ID)
+	if len(again) != 1 || again[0].ID != retry.ID || again[0].Attempts != 4 {
+		t.Fatalf("claimed %+v, want only delivery %d (failed, due again) with 4 attempts (3 and this claim's)", again, retry.ID)
 	}
 
 	byID := make(map[int64]store.LogoutDelivery)
 	for _, d := range deliveries(t, s, u.TenantID) {
 		byID[d.ID] = d
 	}
-	if d := byID[delivered.ID]; d.DeliveredAt == nil || d.FailedAt != nil || d.Attempts != 0 || d.LastError != "" {
+	if d := byID[delivered.ID]; d.DeliveredAt == nil || d.FailedAt != nil || d.Attempts != 1 || d.LastError != "" {
 		t.Errorf("delivered row = %+v, want delivered, untouched by the late failure", d)
 	}
 	if d := byID[gaveUp.ID]; d.FailedAt == nil || d.DeliveredAt != nil || d.Attempts != 12 || d.LastError != "HTTP 503" {
@@ -299,21 +299,30 @@ func testClockLogoutLease(t *testing.T, s *store.Store, c *clock) {
 	}
 	first := claim("due", 1)[0]
 	checkUTC(t, "claimed NextAttemptAt", first.NextAttemptAt, c.Now().Add(lease))
+	if first.Attempts != 1 {
+		t.Errorf("claimed %+v, want the claim's send counted (1 attempt)", first)
+	}
 	claim("leased", 0)
 	c.Advance(lease - time.Second)
 	claim("just before the lease ends", 0)
 	c.Advance(time.Second)
 	second := claim("lease over (the worker died)", 1)[0]
-	if second.ID != first.ID || second.Attempts != 0 {
-		t.Errorf("reclaimed %+v, want delivery %d with no attempt counted", second, first.ID)
+	// The worker that died may have sent it: that send counts, and so
+	// does this one.
+	if second.ID != first.ID || second.Attempts != 2 {
+		t.Errorf("reclaimed %+v, want delivery %d with 2 attempts counted", second, first.ID)
+	}
+	stored := deliveries(t, s, u.TenantID)
+	if len(stored) != 1 || stored[0].Attempts != 2 {
+		t.Errorf("stored %+v, want 2 attempts", stored)
 	}
 
-	mustNil(t, "MarkLogoutFailed", s.MarkLogoutFailed(ctx, second.ID, 1, "HTTP 503", c.Now().Add(10*time.Second), false))
+	mustNil(t, "MarkLogoutFailed", s.MarkLogoutFailed(ctx, second.ID, second.Attempts, "HTTP 503", c.Now().Add(10*time.Second), false))
 	claim("before the retry", 0)
 	c.Advance(10 * time.Second)
 	third := claim("retry due", 1)[0]
-	if third.Attempts != 1 || third.LastError != "HTTP 503" {
-		t.Errorf("retried delivery = %+v, want 1 attempt and its error", third)
+	if third.Attempts != 3 || third.LastError != "HTTP 503" {
+		t.Errorf("retried delivery = %+v, want 3 attempts and the last error", third)
 	}
 	mustNil(t, "MarkLogoutDelivered", s.MarkLogoutDelivered(ctx, third.ID))
 	c.Advance(2 * lease)
