@@ -360,3 +360,30 @@ func TestToldOfWrongCodes(t *testing.T) {
 		}
 	})
 }
+
+// TestProxyHeadersOnlyFromTrustedProxies: audit rows record the address
+// of X-Forwarded-For only when the peer is a trusted proxy; from anyone
+// else the header is ignored (a client cannot choose its address, nor
+// escape a per-address limit by changing it).
+func TestProxyHeadersOnlyFromTrustedProxies(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		tune   func(*idp.Options)
+		wantIP string
+	}{
+		{"untrusted peer", nil, "127.0.0.1"},
+		{"trusted proxy", withProxy, "203.0.113.66"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachBackendWith(t, tc.tune, func(t *testing.T, e *env) {
+				relying := e.rp(e.client, e.secret)
+				e.signInFrom(relying, "203.0.113.66", "ada@example.com", "wrong")
+				var ips []string
+				must(t, e.store.DB().Table("audit_events").Where("event = ? AND subject_id = ?", "login.failed", e.user.ID).Pluck("ip", &ips).Error)
+				if len(ips) != 1 || ips[0] != tc.wantIP {
+					t.Fatalf("audited address %q, want %s", ips, tc.wantIP)
+				}
+			})
+		})
+	}
+}

@@ -66,6 +66,7 @@ func TestTwoReplicas(t *testing.T) {
 			variant.start(t, r)
 			t.Run("SameCodeRace", func(t *testing.T) { testReplicaCodeRace(t, r) })
 			t.Run("LockoutAcrossReplicas", func(t *testing.T) { testReplicaLockout(t, r) })
+			t.Run("PasswordLockAcrossReplicas", func(t *testing.T) { testReplicaPasswordLock(t, r) })
 		})
 	}
 }
@@ -284,6 +285,29 @@ func (r *replicas) newUser(t *testing.T, email string) replicaUser {
 	t.Helper()
 	id, secret := enrollTOTP(t, r.store, r.tenant.ID, email, r.hash)
 	return replicaUser{id: id, email: email, secret: secret}
+}
+
+// testReplicaPasswordLock: the password failure counters are shared:
+// three wrong passwords at replica 0 and two at replica 1 lock the address
+// out of the account at both.
+func testReplicaPasswordLock(t *testing.T, r *replicas) {
+	u := r.newUser(t, "pw-lock@example.com")
+	try := func(i int, password string) int {
+		b := newBrowser(t)
+		_, body := b.get(r.authURL(i, oauth2.GenerateVerifier()))
+		resp, _ := b.post(r.urls[i]+"/login", url.Values{"auth_request": {hiddenAuthRequest(t, body)}, "email": {u.email}, "password": {password}})
+		return resp.StatusCode
+	}
+	for n, i := range []int{0, 1, 0, 1, 0} {
+		if status := try(i, fmt.Sprint("wrong ", n)); status != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d at replica %d: %d", n+1, i, status)
+		}
+	}
+	for i := range 2 {
+		if status := try(i, testPassword); status != http.StatusTooManyRequests {
+			t.Fatalf("right password at replica %d after five failures across both: %d, want 429", i, status)
+		}
+	}
 }
 
 // authURL is an authorization request of the public client sent to
