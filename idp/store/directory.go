@@ -134,7 +134,34 @@ type Client struct {
 	TenantID               *string
 	Scopes                 StringList `gorm:"serializer:json"`
 	GrantTypes             StringList `gorm:"serializer:json"`
-	CreatedAt              time.Time
+	// Introspect names the tokens this client may introspect besides its
+	// own access and refresh tokens: the access tokens of the clients
+	// listed by id, and with IntrospectTenant those of its own tenant's
+	// users (see MayIntrospect).
+	Introspect StringList `gorm:"column:introspect;serializer:json"`
+	CreatedAt  time.Time
+}
+
+// IntrospectTenant, in Client.Introspect, lets a client bound to a tenant
+// introspect the access tokens of that tenant's users and clients.
+const IntrospectTenant = "tenant"
+
+// MayIntrospect reports whether c may learn about a token issued to the
+// client tokenClient, belonging to tokenTenant (the tenant of its user, or
+// for a client acting for itself that client's tenant; "" for none): its
+// own tokens always; other clients' access tokens (never refresh tokens)
+// when c lists that client, or lists IntrospectTenant and the token
+// belongs to c's own tenant.
+func (c *Client) MayIntrospect(tokenClient, tokenTenant string, refresh bool) bool {
+	switch {
+	case tokenClient == c.ID:
+		return true
+	case refresh:
+		return false
+	case c.Introspect.has(tokenClient):
+		return true
+	}
+	return c.TenantID != nil && c.Introspect.has(IntrospectTenant) && tokenTenant != "" && tokenTenant == *c.TenantID
 }
 
 func (Client) TableName() string { return "clients" }
@@ -175,7 +202,32 @@ func (s *Store) CreateClient(ctx context.Context, c *Client) error {
 	c.PostLogoutRedirectURIs = c.PostLogoutRedirectURIs.orEmpty()
 	c.Scopes = c.Scopes.orEmpty()
 	c.GrantTypes = c.GrantTypes.orEmpty()
+	c.Introspect = c.Introspect.orEmpty()
 	return translate(s.conn(ctx).Create(c).Error)
+}
+
+// UpdateClient stores c's settings (everything but its id, secret, type
+// and creation time) over the client with c's id.
+func (s *Store) UpdateClient(ctx context.Context, c *Client) error {
+	res := s.conn(ctx).Model(&Client{}).Where("id = ?", c.ID).Updates(map[string]any{
+		"name":                      c.Name,
+		"redirect_uris":             c.RedirectURIs.jsonText(),
+		"post_logout_redirect_uris": c.PostLogoutRedirectURIs.jsonText(),
+		"backchannel_logout_uri":    c.BackchannelLogoutURI,
+		"skip_consent":              c.SkipConsent,
+		"require_pkce":              c.RequirePKCE,
+		"tenant_id":                 c.TenantID,
+		"scopes":                    c.Scopes.jsonText(),
+		"grant_types":               c.GrantTypes.jsonText(),
+		"introspect":                c.Introspect.jsonText(),
+	})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
 }
 
 type clientCacheKey struct{}
@@ -235,19 +287,20 @@ func (s *Store) queryClient(ctx context.Context, id string) (*Client, error) {
 
 // clientColumns are the columns clientScan reads, from clients aliased c.
 const clientColumns = `c.id, c.name, c.secret_hash, c.public, c.redirect_uris, c.post_logout_redirect_uris,
-	c.backchannel_logout_uri, c.skip_consent, c.require_pkce, c.tenant_id, c.scopes, c.grant_types, c.created_at`
+	c.backchannel_logout_uri, c.skip_consent, c.require_pkce, c.tenant_id, c.scopes, c.grant_types, c.introspect, c.created_at`
 
 // clientScan receives clientColumns.
 type clientScan struct {
 	c                                     Client
 	tenant                                sql.NullString
 	redirects, postLogout, scopes, grants string
+	introspect                            string
 }
 
 func (cs *clientScan) dest() []any {
 	c := &cs.c
 	return []any{&c.ID, &c.Name, &c.SecretHash, &c.Public, &cs.redirects, &cs.postLogout, &c.BackchannelLogoutURI,
-		&c.SkipConsent, &c.RequirePKCE, &cs.tenant, &cs.scopes, &cs.grants, &c.CreatedAt}
+		&c.SkipConsent, &c.RequirePKCE, &cs.tenant, &cs.scopes, &cs.grants, &cs.introspect, &c.CreatedAt}
 }
 
 func (cs *clientScan) client() (*Client, error) {
@@ -255,7 +308,8 @@ func (cs *clientScan) client() (*Client, error) {
 	for _, f := range []struct {
 		raw string
 		dst *StringList
-	}{{cs.redirects, &c.RedirectURIs}, {cs.postLogout, &c.PostLogoutRedirectURIs}, {cs.scopes, &c.Scopes}, {cs.grants, &c.GrantTypes}} {
+	}{{cs.redirects, &c.RedirectURIs}, {cs.postLogout, &c.PostLogoutRedirectURIs}, {cs.scopes, &c.Scopes}, {cs.grants, &c.GrantTypes},
+		{cs.introspect, &c.Introspect}} {
 		if err := json.Unmarshal([]byte(f.raw), f.dst); err != nil {
 			return nil, fmt.Errorf("store: client %s: %w", c.ID, err)
 		}

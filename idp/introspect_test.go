@@ -1,0 +1,145 @@
+package idp_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/portcullis-idp/portcullis/idp/store"
+)
+
+// introspectAs introspects token as the client id with secret and returns
+// the status and the answer.
+func (e *env) introspectAs(t *testing.T, id, secret, token, hint string) (int, map[string]any) {
+	t.Helper()
+	form := url.Values{"token": {token}}
+	if hint != "" {
+		form.Set("token_type_hint", hint)
+	}
+	req, err := http.NewRequest(http.MethodPost, e.issuer+"/oauth2/introspect", strings.NewReader(form.Encode()))
+	must(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if id != "" {
+		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	defer resp.Body.Close()
+	var out map[string]any
+	must(t, json.NewDecoder(resp.Body).Decode(&out))
+	return resp.StatusCode, out
+}
+
+// confidentialClient registers a confidential client and returns it with
+// its secret.
+func (e *env) confidentialClient(t *testing.T, name string, tenant *string, introspect ...string) (*store.Client, string) {
+	t.Helper()
+	secret, hash, err := e.srv.ClientSecret()
+	must(t, err)
+	c := &store.Client{Name: name, SecretHash: hash, TenantID: tenant, Scopes: []string{"reports"},
+		GrantTypes: []string{"client_credentials"}, Introspect: introspect}
+	must(t, e.store.CreateClient(context.Background(), c))
+	return c, secret
+}
+
+// TestIntrospectionConfidentiality: a client learns about its own access
+// and refresh tokens; another client, of this tenant or another, is told
+// {"active":false}, unless it is registered as a resource server for the
+// token's client or for its own tenant, and then for access tokens only.
+// An access token is no credential for introspection.
+func TestIntrospectionConfidentiality(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		_, tok := e.signedInWithTokens(newBrowser(t)) // Ada (tenant acme) at e.client
+		other := &store.Tenant{Slug: "globex", Name: "Globex"}
+		must(t, e.store.CreateTenant(ctx, other))
+
+		stranger, strangerSecret := e.confidentialClient(t, "Globex API", &other.ID)
+		neighbour, neighbourSecret := e.confidentialClient(t, "Acme Reports", &e.tenant.ID)
+		forClient, forClientSecret := e.confidentialClient(t, "Web API", nil, e.client.ID)
+		forTenant, forTenantSecret := e.confidentialClient(t, "Acme API", &e.tenant.ID, store.IntrospectTenant)
+		otherTenant, otherTenantSecret := e.confidentialClient(t, "Globex Gateway", &other.ID, store.IntrospectTenant)
+
+		for _, c := range []struct {
+			name           string
+			id, secret     string
+			access, refesh bool
+		}{
+			{"the token's own client", e.client.ID, e.secret, true, true},
+			{"a client of another tenant", stranger.ID, strangerSecret, false, false},
+			{"a client of the same tenant", neighbour.ID, neighbourSecret, false, false},
+			{"a machine client", e.machine.ID, e.mSecret, false, false},
+			{"a resource server for the token's client", forClient.ID, forClientSecret, true, false},
+			{"a resource server for the token's tenant", forTenant.ID, forTenantSecret, true, false},
+			{"a resource server for another tenant", otherTenant.ID, otherTenantSecret, false, false},
+		} {
+			for _, k := range []struct {
+				token, hint string
+				want        bool
+			}{{tok.AccessToken, "", c.access}, {tok.RefreshToken, "refresh_token", c.refesh}, {tok.RefreshToken, "", c.refesh}} {
+				status, out := e.introspectAs(t, c.id, c.secret, k.token, k.hint)
+				if status != http.StatusOK || out["active"] != k.want {
+					t.Errorf("%s, hint %q: %d %v, want active %v", c.name, k.hint, status, out, k.want)
+				}
+				if !k.want && len(out) != 1 {
+					t.Errorf("%s: an inactive answer says more than active: %v", c.name, out)
+				}
+			}
+		}
+
+		// A client acting for itself: its token belongs to its own binding.
+		_, mTok := e.clientCredentials(t, neighbour.ID, neighbourSecret)
+		for _, c := range []struct {
+			name       string
+			id, secret string
+			want       bool
+		}{
+			{"its own client", neighbour.ID, neighbourSecret, true},
+			{"the resource server of its tenant", forTenant.ID, forTenantSecret, true},
+			{"another client", e.client.ID, e.secret, false},
+		} {
+			if _, out := e.introspectAs(t, c.id, c.secret, mTok, ""); out["active"] != c.want {
+				t.Errorf("client credentials token, introspected by %s: %v, want active %v", c.name, out, c.want)
+			}
+		}
+
+		// An access token is no credential here (fosite would take one).
+		form := url.Values{"token": {tok.RefreshToken}}
+		req, err := http.NewRequest(http.MethodPost, e.issuer+"/oauth2/introspect", strings.NewReader(form.Encode()))
+		must(t, err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		resp, err := http.DefaultClient.Do(req)
+		must(t, err)
+		var out map[string]any
+		must(t, json.NewDecoder(resp.Body).Decode(&out))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || out["error"] != "invalid_client" {
+			t.Errorf("introspection with a bearer token: %d %v, want 401 invalid_client", resp.StatusCode, out)
+		}
+	})
+}
+
+// clientCredentials gets an access token for the client itself.
+func (e *env) clientCredentials(t *testing.T, id, secret string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.issuer+"/oauth2/token",
+		strings.NewReader(url.Values{"grant_type": {"client_credentials"}, "scope": {"reports"}}.Encode()))
+	must(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	defer resp.Body.Close()
+	var out struct {
+		AccessToken string `json:"access_token"`
+	}
+	must(t, json.NewDecoder(resp.Body).Decode(&out))
+	if out.AccessToken == "" {
+		t.Fatalf("client credentials: %d, no token", resp.StatusCode)
+	}
+	return resp.StatusCode, out.AccessToken
+}
