@@ -143,3 +143,94 @@ func (e *env) clientCredentials(t *testing.T, id, secret string) (int, string) {
 	}
 	return resp.StatusCode, out.AccessToken
 }
+
+// TestAdminAPIClients: a tenant admin lists the clients bound to the
+// organisation and makes one a resource server (introspect), which then
+// introspects the organisation's tokens; other tenants' clients and
+// clients open to every tenant are 404, and a list naming them is 400.
+func TestAdminAPIClients(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		a := e.newAdmin(t)
+		b := e.adminBrowser(t, a)
+		e.enrollFromAccount(b, a.user)
+		tok := e.adminToken(b, a, a.user, "openid", "portcullis:admin")
+
+		other := &store.Tenant{Slug: "globex", Name: "Globex"}
+		must(t, e.store.CreateTenant(ctx, other))
+		rs, rsSecret := e.confidentialClient(t, "Acme API", &e.tenant.ID)
+		web, _ := e.confidentialClient(t, "Acme Web", &e.tenant.ID)
+		foreign, _ := e.confidentialClient(t, "Globex API", &other.ID)
+		spa := &store.Client{Name: "Acme SPA", Public: true, TenantID: &e.tenant.ID, RedirectURIs: []string{"https://spa.acme.test/cb"},
+			RequirePKCE: true, Scopes: []string{"openid"}, GrantTypes: []string{"authorization_code"}}
+		must(t, e.store.CreateClient(ctx, spa))
+
+		status, _, out := e.api(http.MethodGet, "/admin/api/clients", tok, "")
+		var ids []string
+		clients, _ := out["clients"].([]any)
+		for _, c := range clients {
+			m := c.(map[string]any)
+			ids = append(ids, m["client_id"].(string))
+			if _, ok := m["introspect"].([]any); !ok {
+				t.Errorf("client without an introspect list: %v", m)
+			}
+		}
+		if status != http.StatusOK || len(ids) != 3 || !containsAll(ids, rs.ID, web.ID, spa.ID) {
+			t.Fatalf("GET clients: %d %v, want the three Acme clients", status, out)
+		}
+
+		// Before: the API does not see Ada's token.
+		_, adaTok := e.signedInWithTokens(newBrowser(t))
+		if _, out := e.introspectAs(t, rs.ID, rsSecret, adaTok.AccessToken, ""); out["active"] != false {
+			t.Fatalf("a client introspected another's token: %v", out)
+		}
+		path := "/admin/api/clients/" + rs.ID
+		status, _, out = e.api(http.MethodPatch, path, tok, `{"introspect":["tenant","`+web.ID+`","tenant"]}`)
+		if got, _ := out["introspect"].([]any); status != http.StatusOK || len(got) != 2 || got[0] != "tenant" || got[1] != web.ID {
+			t.Fatalf("PATCH introspect: %d %v", status, out)
+		}
+		if _, out := e.introspectAs(t, rs.ID, rsSecret, adaTok.AccessToken, ""); out["active"] != true || out["sub"] != e.user.ID {
+			t.Errorf("the resource server of the tenant does not see the tenant's token: %v", out)
+		}
+		if _, out := e.introspectAs(t, rs.ID, rsSecret, adaTok.RefreshToken, ""); out["active"] != false {
+			t.Errorf("the resource server sees a refresh token: %v", out)
+		}
+
+		for _, c := range []struct {
+			what, path, body string
+			status           int
+		}{
+			{"a client of another tenant", "/admin/api/clients/" + foreign.ID, `{"introspect":[]}`, http.StatusNotFound},
+			{"a client of every tenant", "/admin/api/clients/" + e.client.ID, `{"introspect":[]}`, http.StatusNotFound},
+			{"an unknown client", "/admin/api/clients/nope", `{"introspect":[]}`, http.StatusNotFound},
+			{"naming another tenant's client", path, `{"introspect":["` + foreign.ID + `"]}`, http.StatusBadRequest},
+			{"naming a client of every tenant", path, `{"introspect":["` + e.client.ID + `"]}`, http.StatusBadRequest},
+			{"a public client", "/admin/api/clients/" + spa.ID, `{"introspect":["tenant"]}`, http.StatusBadRequest},
+			{"nothing to change", path, `{}`, http.StatusBadRequest},
+			{"not a list", path, `{"introspect":"tenant"}`, http.StatusBadRequest},
+			{"an unknown field", path, `{"secret":"x"}`, http.StatusBadRequest},
+			{"not JSON", path, `{"introspect":[`, http.StatusBadRequest},
+		} {
+			status, _, out := e.api(http.MethodPatch, c.path, tok, c.body)
+			if status != c.status || out["error"] == nil {
+				t.Errorf("PATCH %s: %d %v, want %d", c.what, status, out, c.status)
+			}
+		}
+		if stored, _ := e.store.ClientByID(ctx, rs.ID); len(stored.Introspect) != 2 {
+			t.Errorf("a refused PATCH changed the client: %v", stored.Introspect)
+		}
+	})
+}
+
+func containsAll(have []string, want ...string) bool {
+	for _, w := range want {
+		found := false
+		for _, h := range have {
+			found = found || h == w
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}

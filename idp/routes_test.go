@@ -68,6 +68,8 @@ var routeTable = map[string][]string{
 		"POST /admin/api/users/{id}/unlock",
 		"GET /admin/api/audit",
 		"GET /admin/api/logout-deliveries",
+		"GET /admin/api/clients",
+		"PATCH /admin/api/clients/{id}",
 	},
 	"idp/logout": {
 		"GET /logout",
