@@ -216,6 +216,19 @@ func TestAdminAPIClients(t *testing.T) {
 				t.Errorf("PATCH %s: %d %v, want %d", c.what, status, out, c.status)
 			}
 		}
+		// Web origins (CORS) of the SPA.
+		status, _, out = e.api(http.MethodPatch, "/admin/api/clients/"+spa.ID, tok, `{"web_origins":["https://spa.acme.test","http://127.0.0.1:8080"]}`)
+		if got, _ := out["web_origins"].([]any); status != http.StatusOK || len(got) != 2 || got[0] != "https://spa.acme.test" {
+			t.Errorf("PATCH web_origins: %d %v", status, out)
+		}
+		for _, bad := range []string{`{"web_origins":["https://spa.acme.test/"]}`, `{"web_origins":["http://spa.acme.test"]}`, `{"web_origins":["*"]}`} {
+			if status, _, out := e.api(http.MethodPatch, "/admin/api/clients/"+spa.ID, tok, bad); status != http.StatusBadRequest || out["error"] != "invalid_request" {
+				t.Errorf("PATCH %s: %d %v, want 400", bad, status, out)
+			}
+		}
+		if stored, _ := e.store.ClientByID(ctx, spa.ID); len(stored.WebOrigins) != 2 {
+			t.Errorf("web origins stored: %v", stored.WebOrigins)
+		}
 		if stored, _ := e.store.ClientByID(ctx, rs.ID); len(stored.Introspect) != 2 {
 			t.Errorf("a refused PATCH changed the client: %v", stored.Introspect)
 		}

@@ -124,8 +124,8 @@ func TestGainingASecondFactorEndsWeakerSessions(t *testing.T) {
 		must(t, e.store.BeginEnrollment(ctx, linusUser.ID, totp))
 		must(t, e.store.ConfirmEnrollment(ctx, linusUser.ID, totp, 1, mfa.HashRecoveryKey(key)))
 		laptop = newBrowser(t)
-		resp, body := laptop.get(authURLFor(e.rp(app, secret), oauth2.GenerateVerifier()))
-		resp, body = laptop.post(e.issuer+"/login", url.Values{"auth_request": {hiddenAuthRequest(t, body)},
+		_, body := laptop.get(authURLFor(e.rp(app, secret), oauth2.GenerateVerifier()))
+		resp, body := laptop.post(e.issuer+"/login", url.Values{"auth_request": {hiddenAuthRequest(t, body)},
 			"email": {linus.email}, "password": {linus.password}})
 		if resp.Request.URL.Path != "/login/code" {
 			t.Fatalf("linus: %s after the password", resp.Request.URL.Path)

@@ -52,6 +52,8 @@ type clientSpec struct {
 	scopes                 []string
 	noPKCE                 bool
 	introspect             []string
+	webOrigins             []string
+	webOriginsGiven        bool
 }
 
 // check returns every problem with s, one a line, as a usage error.
@@ -113,7 +115,24 @@ func (s *clientSpec) check() error {
 	}
 	s.introspect = dedupe(s.introspect)
 	problems = append(problems, introspectProblems(s.introspect, s.public, s.tenant != "")...)
+	if s.webOriginsGiven {
+		s.webOrigins = dedupe(s.webOrigins)
+		problems = append(problems, webOriginProblems(s.webOrigins)...)
+	} else {
+		s.webOrigins = store.OriginsOf(s.redirectURIs)
+	}
 	return problemsError(problems)
+}
+
+// webOriginProblems checks --web-origin values.
+func webOriginProblems(list []string) []string {
+	var problems []string
+	for _, o := range list {
+		if err := store.CheckWebOrigin(o); err != nil {
+			problems = append(problems, "--web-origin: "+err.Error())
+		}
+	}
+	return problems
 }
 
 // introspectProblems checks --introspect without the database: "tenant"
@@ -224,6 +243,7 @@ type clientJSON struct {
 	SkipConsent            bool     `json:"skip_consent"`
 	Tenant                 string   `json:"tenant,omitempty"` // slug; empty: any tenant
 	Introspect             []string `json:"introspect"`
+	WebOrigins             []string `json:"web_origins"`
 }
 
 func toClientJSON(cl *store.Client, secret, tenant string) clientJSON {
@@ -247,6 +267,7 @@ func toClientJSON(cl *store.Client, secret, tenant string) clientJSON {
 		SkipConsent:            cl.SkipConsent,
 		Tenant:                 tenant,
 		Introspect:             nonNil(cl.Introspect),
+		WebOrigins:             nonNil(cl.WebOrigins),
 	}
 }
 
@@ -272,13 +293,19 @@ for native apps.
 A client introspects its own tokens. --introspect makes it a resource
 server that may also introspect the access tokens of the clients it names
 by id, and with "tenant" (for a client bound to a tenant) those of its
-tenant's users and clients; refresh tokens stay with their own client.`,
+tenant's users and clients; refresh tokens stay with their own client.
+
+--web-origin lists the origins (https://app.example.com) whose pages may
+call the token, revocation and userinfo endpoints for the client (CORS),
+as a single-page app does; by default, the origins of its http(s)
+redirect URIs. --web-origin= (empty) allows none.`,
 		Example: `  portcullis client create --name "Wiki" --redirect-uri https://wiki.example.com/oidc/callback \
       --post-logout-redirect-uri https://wiki.example.com/ \
       --backchannel-logout-uri https://wiki.example.com/oidc/backchannel-logout
   portcullis client create --name "CLI" --public --redirect-uri http://127.0.0.1/callback --json`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			s.webOriginsGiven = cmd.Flags().Changed("web-origin")
 			if err := s.check(); err != nil {
 				return err
 			}
@@ -313,6 +340,7 @@ tenant's users and clients; refresh tokens stay with their own client.`,
 				Scopes:                 s.scopes,
 				GrantTypes:             s.grantTypes,
 				Introspect:             s.introspect,
+				WebOrigins:             s.webOrigins,
 			}
 			if s.tenant != "" {
 				t, err := tenantBySlug(ctx, st, s.tenant)
@@ -357,30 +385,40 @@ tenant's users and clients; refresh tokens stay with their own client.`,
 	f.StringSliceVar(&s.scopes, "scopes", slices.Clone(claims.SupportedScopes), "scopes the client may request")
 	f.BoolVar(&s.noPKCE, "no-pkce", false, "do not require PKCE (confidential clients only; not recommended)")
 	f.StringSliceVar(&s.introspect, "introspect", nil, `resource server: also introspect the access tokens of these client ids, and with "tenant" of the client's tenant`)
+	f.StringSliceVar(&s.webOrigins, "web-origin", nil, "origins whose pages may call the token, revocation and userinfo endpoints (CORS); default: the redirect URIs' origins")
 	f.BoolVar(&asJSON, "json", false, "print the client as JSON")
 	return cmd
 }
 
 func newClientUpdateCmd(c *cli) *cobra.Command {
-	var introspect []string
+	var introspect, webOrigins []string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "update CLIENT_ID --introspect ...",
+		Use:   "update CLIENT_ID [--introspect ...] [--web-origin ...]",
 		Short: "Change a relying app's settings",
 		Long: `Change the settings of a registered client; only the flags given change.
 
 --introspect replaces the list of what the client may introspect besides
 its own tokens: client ids, and "tenant" (a client bound to a tenant) for
 the access tokens of its tenant's users and clients. --introspect= (empty)
-clears it.`,
+clears it.
+
+--web-origin replaces the origins whose pages may call the token,
+revocation and userinfo endpoints for the client (CORS); --web-origin=
+(empty) allows none.`,
 		Example: `  portcullis client update 2f0c… --introspect tenant
   portcullis client update 2f0c… --introspect 7a1d…,9e44…
-  portcullis client update 2f0c… --introspect=`,
+  portcullis client update 2f0c… --introspect=
+  portcullis client update 2f0c… --web-origin https://spa.example.com`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f := cmd.Flags()
-			if !f.Changed("introspect") {
-				return usageError{errors.New("nothing to change: give --introspect")}
+			if !f.Changed("introspect") && !f.Changed("web-origin") {
+				return usageError{errors.New("nothing to change: give --introspect or --web-origin")}
+			}
+			webOrigins = dedupe(webOrigins)
+			if err := problemsError(webOriginProblems(webOrigins)); err != nil {
+				return err
 			}
 			st, _, err := c.openAdminStore(cmd)
 			if err != nil {
@@ -405,6 +443,9 @@ clears it.`,
 				}
 				cl.Introspect = introspect
 			}
+			if f.Changed("web-origin") {
+				cl.WebOrigins = webOrigins
+			}
 			if err := st.UpdateClient(ctx, cl); err != nil {
 				return err
 			}
@@ -426,6 +467,7 @@ clears it.`,
 		},
 	}
 	cmd.Flags().StringSliceVar(&introspect, "introspect", nil, `client ids whose access tokens it may introspect, and "tenant" for its tenant's; empty clears`)
+	cmd.Flags().StringSliceVar(&webOrigins, "web-origin", nil, "origins whose pages may call the token, revocation and userinfo endpoints (CORS); empty allows none")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the client as JSON")
 	return cmd
 }
@@ -472,7 +514,7 @@ func newClientListCmd(c *cli) *cobra.Command {
 				return enc.Encode(out)
 			}
 			tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "CLIENT_ID\tNAME\tTYPE\tTENANT\tGRANT_TYPES\tREDIRECT_URIS\tBACKCHANNEL_LOGOUT_URI\tINTROSPECT")
+			fmt.Fprintln(tw, "CLIENT_ID\tNAME\tTYPE\tTENANT\tGRANT_TYPES\tREDIRECT_URIS\tBACKCHANNEL_LOGOUT_URI\tINTROSPECT\tWEB_ORIGINS")
 			for i := range clients {
 				cl := &clients[i]
 				kind := "confidential"
@@ -483,9 +525,9 @@ func newClientListCmd(c *cli) *cobra.Command {
 				if tenant == "" {
 					tenant = "(any)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cl.ID, cl.Name, kind, tenant,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cl.ID, cl.Name, kind, tenant,
 					strings.Join(cl.GrantTypes, ","), dash(strings.Join(cl.RedirectURIs, " ")), dash(cl.BackchannelLogoutURI),
-					dash(strings.Join(cl.Introspect, ",")))
+					dash(strings.Join(cl.Introspect, ",")), dash(strings.Join(cl.WebOrigins, " ")))
 			}
 			return tw.Flush()
 		},

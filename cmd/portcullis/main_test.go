@@ -231,6 +231,25 @@ func TestAdminCommands(t *testing.T) {
 	if !strings.Contains(r.stdout, wiki.ClientID) || !strings.Contains(r.stdout, phone.ClientID) || strings.Contains(r.stdout, wiki.ClientSecret) {
 		t.Errorf("client list:\n%s", r.stdout)
 	}
+	// Web origins (CORS): derived from the redirect URIs, or given.
+	if !slices.Equal(wiki.WebOrigins, []string{"https://wiki.example.com", "http://127.0.0.1:9000"}) || len(phone.WebOrigins) != 0 {
+		t.Errorf("derived web origins: wiki %v, phone %v", wiki.WebOrigins, phone.WebOrigins)
+	}
+	r = mustRun(t, env, "", "client", "update", "--json", phone.ClientID, "--web-origin", "https://spa.example.com,http://localhost:3000")
+	var phoneNow clientJSON
+	if err := json.Unmarshal([]byte(r.stdout), &phoneNow); err != nil || !slices.Equal(phoneNow.WebOrigins, []string{"https://spa.example.com", "http://localhost:3000"}) {
+		t.Errorf("client update --web-origin: %v %+v", err, phoneNow)
+	}
+	if r := runCLI(t, env, "", "client", "update", phone.ClientID, "--web-origin", "https://spa.example.com/app,http://spa.example.com,HTTPS://X.example.com"); r.code != exitUsage ||
+		!strings.Contains(r.stderr, "without a path") || !strings.Contains(r.stderr, "http is allowed only on a loopback host") || !strings.Contains(r.stderr, "in lower case") {
+		t.Errorf("client update with bad origins: exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = mustRun(t, env, "", "client", "create", "--json", "--name", "No CORS", "--redirect-uri", "https://nocors.example.com/cb", "--web-origin=")
+	var nocors clientJSON
+	if err := json.Unmarshal([]byte(r.stdout), &nocors); err != nil || len(nocors.WebOrigins) != 0 {
+		t.Errorf("client create --web-origin=: %v %+v", err, nocors)
+	}
+
 	// A resource server: --introspect on create and update, in list.
 	r = mustRun(t, env, "", "client", "create", "--json", "--name", "Acme API", "--tenant", "acme",
 		"--grant-types", "client_credentials", "--scopes", "profile", "--introspect", "tenant,"+wiki.ClientID)
@@ -262,7 +281,8 @@ func TestAdminCommands(t *testing.T) {
 		t.Errorf("client update of an unknown client: exit %d, stderr %q", r.code, r.stderr)
 	}
 	r = mustRun(t, env, "", "client", "list")
-	if !strings.Contains(r.stdout, "INTROSPECT") || !strings.Contains(r.stdout, "tenant,"+wiki.ClientID) {
+	if !strings.Contains(r.stdout, "INTROSPECT") || !strings.Contains(r.stdout, "tenant,"+wiki.ClientID) ||
+		!strings.Contains(r.stdout, "WEB_ORIGINS") || !strings.Contains(r.stdout, "https://spa.example.com http://localhost:3000") {
 		t.Errorf("client list does not show introspect:\n%s", r.stdout)
 	}
 	mustRun(t, env, "", "client", "update", wiki.ClientID, "--introspect=")

@@ -37,7 +37,7 @@ import (
 //	GET       /admin/api/audit?user=&event=&limit=  audit log, newest first
 //	GET       /admin/api/logout-deliveries?limit=   back-channel logout deliveries, newest first
 //	GET       /admin/api/clients                    the clients bound to the organisation
-//	PATCH     /admin/api/clients/{id}               {"introspect":[...]}: change a client's settings
+//	PATCH     /admin/api/clients/{id}               {"introspect":[...],"web_origins":[...]}: change a client's settings
 const (
 	pathAdminAPIClients    = "/admin/api/clients"
 	pathAdminAPIClient     = "/admin/api/clients/{id}"
@@ -337,6 +337,7 @@ type apiClient struct {
 	GrantTypes   []string `json:"grant_types"`
 	Scopes       []string `json:"scopes"`
 	Introspect   []string `json:"introspect"`
+	WebOrigins   []string `json:"web_origins"`
 }
 
 func toAPIClient(c *store.Client) apiClient {
@@ -347,7 +348,8 @@ func toAPIClient(c *store.Client) apiClient {
 		return xs
 	}
 	return apiClient{ClientID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: nonNil(c.RedirectURIs),
-		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), Introspect: nonNil(c.Introspect)}
+		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), Introspect: nonNil(c.Introspect),
+		WebOrigins: nonNil(c.WebOrigins)}
 }
 
 type apiSessionsEnded struct {

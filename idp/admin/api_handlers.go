@@ -250,6 +250,8 @@ func (a *Admin) apiListClients(w http.ResponseWriter, r *http.Request, c *adminC
 //	introspect  what it may introspect besides its own tokens: "tenant"
 //	            (the organisation's tokens) and ids of the organisation's
 //	            clients; [] for its own tokens only
+//	web_origins the origins whose pages may call the token, revocation
+//	            and userinfo endpoints for it (CORS); [] for none
 func (a *Admin) apiUpdateClient(w http.ResponseWriter, r *http.Request, c *adminCaller) error {
 	ctx := r.Context()
 	cs, err := a.tenantClients(ctx, c.User.TenantID)
@@ -264,12 +266,25 @@ func (a *Admin) apiUpdateClient(w http.ResponseWriter, r *http.Request, c *admin
 	target := cs[idx]
 	var body struct {
 		Introspect *[]string `json:"introspect"`
+		WebOrigins *[]string `json:"web_origins"`
 	}
 	if err := decodeJSON(r, &body, false); err != nil {
 		return err
 	}
-	if body.Introspect == nil {
-		return apiBadRequest("Nothing to change: send introspect.")
+	if body.Introspect == nil && body.WebOrigins == nil {
+		return apiBadRequest("Nothing to change: send introspect or web_origins.")
+	}
+	if body.WebOrigins != nil {
+		origins := store.StringList{}
+		for _, o := range *body.WebOrigins {
+			if err := store.CheckWebOrigin(o); err != nil {
+				return apiBadRequest("web_origins: " + web.Truncate(err.Error(), 200))
+			}
+			if !slices.Contains(origins, o) {
+				origins = append(origins, o)
+			}
+		}
+		target.WebOrigins = origins
 	}
 	if body.Introspect != nil {
 		list, err := checkIntrospect(*body.Introspect, &target, cs)

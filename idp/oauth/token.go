@@ -211,8 +211,19 @@ func (e *Endpoints) handlePAR(w http.ResponseWriter, r *http.Request) {
 // handleUserinfo returns the claims of the token's user, by granted scope
 // and by the claims request parameter. The token comes in the
 // Authorization header or, for POST, the form body; never the query.
+//
+// CORS: a page may read the answer when the token's client registered its
+// origin; an answer given before the token is known (no token, not
+// valid), which tells nothing, to a page of any registered origin.
 func (e *Endpoints) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	w.Header().Add("Vary", "Origin")
+	if origin := r.Header.Get("Origin"); origin != "" {
+		if ok, _ := e.Store.OriginRegistered(ctx, origin); ok {
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+			w.Header().Set("Access-Control-Expose-Headers", corsExposeHeaders)
+		}
+	}
 	token := web.BearerToken(r)
 	if r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
 		if err := r.ParseForm(); err != nil {
@@ -240,6 +251,10 @@ func (e *Endpoints) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		web.BearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is not valid.")
 		return
 	}
+	w.Header().Del("Access-Control-Allow-Origin")
+	w.Header().Del("Access-Control-Expose-Headers")
+	client, _ := ar.GetClient().(*store.Client)
+	allowOrigin(w, r, client)
 	sess, ok := ar.GetSession().(*store.Session)
 	if !ok || sess.ClientID != "" || sess.Subject == "" {
 		web.BearerError(w, http.StatusUnauthorized, "invalid_token", "The access token does not belong to a user.")
