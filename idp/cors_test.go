@@ -78,6 +78,8 @@ func TestCORS(t *testing.T) {
 			{"/oauth2/token", spaOrigin, "DELETE", false},
 			{"/oauth2/token", spaOrigin + ":443", "POST", false},
 			{"/userinfo", "null", "GET", false},
+			{"/oauth2/token", "https://spa.example.com\xff", "POST", false},
+			{"/oauth2/token", "https://%.example.com", "POST", false},
 		} {
 			resp, _ := corsDo(t, http.MethodOptions, e.issuer+c.path, c.origin, nil, "Access-Control-Request-Method", c.method,
 				"Access-Control-Request-Headers", "authorization")

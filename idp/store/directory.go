@@ -338,7 +338,9 @@ func (cs *clientScan) client() (*Client, error) {
 // OriginRegistered reports whether any client lists origin among its web
 // origins: what a CORS preflight, which names no client, is answered by.
 func (s *Store) OriginRegistered(ctx context.Context, origin string) (bool, error) {
-	if origin == "" {
+	if CheckWebOrigin(origin) != nil {
+		// Not an origin a client could register (the header is free
+		// text, possibly not even UTF-8): not worth a query.
 		return false, nil
 	}
 	quoted, _ := json.Marshal(origin)
