@@ -17,6 +17,8 @@ var routeTable = map[string][]string{
 	"idp/oauth": {
 		"GET /.well-known/openid-configuration",
 		"GET /.well-known/jwks.json",
+		"OPTIONS /.well-known/openid-configuration",
+		"OPTIONS /.well-known/jwks.json",
 		"GET /oauth2/auth",
 		"POST /oauth2/auth",
 		"GET /oauth2/auth/resume",
@@ -24,10 +26,13 @@ var routeTable = map[string][]string{
 		"POST /consent",
 		"POST /oauth2/par",
 		"POST /oauth2/token",
+		"OPTIONS /oauth2/token",
 		"POST /oauth2/revoke",
+		"OPTIONS /oauth2/revoke",
 		"POST /oauth2/introspect",
 		"GET /userinfo",
 		"POST /userinfo",
+		"OPTIONS /userinfo",
 	},
 	"idp/signin": {
 		"GET /login",
@@ -68,6 +73,8 @@ var routeTable = map[string][]string{
 		"POST /admin/api/users/{id}/unlock",
 		"GET /admin/api/audit",
 		"GET /admin/api/logout-deliveries",
+		"GET /admin/api/clients",
+		"PATCH /admin/api/clients/{id}",
 	},
 	"idp/logout": {
 		"GET /logout",

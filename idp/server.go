@@ -235,7 +235,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		AccountKey:     secrets.DeriveKey(o.MasterKey, "sign-in-failure-account"),
 	}
 	s.pages = &web.Pages{Templates: o.Templates, Log: o.Logger, Known: knownErrors}
-	gate := &signin.Gate{Flows: flows, Sessions: sess, Templates: o.Templates}
+	gate := &signin.Gate{Flows: flows, Sessions: sess, Templates: o.Templates, Authenticators: st}
 
 	s.oauth = &oauth.Endpoints{
 		Store: st, Provider: provider, AccessTokens: accessTokens, Flows: flows, Sessions: sess,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +33,7 @@ var (
 func newClientCmd(c *cli) *cobra.Command {
 	return group("client", "Manage relying apps (OAuth 2.0 clients)",
 		newClientCreateCmd(c),
+		newClientUpdateCmd(c),
 		newClientListCmd(c),
 		newClientDeleteCmd(c),
 	)
@@ -49,6 +51,9 @@ type clientSpec struct {
 	grantTypes             []string
 	scopes                 []string
 	noPKCE                 bool
+	introspect             []string
+	webOrigins             []string
+	webOriginsGiven        bool
 }
 
 // check returns every problem with s, one a line, as a usage error.
@@ -107,6 +112,56 @@ func (s *clientSpec) check() error {
 	}
 	if len(s.scopes) == 0 {
 		problems = append(problems, "--scopes must name at least one scope")
+	}
+	s.introspect = dedupe(s.introspect)
+	problems = append(problems, introspectProblems(s.introspect, s.public, s.tenant != "")...)
+	if s.webOriginsGiven {
+		s.webOrigins = dedupe(s.webOrigins)
+		problems = append(problems, webOriginProblems(s.webOrigins)...)
+	} else {
+		s.webOrigins = store.OriginsOf(s.redirectURIs)
+	}
+	return problemsError(problems)
+}
+
+// webOriginProblems checks --web-origin values.
+func webOriginProblems(list []string) []string {
+	var problems []string
+	for _, o := range list {
+		if err := store.CheckWebOrigin(o); err != nil {
+			problems = append(problems, "--web-origin: "+err.Error())
+		}
+	}
+	return problems
+}
+
+// introspectProblems checks --introspect without the database: "tenant"
+// needs a client bound to a tenant, and a public client cannot
+// authenticate to introspect at all.
+func introspectProblems(list []string, public, boundToTenant bool) []string {
+	var problems []string
+	if len(list) > 0 && public {
+		problems = append(problems, "--introspect: a public client cannot authenticate at the introspection endpoint")
+	}
+	if slices.Contains(list, store.IntrospectTenant) && !boundToTenant {
+		problems = append(problems, "--introspect: "+store.IntrospectTenant+" needs a client bound to a tenant (--tenant)")
+	}
+	return problems
+}
+
+// checkIntrospectClients says which client ids of --introspect do not
+// exist.
+func checkIntrospectClients(ctx context.Context, st *store.Store, list []string) error {
+	var problems []string
+	for _, id := range list {
+		if id == store.IntrospectTenant {
+			continue
+		}
+		if _, err := st.ClientByID(ctx, id); errors.Is(err, store.ErrNotFound) {
+			problems = append(problems, fmt.Sprintf("--introspect: no client %q (see 'portcullis client list')", id))
+		} else if err != nil {
+			return err
+		}
 	}
 	return problemsError(problems)
 }
@@ -187,6 +242,8 @@ type clientJSON struct {
 	RequirePKCE            bool     `json:"require_pkce"`
 	SkipConsent            bool     `json:"skip_consent"`
 	Tenant                 string   `json:"tenant,omitempty"` // slug; empty: any tenant
+	Introspect             []string `json:"introspect"`
+	WebOrigins             []string `json:"web_origins"`
 }
 
 func toClientJSON(cl *store.Client, secret, tenant string) clientJSON {
@@ -209,6 +266,8 @@ func toClientJSON(cl *store.Client, secret, tenant string) clientJSON {
 		RequirePKCE:            cl.RequirePKCE,
 		SkipConsent:            cl.SkipConsent,
 		Tenant:                 tenant,
+		Introspect:             nonNil(cl.Introspect),
+		WebOrigins:             nonNil(cl.WebOrigins),
 	}
 }
 
@@ -229,13 +288,24 @@ session that signed into the app ends (logout, revocation, expiry).
 
 Public clients (apps that cannot keep a secret: single-page and native
 apps) get no secret, must use PKCE, and may use a private-use URI scheme
-for native apps.`,
+for native apps.
+
+A client introspects its own tokens. --introspect makes it a resource
+server that may also introspect the access tokens of the clients it names
+by id, and with "tenant" (for a client bound to a tenant) those of its
+tenant's users and clients; refresh tokens stay with their own client.
+
+--web-origin lists the origins (https://app.example.com) whose pages may
+call the token, revocation and userinfo endpoints for the client (CORS),
+as a single-page app does; by default, the origins of its http(s)
+redirect URIs. --web-origin= (empty) allows none.`,
 		Example: `  portcullis client create --name "Wiki" --redirect-uri https://wiki.example.com/oidc/callback \
       --post-logout-redirect-uri https://wiki.example.com/ \
       --backchannel-logout-uri https://wiki.example.com/oidc/backchannel-logout
   portcullis client create --name "CLI" --public --redirect-uri http://127.0.0.1/callback --json`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			s.webOriginsGiven = cmd.Flags().Changed("web-origin")
 			if err := s.check(); err != nil {
 				return err
 			}
@@ -255,6 +325,9 @@ for native apps.`,
 			}
 			defer st.Close()
 			ctx := cmd.Context()
+			if err := checkIntrospectClients(ctx, st, s.introspect); err != nil {
+				return err
+			}
 
 			cl := &store.Client{
 				Name:                   s.name,
@@ -266,6 +339,8 @@ for native apps.`,
 				RequirePKCE:            s.public || !s.noPKCE,
 				Scopes:                 s.scopes,
 				GrantTypes:             s.grantTypes,
+				Introspect:             s.introspect,
+				WebOrigins:             s.webOrigins,
 			}
 			if s.tenant != "" {
 				t, err := tenantBySlug(ctx, st, s.tenant)
@@ -309,7 +384,91 @@ for native apps.`,
 	f.StringSliceVar(&s.grantTypes, "grant-types", slices.Clone(defaultGrantTypes), "grant types: "+strings.Join(knownGrantTypes, ", "))
 	f.StringSliceVar(&s.scopes, "scopes", slices.Clone(claims.SupportedScopes), "scopes the client may request")
 	f.BoolVar(&s.noPKCE, "no-pkce", false, "do not require PKCE (confidential clients only; not recommended)")
+	f.StringSliceVar(&s.introspect, "introspect", nil, `resource server: also introspect the access tokens of these client ids, and with "tenant" of the client's tenant`)
+	f.StringSliceVar(&s.webOrigins, "web-origin", nil, "origins whose pages may call the token, revocation and userinfo endpoints (CORS); default: the redirect URIs' origins")
 	f.BoolVar(&asJSON, "json", false, "print the client as JSON")
+	return cmd
+}
+
+func newClientUpdateCmd(c *cli) *cobra.Command {
+	var introspect, webOrigins []string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "update CLIENT_ID [--introspect ...] [--web-origin ...]",
+		Short: "Change a relying app's settings",
+		Long: `Change the settings of a registered client; only the flags given change.
+
+--introspect replaces the list of what the client may introspect besides
+its own tokens: client ids, and "tenant" (a client bound to a tenant) for
+the access tokens of its tenant's users and clients. --introspect= (empty)
+clears it.
+
+--web-origin replaces the origins whose pages may call the token,
+revocation and userinfo endpoints for the client (CORS); --web-origin=
+(empty) allows none.`,
+		Example: `  portcullis client update 2f0c… --introspect tenant
+  portcullis client update 2f0c… --introspect 7a1d…,9e44…
+  portcullis client update 2f0c… --introspect=
+  portcullis client update 2f0c… --web-origin https://spa.example.com`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f := cmd.Flags()
+			if !f.Changed("introspect") && !f.Changed("web-origin") {
+				return usageError{errors.New("nothing to change: give --introspect or --web-origin")}
+			}
+			webOrigins = dedupe(webOrigins)
+			if err := problemsError(webOriginProblems(webOrigins)); err != nil {
+				return err
+			}
+			st, _, err := c.openAdminStore(cmd)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ctx := cmd.Context()
+			cl, err := st.ClientByID(ctx, args[0])
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("no client %q (see 'portcullis client list')", args[0])
+			}
+			if err != nil {
+				return err
+			}
+			if f.Changed("introspect") {
+				introspect = dedupe(introspect)
+				if err := problemsError(introspectProblems(introspect, cl.Public, cl.TenantID != nil)); err != nil {
+					return err
+				}
+				if err := checkIntrospectClients(ctx, st, introspect); err != nil {
+					return err
+				}
+				cl.Introspect = introspect
+			}
+			if f.Changed("web-origin") {
+				cl.WebOrigins = webOrigins
+			}
+			if err := st.UpdateClient(ctx, cl); err != nil {
+				return err
+			}
+			if asJSON {
+				tenant := ""
+				if cl.TenantID != nil {
+					t, err := st.TenantByID(ctx, *cl.TenantID)
+					if err != nil {
+						return err
+					}
+					tenant = t.Slug
+				}
+				enc := json.NewEncoder(c.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(toClientJSON(cl, "", tenant))
+			}
+			fmt.Fprintf(c.stdout, "updated client %s\n", cl.ID)
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVar(&introspect, "introspect", nil, `client ids whose access tokens it may introspect, and "tenant" for its tenant's; empty clears`)
+	cmd.Flags().StringSliceVar(&webOrigins, "web-origin", nil, "origins whose pages may call the token, revocation and userinfo endpoints (CORS); empty allows none")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the client as JSON")
 	return cmd
 }
 
@@ -355,7 +514,7 @@ func newClientListCmd(c *cli) *cobra.Command {
 				return enc.Encode(out)
 			}
 			tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "CLIENT_ID\tNAME\tTYPE\tTENANT\tGRANT_TYPES\tREDIRECT_URIS\tBACKCHANNEL_LOGOUT_URI")
+			fmt.Fprintln(tw, "CLIENT_ID\tNAME\tTYPE\tTENANT\tGRANT_TYPES\tREDIRECT_URIS\tBACKCHANNEL_LOGOUT_URI\tINTROSPECT\tWEB_ORIGINS")
 			for i := range clients {
 				cl := &clients[i]
 				kind := "confidential"
@@ -366,8 +525,9 @@ func newClientListCmd(c *cli) *cobra.Command {
 				if tenant == "" {
 					tenant = "(any)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cl.ID, cl.Name, kind, tenant,
-					strings.Join(cl.GrantTypes, ","), dash(strings.Join(cl.RedirectURIs, " ")), dash(cl.BackchannelLogoutURI))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cl.ID, cl.Name, kind, tenant,
+					strings.Join(cl.GrantTypes, ","), dash(strings.Join(cl.RedirectURIs, " ")), dash(cl.BackchannelLogoutURI),
+					dash(strings.Join(cl.Introspect, ",")), dash(strings.Join(cl.WebOrigins, " ")))
 			}
 			return tw.Flush()
 		},

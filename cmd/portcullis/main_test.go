@@ -231,6 +231,64 @@ func TestAdminCommands(t *testing.T) {
 	if !strings.Contains(r.stdout, wiki.ClientID) || !strings.Contains(r.stdout, phone.ClientID) || strings.Contains(r.stdout, wiki.ClientSecret) {
 		t.Errorf("client list:\n%s", r.stdout)
 	}
+	// Web origins (CORS): derived from the redirect URIs, or given.
+	if !slices.Equal(wiki.WebOrigins, []string{"https://wiki.example.com", "http://127.0.0.1:9000"}) || len(phone.WebOrigins) != 0 {
+		t.Errorf("derived web origins: wiki %v, phone %v", wiki.WebOrigins, phone.WebOrigins)
+	}
+	r = mustRun(t, env, "", "client", "update", "--json", phone.ClientID, "--web-origin", "https://spa.example.com,http://localhost:3000")
+	var phoneNow clientJSON
+	if err := json.Unmarshal([]byte(r.stdout), &phoneNow); err != nil || !slices.Equal(phoneNow.WebOrigins, []string{"https://spa.example.com", "http://localhost:3000"}) {
+		t.Errorf("client update --web-origin: %v %+v", err, phoneNow)
+	}
+	if r := runCLI(t, env, "", "client", "update", phone.ClientID, "--web-origin", "https://spa.example.com/app,http://spa.example.com,HTTPS://X.example.com"); r.code != exitUsage ||
+		!strings.Contains(r.stderr, "without a path") || !strings.Contains(r.stderr, "http is allowed only on a loopback host") || !strings.Contains(r.stderr, "in lower case") {
+		t.Errorf("client update with bad origins: exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = mustRun(t, env, "", "client", "create", "--json", "--name", "No CORS", "--redirect-uri", "https://nocors.example.com/cb", "--web-origin=")
+	var nocors clientJSON
+	if err := json.Unmarshal([]byte(r.stdout), &nocors); err != nil || len(nocors.WebOrigins) != 0 {
+		t.Errorf("client create --web-origin=: %v %+v", err, nocors)
+	}
+
+	// A resource server: --introspect on create and update, in list.
+	r = mustRun(t, env, "", "client", "create", "--json", "--name", "Acme API", "--tenant", "acme",
+		"--grant-types", "client_credentials", "--scopes", "profile", "--introspect", "tenant,"+wiki.ClientID)
+	var api clientJSON
+	if err := json.Unmarshal([]byte(r.stdout), &api); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(api.Introspect, []string{"tenant", wiki.ClientID}) {
+		t.Errorf("client create --introspect: %+v", api.Introspect)
+	}
+	r = mustRun(t, env, "", "client", "update", "--json", wiki.ClientID, "--introspect", phone.ClientID)
+	if err := json.Unmarshal([]byte(r.stdout), &wiki); err != nil || !slices.Equal(wiki.Introspect, []string{phone.ClientID}) || wiki.Tenant != "acme" {
+		t.Errorf("client update --introspect: %v %+v", err, wiki)
+	}
+	if stored, err := st.ClientByID(ctx, wiki.ClientID); err != nil || !slices.Equal(stored.Introspect, []string{phone.ClientID}) || len(stored.RedirectURIs) != 2 {
+		t.Errorf("stored after update: %v %+v", err, stored)
+	}
+	if r := runCLI(t, env, "", "client", "update", phone.ClientID, "--introspect", "tenant"); r.code != exitUsage ||
+		!strings.Contains(r.stderr, "a public client cannot authenticate") || !strings.Contains(r.stderr, "needs a client bound to a tenant") {
+		t.Errorf("client update --introspect tenant on a public client: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := runCLI(t, env, "", "client", "update", wiki.ClientID, "--introspect", "nope"); r.code != exitUsage || !strings.Contains(r.stderr, `no client "nope"`) {
+		t.Errorf("client update --introspect with an unknown client: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := runCLI(t, env, "", "client", "update", wiki.ClientID); r.code != exitUsage {
+		t.Errorf("client update with nothing to change: exit %d", r.code)
+	}
+	if r := runCLI(t, env, "", "client", "update", "nope", "--introspect="); r.code != exitFailure || !strings.Contains(r.stderr, `no client "nope"`) {
+		t.Errorf("client update of an unknown client: exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = mustRun(t, env, "", "client", "list")
+	if !strings.Contains(r.stdout, "INTROSPECT") || !strings.Contains(r.stdout, "tenant,"+wiki.ClientID) ||
+		!strings.Contains(r.stdout, "WEB_ORIGINS") || !strings.Contains(r.stdout, "https://spa.example.com http://localhost:3000") {
+		t.Errorf("client list does not show introspect:\n%s", r.stdout)
+	}
+	mustRun(t, env, "", "client", "update", wiki.ClientID, "--introspect=")
+	if stored, _ := st.ClientByID(ctx, wiki.ClientID); len(stored.Introspect) != 0 {
+		t.Errorf("--introspect= left %v", stored.Introspect)
+	}
 	mustRun(t, env, "", "client", "delete", phone.ClientID)
 	if r := runCLI(t, env, "", "client", "delete", phone.ClientID); r.code != exitFailure || !strings.Contains(r.stderr, "no client") {
 		t.Errorf("deleting a missing client: exit %d, stderr %q", r.code, r.stderr)

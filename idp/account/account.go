@@ -76,8 +76,10 @@ type Store interface {
 
 // Mount adds the account page and its actions to the route table.
 func (a *Page) Mount(rt *web.Router) {
+	// Once the user has an authenticator, their account is acted on only
+	// through a session that passed it.
 	act := func(h func(http.ResponseWriter, *http.Request, *browser.SignedIn) error) web.PageFunc {
-		return a.Gate.Action(errSignedOut, h)
+		return a.Gate.StrongAction(errSignedOut, errStepUp, h)
 	}
 	rt.Page("GET "+pathAccount, a.showAccount)
 	rt.Form("POST "+pathAccountActivate, act(a.activate2FA))
@@ -91,8 +93,11 @@ func (a *Page) Mount(rt *web.Router) {
 var errSignedOut = &web.Error{Code: http.StatusUnauthorized, Heading: "You are signed out",
 	Msg: "Your session has ended. Open your account page again to sign in."}
 
+var errStepUp = &web.Error{Code: http.StatusForbidden, Heading: "Confirm with a code first",
+	Msg: "Your session has not passed your second factor. Open your account page again and enter a code from your app."}
+
 func (a *Page) showAccount(w http.ResponseWriter, r *http.Request) error {
-	si, err := a.Gate.SignedIn(w, r, pathAccount, errSignedOut)
+	si, err := a.Gate.SignedInStrong(w, r, pathAccount, errSignedOut, errStepUp)
 	if err != nil || si == nil {
 		return err
 	}

@@ -42,6 +42,8 @@ type Store interface {
 	ClientByID(ctx context.Context, id string) (*store.Client, error)
 	HasActiveAuthenticator(ctx context.Context, userID string) (bool, error)
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error)
+	ListClients(ctx context.Context) ([]store.Client, error)
+	UpdateClient(ctx context.Context, c *store.Client) error
 	ListLogoutDeliveries(ctx context.Context, tenantID string, limit int) ([]store.LogoutDelivery, error)
 	ListUsers(ctx context.Context, tenantID string) ([]store.User, error)
 	MFAStatus(ctx context.Context, tenantID string) (map[string]store.MFAState, error)
@@ -75,6 +77,8 @@ func (a *Admin) Mount(rt *web.Router) {
 	rt.Handle("POST "+pathAdminAPIUserUnlock, a.adminAPI(a.apiUnlockUser))
 	rt.Handle("GET "+pathAdminAPIAudit, a.adminAPI(a.apiListAudit))
 	rt.Handle("GET "+pathAdminAPILogouts, a.adminAPI(a.apiListLogoutDeliveries))
+	rt.Handle("GET "+pathAdminAPIClients, a.adminAPI(a.apiListClients))
+	rt.Handle("PATCH "+pathAdminAPIClient, a.adminAPI(a.apiUpdateClient))
 }
 
 const (

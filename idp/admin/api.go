@@ -36,7 +36,11 @@ import (
 //	POST      /admin/api/users/{id}/end-sessions    end the user's sessions
 //	GET       /admin/api/audit?user=&event=&limit=  audit log, newest first
 //	GET       /admin/api/logout-deliveries?limit=   back-channel logout deliveries, newest first
+//	GET       /admin/api/clients                    the clients bound to the organisation
+//	PATCH     /admin/api/clients/{id}               {"introspect":[...],"web_origins":[...]}: change a client's settings
 const (
+	pathAdminAPIClients    = "/admin/api/clients"
+	pathAdminAPIClient     = "/admin/api/clients/{id}"
 	pathAdminAPITenant     = "/admin/api/tenant"
 	pathAdminAPIRequireTFA = "/admin/api/tenant/require-tfa"
 	pathAdminAPIUsers      = "/admin/api/users"
@@ -74,6 +78,8 @@ func apiBadRequest(desc string) *apiError {
 var (
 	errAPIUserNotFound = &apiError{Status: http.StatusNotFound, Code: "not_found",
 		Desc: "There is no such user in your organisation."}
+	errAPIClientNotFound = &apiError{Status: http.StatusNotFound, Code: "not_found",
+		Desc: "There is no such client in your organisation."}
 	errAPIAdmin2FA = &apiError{Status: http.StatusConflict, Code: "admin_2fa_required",
 		Desc: "Two-factor authentication must be active on your own account before you can require it for everyone. Set it up on the account page (/account) first."}
 )
@@ -320,6 +326,30 @@ type apiLogoutDelivery struct {
 	DeliveredAt   *time.Time `json:"delivered_at,omitempty"`
 	FailedAt      *time.Time `json:"failed_at,omitempty"`
 	CreatedAt     time.Time  `json:"created_at"`
+}
+
+// apiClient is a client as the admin API shows it (never its secret).
+type apiClient struct {
+	ClientID     string   `json:"client_id"`
+	Name         string   `json:"name"`
+	Public       bool     `json:"public"`
+	RedirectURIs []string `json:"redirect_uris"`
+	GrantTypes   []string `json:"grant_types"`
+	Scopes       []string `json:"scopes"`
+	Introspect   []string `json:"introspect"`
+	WebOrigins   []string `json:"web_origins"`
+}
+
+func toAPIClient(c *store.Client) apiClient {
+	nonNil := func(xs []string) []string {
+		if xs == nil {
+			return []string{}
+		}
+		return xs
+	}
+	return apiClient{ClientID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: nonNil(c.RedirectURIs),
+		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), Introspect: nonNil(c.Introspect),
+		WebOrigins: nonNil(c.WebOrigins)}
 }
 
 type apiSessionsEnded struct {

@@ -1,9 +1,11 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/idp/web"
@@ -211,4 +213,109 @@ func (a *Admin) apiListLogoutDeliveries(w http.ResponseWriter, r *http.Request, 
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"deliveries": out})
 	return nil
+}
+
+// tenantClients returns the clients bound to tenantID: the ones its
+// admins manage (clients open to every tenant are the operator's).
+func (a *Admin) tenantClients(ctx context.Context, tenantID string) ([]store.Client, error) {
+	all, err := a.Store.ListClients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Client
+	for _, c := range all {
+		if c.TenantID != nil && *c.TenantID == tenantID {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func (a *Admin) apiListClients(w http.ResponseWriter, r *http.Request, c *adminCaller) error {
+	cs, err := a.tenantClients(r.Context(), c.User.TenantID)
+	if err != nil {
+		return err
+	}
+	out := make([]apiClient, 0, len(cs))
+	for i := range cs {
+		out = append(out, toAPIClient(&cs[i]))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"clients": out})
+	return nil
+}
+
+// apiUpdateClient changes the settings given in the body of a client
+// bound to the caller's organisation:
+//
+//	introspect  what it may introspect besides its own tokens: "tenant"
+//	            (the organisation's tokens) and ids of the organisation's
+//	            clients; [] for its own tokens only
+//	web_origins the origins whose pages may call the token, revocation
+//	            and userinfo endpoints for it (CORS); [] for none
+func (a *Admin) apiUpdateClient(w http.ResponseWriter, r *http.Request, c *adminCaller) error {
+	ctx := r.Context()
+	cs, err := a.tenantClients(ctx, c.User.TenantID)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	idx := slices.IndexFunc(cs, func(cl store.Client) bool { return cl.ID == id })
+	if idx < 0 {
+		return errAPIClientNotFound
+	}
+	target := cs[idx]
+	var body struct {
+		Introspect *[]string `json:"introspect"`
+		WebOrigins *[]string `json:"web_origins"`
+	}
+	if err := decodeJSON(r, &body, false); err != nil {
+		return err
+	}
+	if body.Introspect == nil && body.WebOrigins == nil {
+		return apiBadRequest("Nothing to change: send introspect or web_origins.")
+	}
+	if body.WebOrigins != nil {
+		origins := store.StringList{}
+		for _, o := range *body.WebOrigins {
+			if err := store.CheckWebOrigin(o); err != nil {
+				return apiBadRequest("web_origins: " + web.Truncate(err.Error(), 200))
+			}
+			if !slices.Contains(origins, o) {
+				origins = append(origins, o)
+			}
+		}
+		target.WebOrigins = origins
+	}
+	if body.Introspect != nil {
+		list, err := checkIntrospect(*body.Introspect, &target, cs)
+		if err != nil {
+			return err
+		}
+		target.Introspect = list
+	}
+	if err := a.Store.UpdateClient(ctx, &target); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toAPIClient(&target))
+	return nil
+}
+
+// checkIntrospect checks a client's new introspect list: a public client
+// cannot introspect, and a tenant admin may name "tenant" and the
+// organisation's own clients only.
+func checkIntrospect(list []string, target *store.Client, tenantClients []store.Client) (store.StringList, error) {
+	out := store.StringList{}
+	for _, v := range list {
+		if slices.Contains(out, v) {
+			continue
+		}
+		if v != store.IntrospectTenant && !slices.ContainsFunc(tenantClients, func(cl store.Client) bool { return cl.ID == v }) {
+			return nil, apiBadRequest("introspect: '" + web.Truncate(v, 64) + "' is neither \"tenant\" nor a client of your organisation.")
+		}
+		out = append(out, v)
+	}
+	if len(out) > 0 && target.Public {
+		return nil, apiBadRequest("introspect: a public client cannot authenticate at the introspection endpoint.")
+	}
+	return out, nil
 }

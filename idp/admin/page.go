@@ -10,7 +10,6 @@ import (
 
 	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/browser"
-	"github.com/portcullis-idp/portcullis/idp/claims"
 	"github.com/portcullis-idp/portcullis/idp/flow"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/idp/web"
@@ -38,12 +37,10 @@ func (a *Admin) showAdmin(w http.ResponseWriter, r *http.Request) error {
 
 // adminNeedsCode reports whether an admin must pass a code before
 // administering: one who has an authenticator administers with a session
-// that passed it, so a session from before enrolling steps up first.
+// that passed it, so a session from before enrolling steps up first (the
+// Gate's rule, as on the account page).
 func (a *Admin) adminNeedsCode(r *http.Request, si *browser.SignedIn) (bool, error) {
-	if si.Session.ACR == claims.ACRMFA {
-		return false, nil
-	}
-	return a.Store.HasActiveAuthenticator(r.Context(), si.User.ID)
+	return a.Gate.NeedsCode(r, si)
 }
 
 // adminAction is the shape of every admin page POST: a live session of an

@@ -38,6 +38,7 @@ type Store interface {
 	SaveConsent(ctx context.Context, userID, clientID string, scopes []string) error
 	RecordSessionClient(ctx context.Context, sessionID, clientID string) error
 	PrefetchIntrospection(ctx context.Context, clientID, accessSignature string) (context.Context, error)
+	OriginRegistered(ctx context.Context, origin string) (bool, error)
 }
 
 // Endpoints serves the protocol endpoints and the consent page.
@@ -68,6 +69,9 @@ func (e *Endpoints) Mount(rt *web.Router) {
 	// Discovery and keys, served from memory.
 	rt.HandleFunc("GET /.well-known/openid-configuration", e.handleDiscovery)
 	rt.HandleFunc("GET "+pathJWKS, e.handleJWKS)
+	// Public: any origin may read them (cors.go).
+	rt.HandleFunc("OPTIONS /.well-known/openid-configuration", publicPreflight)
+	rt.HandleFunc("OPTIONS "+pathJWKS, publicPreflight)
 
 	// The authorization endpoint answers browsers: its refusals go back
 	// to the client or to the error page.
@@ -80,11 +84,17 @@ func (e *Endpoints) Mount(rt *web.Router) {
 	// The back-channel endpoints answer clients with OAuth error bodies;
 	// those that authenticate clients challenge with Basic on a 401.
 	rt.HandleFunc("POST "+pathPAR, basicChallenge(e.handlePAR))
-	rt.HandleFunc("POST "+pathToken, basicChallenge(e.handleToken))
-	rt.HandleFunc("POST "+pathRevoke, basicChallenge(e.handleRevoke))
+	// The token, revocation and userinfo endpoints answer pages of the
+	// web origins their client registered (cors.go); introspection and
+	// PAR answer servers only.
+	rt.HandleFunc("POST "+pathToken, basicChallenge(e.clientCORS(e.handleToken)))
+	rt.HandleFunc("POST "+pathRevoke, basicChallenge(e.clientCORS(e.handleRevoke)))
 	rt.HandleFunc("POST "+pathIntrospect, basicChallenge(e.handleIntrospect))
 	rt.HandleFunc("GET "+pathUserinfo, e.handleUserinfo)
 	rt.HandleFunc("POST "+pathUserinfo, e.handleUserinfo)
+	rt.HandleFunc("OPTIONS "+pathToken, e.preflight)
+	rt.HandleFunc("OPTIONS "+pathRevoke, e.preflight)
+	rt.HandleFunc("OPTIONS "+pathUserinfo, e.preflight)
 }
 
 // basicChallenge adds RFC 6749 §5.2's WWW-Authenticate to every 401 h

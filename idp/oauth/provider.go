@@ -41,7 +41,7 @@ type ProviderConfig struct {
 // refresh, the OIDC explicit flow, client credentials, revocation,
 // introspection and PAR. No password grant, implicit or hybrid flow can be
 // reached, because their handlers are never constructed.
-func NewProvider(pc ProviderConfig, st *store.Store, keys *signing.Keys) (*fosite.Fosite, oauth2.AccessTokenStrategy) {
+func NewProvider(pc ProviderConfig, st *store.Store, keys *signing.Keys) (fosite.OAuth2Provider, oauth2.AccessTokenStrategy) {
 	cfg := &fosite.Config{
 		AccessTokenLifespan:             pc.AccessTokenLifespan,
 		RefreshTokenLifespan:            pc.RefreshTokenLifespan,
@@ -114,11 +114,11 @@ func NewProvider(pc ProviderConfig, st *store.Store, keys *signing.Keys) (*fosit
 	cfg.RevocationHandlers = fosite.RevocationHandlers{revocation}
 	cfg.PushedAuthorizeEndpointHandlers = fosite.PushedAuthorizeEndpointHandlers{pushed}
 
-	return &fosite.Fosite{Store: st, Config: cfg}, hmacStrategy
+	return strictRedirects{&fosite.Fosite{Store: st, Config: cfg}}, hmacStrategy
 }
 
 // redirectURISecure accepts https, http on a loopback host (RFC 8252 §7.3;
-// fosite matches any port there), and the private-use schemes of native
+// any port there for public clients, see strictRedirects), and the private-use schemes of native
 // apps (RFC 8252 §7.1, such as com.example.app:/cb), which the CLI lets
 // only public clients register; PKCE is mandatory for those.
 func redirectURISecure(_ context.Context, u *url.URL) bool {

@@ -95,6 +95,12 @@ func (e *Endpoints) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		e.Provider.WriteIntrospectionError(ctx, w, err)
 		return
 	}
+	if fosite.AccessTokenFromRequest(r) != "" {
+		// fosite would let any holder of an access token introspect with
+		// it; the caller must be a client with its secret.
+		e.Provider.WriteAccessError(ctx, w, nil, fosite.ErrInvalidClient.WithHint("Introspection takes client authentication with HTTP Basic (client_secret_basic), not an access token."))
+		return
+	}
 	r = e.prefetchIntrospection(r)
 	ctx = r.Context()
 	ir, err := e.Provider.NewIntrospectionRequest(ctx, r, store.NewSession())
@@ -116,7 +122,46 @@ func (e *Endpoints) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		e.Provider.WriteIntrospectionError(ctx, w, err)
 		return
 	}
+	if ok, err := e.mayIntrospect(r, ir); err != nil || !ok {
+		if err != nil {
+			e.Pages.Logger(r).Error("introspection", "err", err)
+		}
+		// RFC 7662 §2.2: a token the caller may not learn about is
+		// answered as an inactive one, so its existence is not revealed.
+		ir = &fosite.IntrospectionResponse{Active: false}
+	}
 	e.Provider.WriteIntrospectionResponse(ctx, w, ir)
+}
+
+// mayIntrospect reports whether the authenticated caller of an
+// introspection request may see the token (store.Client.MayIntrospect):
+// its own tokens, or as a resource server the access tokens of the
+// clients or the tenant it is registered for.
+func (e *Endpoints) mayIntrospect(r *http.Request, ir fosite.IntrospectionResponder) (bool, error) {
+	ctx := r.Context()
+	id, _, _ := r.BasicAuth() // fosite authenticated it
+	id, err := url.QueryUnescape(id)
+	if err != nil {
+		return false, nil
+	}
+	caller, err := e.Store.ClientByID(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	ar := ir.GetAccessRequester()
+	tokenClient, ok := ar.GetClient().(*store.Client)
+	if !ok {
+		return false, nil
+	}
+	// The token's tenant: its user's, or for a client acting for itself
+	// that client's binding.
+	tenant := ""
+	if sess, ok := ar.GetSession().(*store.Session); ok && sess.ClientID == "" {
+		tenant = sess.TenantID
+	} else if tokenClient.TenantID != nil {
+		tenant = *tokenClient.TenantID
+	}
+	return caller.MayIntrospect(tokenClient.ID, tenant, ir.GetTokenUse() == fosite.RefreshToken), nil
 }
 
 // prefetchIntrospection reads the authenticating client and the access
@@ -166,8 +211,19 @@ func (e *Endpoints) handlePAR(w http.ResponseWriter, r *http.Request) {
 // handleUserinfo returns the claims of the token's user, by granted scope
 // and by the claims request parameter. The token comes in the
 // Authorization header or, for POST, the form body; never the query.
+//
+// CORS: a page may read the answer when the token's client registered its
+// origin; an answer given before the token is known (no token, not
+// valid), which tells nothing, to a page of any registered origin.
 func (e *Endpoints) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	w.Header().Add("Vary", "Origin")
+	if origin := r.Header.Get("Origin"); origin != "" {
+		if ok, _ := e.Store.OriginRegistered(ctx, origin); ok {
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+			w.Header().Set("Access-Control-Expose-Headers", corsExposeHeaders)
+		}
+	}
 	token := web.BearerToken(r)
 	if r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
 		if err := r.ParseForm(); err != nil {
@@ -195,6 +251,10 @@ func (e *Endpoints) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		web.BearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is not valid.")
 		return
 	}
+	w.Header().Del("Access-Control-Allow-Origin")
+	w.Header().Del("Access-Control-Expose-Headers")
+	client, _ := ar.GetClient().(*store.Client)
+	allowOrigin(w, r, client)
 	sess, ok := ar.GetSession().(*store.Session)
 	if !ok || sess.ClientID != "" || sess.Subject == "" {
 		web.BearerError(w, http.StatusUnauthorized, "invalid_token", "The access token does not belong to a user.")

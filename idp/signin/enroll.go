@@ -182,5 +182,11 @@ func (p *Pages) submitEnrollVerify(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFAEnrollmentCompleted, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
+	// The user has a second factor now: their password-only sessions end
+	// (all but the one this enrollment upgrades; a new one is at the MFA
+	// level).
+	if err := p.endWeakerSessions(r, u.ID, st.pending.SessionID, store.EndReasonMFAGained); err != nil {
+		return err
+	}
 	return p.completeSecondFactor(w, r, st)
 }

@@ -1,20 +1,70 @@
 package signin
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/portcullis-idp/portcullis/idp/browser"
+	"github.com/portcullis-idp/portcullis/idp/claims"
 	"github.com/portcullis-idp/portcullis/idp/flow"
 	"github.com/portcullis-idp/portcullis/idp/web"
 	"github.com/portcullis-idp/portcullis/templates"
 )
 
 // Gate is how Portcullis' own pages (/account, /admin) require a signed-in
-// browser: without a session, a GET is sent to sign in and comes back.
+// browser: without a session, a GET is sent to sign in and comes back. A
+// user with an active authenticator acts there only through a session
+// that passed it (NeedsCode): a GET is sent to enter a code first, a POST
+// is refused.
 type Gate struct {
-	Flows     *flow.Flows
-	Sessions  *browser.Sessions
-	Templates *templates.Templates
+	Flows          *flow.Flows
+	Sessions       *browser.Sessions
+	Templates      *templates.Templates
+	Authenticators interface {
+		HasActiveAuthenticator(ctx context.Context, userID string) (bool, error)
+	}
+}
+
+// NeedsCode reports whether si must pass the second factor before acting
+// on the user's account or tenant: its user has an active authenticator
+// and the session is below the MFA level.
+func (g *Gate) NeedsCode(r *http.Request, si *browser.SignedIn) (bool, error) {
+	if si.Session.ACR == claims.ACRMFA {
+		return false, nil
+	}
+	return g.Authenticators.HasActiveAuthenticator(r.Context(), si.User.ID)
+}
+
+// SignedInStrong is SignedIn at the level NeedsCode asks: a session below
+// it is sent to enter a code and come back to returnTo (si is nil then);
+// a request other than GET gets stepUp.
+func (g *Gate) SignedInStrong(w http.ResponseWriter, r *http.Request, returnTo string, signedOut, stepUp *web.Error) (*browser.SignedIn, error) {
+	si, err := g.SignedIn(w, r, returnTo, signedOut)
+	if err != nil || si == nil {
+		return si, err
+	}
+	need, err := g.NeedsCode(r, si)
+	if err != nil || !need {
+		return si, err
+	}
+	if r.Method != http.MethodGet {
+		return nil, stepUp
+	}
+	return nil, g.Start(w, r, flow.StageCode, flow.AccountForm(returnTo, ""), si)
+}
+
+// StrongAction is Action at the level NeedsCode asks: a session below it
+// gets stepUp.
+func (g *Gate) StrongAction(signedOut, stepUp *web.Error, h func(w http.ResponseWriter, r *http.Request, si *browser.SignedIn) error) web.PageFunc {
+	return g.Action(signedOut, func(w http.ResponseWriter, r *http.Request, si *browser.SignedIn) error {
+		if need, err := g.NeedsCode(r, si); err != nil || need {
+			if err != nil {
+				return err
+			}
+			return stepUp
+		}
+		return h(w, r, si)
+	})
 }
 
 // SignedIn returns the browser's session, or sends the browser to sign

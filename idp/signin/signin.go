@@ -32,6 +32,7 @@ type Store interface {
 	BeginEnrollment(ctx context.Context, userID string, secret mfa.Secret) error
 	PendingAuthenticator(ctx context.Context, userID string) (mfa.Secret, error)
 	ConfirmEnrollment(ctx context.Context, userID string, secret mfa.Secret, step int64, recoveryHash []byte) error
+	EndUserSessionsBelow(ctx context.Context, userID, keepID, acr, reason string) ([]store.EndedSession, error)
 	SealRecoveryKey(requestID string, key mfa.RecoveryKey) (string, error)
 	AuthRequestRecoveryKey(ar *store.AuthRequest) (mfa.RecoveryKey, error)
 }
@@ -233,6 +234,17 @@ func (p *Pages) completeSecondFactor(w http.ResponseWriter, r *http.Request, st 
 		Page:  templates.Page{RequestID: web.RequestID(ctx), SignedInAs: st.user.Email},
 		Count: st.priorFailures, ContinueURL: to,
 	})
+}
+
+// endWeakerSessions ends the user's sessions below the MFA level except
+// keepID (the session a step-up is about to upgrade, or none): after the
+// user gained a second factor or spent the recovery key, a session that
+// passed only the password must not go on acting for them.
+func (p *Pages) endWeakerSessions(r *http.Request, userID, keepID, reason string) error {
+	_, err := p.Sessions.End(r, reason, func() ([]store.EndedSession, error) {
+		return p.Store.EndUserSessionsBelow(r.Context(), userID, keepID, claims.ACRMFA, reason)
+	})
+	return err
 }
 
 // page writes a sign-in page with status.

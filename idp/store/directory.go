@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -134,7 +136,44 @@ type Client struct {
 	TenantID               *string
 	Scopes                 StringList `gorm:"serializer:json"`
 	GrantTypes             StringList `gorm:"serializer:json"`
-	CreatedAt              time.Time
+	// Introspect names the tokens this client may introspect besides its
+	// own access and refresh tokens: the access tokens of the clients
+	// listed by id, and with IntrospectTenant those of its own tenant's
+	// users (see MayIntrospect).
+	Introspect StringList `gorm:"column:introspect;serializer:json"`
+	// WebOrigins are the origins (scheme://host[:port]) whose pages may
+	// call the token, revocation and userinfo endpoints for this client
+	// (CORS).
+	WebOrigins StringList `gorm:"column:web_origins;serializer:json"`
+	CreatedAt  time.Time
+}
+
+// AllowsOrigin reports whether a page of origin may call the protocol
+// endpoints for c: an exact match with one of its web origins.
+func (c *Client) AllowsOrigin(origin string) bool {
+	return origin != "" && c.WebOrigins.has(origin)
+}
+
+// IntrospectTenant, in Client.Introspect, lets a client bound to a tenant
+// introspect the access tokens of that tenant's users and clients.
+const IntrospectTenant = "tenant"
+
+// MayIntrospect reports whether c may learn about a token issued to the
+// client tokenClient, belonging to tokenTenant (the tenant of its user, or
+// for a client acting for itself that client's tenant; "" for none): its
+// own tokens always; other clients' access tokens (never refresh tokens)
+// when c lists that client, or lists IntrospectTenant and the token
+// belongs to c's own tenant.
+func (c *Client) MayIntrospect(tokenClient, tokenTenant string, refresh bool) bool {
+	switch {
+	case tokenClient == c.ID:
+		return true
+	case refresh:
+		return false
+	case c.Introspect.has(tokenClient):
+		return true
+	}
+	return c.TenantID != nil && c.Introspect.has(IntrospectTenant) && tokenTenant != "" && tokenTenant == *c.TenantID
 }
 
 func (Client) TableName() string { return "clients" }
@@ -175,7 +214,34 @@ func (s *Store) CreateClient(ctx context.Context, c *Client) error {
 	c.PostLogoutRedirectURIs = c.PostLogoutRedirectURIs.orEmpty()
 	c.Scopes = c.Scopes.orEmpty()
 	c.GrantTypes = c.GrantTypes.orEmpty()
+	c.Introspect = c.Introspect.orEmpty()
+	c.WebOrigins = c.WebOrigins.orEmpty()
 	return translate(s.conn(ctx).Create(c).Error)
+}
+
+// UpdateClient stores c's settings (everything but its id, secret, type
+// and creation time) over the client with c's id.
+func (s *Store) UpdateClient(ctx context.Context, c *Client) error {
+	res := s.conn(ctx).Model(&Client{}).Where("id = ?", c.ID).Updates(map[string]any{
+		"name":                      c.Name,
+		"redirect_uris":             c.RedirectURIs.jsonText(),
+		"post_logout_redirect_uris": c.PostLogoutRedirectURIs.jsonText(),
+		"backchannel_logout_uri":    c.BackchannelLogoutURI,
+		"skip_consent":              c.SkipConsent,
+		"require_pkce":              c.RequirePKCE,
+		"tenant_id":                 c.TenantID,
+		"scopes":                    c.Scopes.jsonText(),
+		"grant_types":               c.GrantTypes.jsonText(),
+		"introspect":                c.Introspect.jsonText(),
+		"web_origins":               c.WebOrigins.jsonText(),
+	})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
 }
 
 type clientCacheKey struct{}
@@ -235,19 +301,20 @@ func (s *Store) queryClient(ctx context.Context, id string) (*Client, error) {
 
 // clientColumns are the columns clientScan reads, from clients aliased c.
 const clientColumns = `c.id, c.name, c.secret_hash, c.public, c.redirect_uris, c.post_logout_redirect_uris,
-	c.backchannel_logout_uri, c.skip_consent, c.require_pkce, c.tenant_id, c.scopes, c.grant_types, c.created_at`
+	c.backchannel_logout_uri, c.skip_consent, c.require_pkce, c.tenant_id, c.scopes, c.grant_types, c.introspect, c.web_origins, c.created_at`
 
 // clientScan receives clientColumns.
 type clientScan struct {
 	c                                     Client
 	tenant                                sql.NullString
 	redirects, postLogout, scopes, grants string
+	introspect, webOrigins                string
 }
 
 func (cs *clientScan) dest() []any {
 	c := &cs.c
 	return []any{&c.ID, &c.Name, &c.SecretHash, &c.Public, &cs.redirects, &cs.postLogout, &c.BackchannelLogoutURI,
-		&c.SkipConsent, &c.RequirePKCE, &cs.tenant, &cs.scopes, &cs.grants, &c.CreatedAt}
+		&c.SkipConsent, &c.RequirePKCE, &cs.tenant, &cs.scopes, &cs.grants, &cs.introspect, &cs.webOrigins, &c.CreatedAt}
 }
 
 func (cs *clientScan) client() (*Client, error) {
@@ -255,7 +322,8 @@ func (cs *clientScan) client() (*Client, error) {
 	for _, f := range []struct {
 		raw string
 		dst *StringList
-	}{{cs.redirects, &c.RedirectURIs}, {cs.postLogout, &c.PostLogoutRedirectURIs}, {cs.scopes, &c.Scopes}, {cs.grants, &c.GrantTypes}} {
+	}{{cs.redirects, &c.RedirectURIs}, {cs.postLogout, &c.PostLogoutRedirectURIs}, {cs.scopes, &c.Scopes}, {cs.grants, &c.GrantTypes},
+		{cs.introspect, &c.Introspect}, {cs.webOrigins, &c.WebOrigins}} {
 		if err := json.Unmarshal([]byte(f.raw), f.dst); err != nil {
 			return nil, fmt.Errorf("store: client %s: %w", c.ID, err)
 		}
@@ -265,6 +333,31 @@ func (cs *clientScan) client() (*Client, error) {
 	}
 	c.CreatedAt = c.CreatedAt.UTC()
 	return &c, nil
+}
+
+// OriginRegistered reports whether any client lists origin among its web
+// origins: what a CORS preflight, which names no client, is answered by.
+func (s *Store) OriginRegistered(ctx context.Context, origin string) (bool, error) {
+	if CheckWebOrigin(origin) != nil {
+		// Not an origin a client could register (the header is free
+		// text, possibly not even UTF-8): not worth a query.
+		return false, nil
+	}
+	quoted, _ := json.Marshal(origin)
+	escape := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	var lists []string
+	err := s.conn(ctx).Raw(`SELECT web_origins FROM clients WHERE web_origins LIKE ? ESCAPE '\'`,
+		"%"+escape.Replace(string(quoted))+"%").Scan(&lists).Error
+	if err != nil {
+		return false, err
+	}
+	for _, raw := range lists {
+		var l StringList
+		if json.Unmarshal([]byte(raw), &l) == nil && l.has(origin) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // ListClients returns every client ordered by name.
@@ -363,4 +456,51 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, err
 	}
 	var es []AuditEvent
 	return es, q.Order("created_at DESC, id DESC").Limit(limit).Find(&es).Error
+}
+
+// CheckWebOrigin says what is wrong with a client's web origin, or nil:
+// it must be a serialized origin as browsers send it, scheme://host[:port]
+// in lower case with no path, https or (on a loopback host) http.
+func CheckWebOrigin(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || !u.IsAbs() || u.Host == "":
+		return fmt.Errorf("%q is not an origin such as https://app.example.com", raw)
+	case u.Scheme != "https" && u.Scheme != "http":
+		return fmt.Errorf("%q: an origin is https (or http on a loopback host)", raw)
+	case u.Scheme == "http" && !loopbackHost(u.Hostname()):
+		return fmt.Errorf("%q: http is allowed only on a loopback host; use https", raw)
+	case u.Scheme == "https" && u.Port() == "443", u.Scheme == "http" && u.Port() == "80":
+		return fmt.Errorf("%q: leave out the default port, as browsers do", raw)
+	case OriginOf(raw) != raw:
+		return fmt.Errorf("%q is not an origin: give scheme://host[:port] alone, in lower case, without a path or trailing slash", raw)
+	}
+	return nil
+}
+
+// OriginOf returns the origin (scheme://host[:port]) of an http or https
+// URL, or "" for anything else (a native app's private-use scheme has no
+// web origin).
+func OriginOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return ""
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host)
+}
+
+// OriginsOf returns the distinct web origins of uris, in order.
+func OriginsOf(uris []string) StringList {
+	out := StringList{}
+	for _, u := range uris {
+		if o := OriginOf(u); o != "" && !out.has(o) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func loopbackHost(h string) bool {
+	ip := net.ParseIP(h)
+	return h == "localhost" || (ip != nil && ip.IsLoopback())
 }

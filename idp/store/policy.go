@@ -30,6 +30,10 @@ const (
 	EndReasonRequireTFA = "require_tfa"
 	EndReasonMFAReset   = "mfa_reset"
 	EndReasonRevoked    = "revoked"
+	// The user gained a second factor, or spent the recovery key: their
+	// password-only sessions end (EndUserSessionsBelow).
+	EndReasonMFAGained    = "mfa_gained"
+	EndReasonRecoveryUsed = "recovery_used"
 )
 
 // Options of SetRequireTFA as the audit detail names them.

@@ -131,6 +131,17 @@ func (s *Store) EndUserSessions(ctx context.Context, userID, keepID, reason stri
 	})
 }
 
+// EndUserSessionsBelow ends every live session of a user whose level is
+// not acr (the MFA level: the sessions that passed a password alone),
+// except keepID, with their tokens and back-channel logouts as
+// EndSession. It runs when the user gains a second factor or spends the
+// recovery key, so a session from before cannot act for them.
+func (s *Store) EndUserSessionsBelow(ctx context.Context, userID, keepID, acr, reason string) ([]EndedSession, error) {
+	return s.endSessions(ctx, reason, func(q *gorm.DB) *gorm.DB {
+		return q.Where("user_id = ? AND id <> ? AND acr <> ?", userID, keepID, acr)
+	})
+}
+
 // EndTenantSessions ends every live session of a tenant, except keepID.
 func (s *Store) EndTenantSessions(ctx context.Context, tenantID, keepID, reason string) ([]EndedSession, error) {
 	return s.endSessions(ctx, reason, func(q *gorm.DB) *gorm.DB {
