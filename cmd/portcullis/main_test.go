@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,9 +36,29 @@ func runCLI(t *testing.T, env map[string]string, stdin string, args ...string) r
 	return runCLIContext(context.Background(), t, env, stdin, nil, args...)
 }
 
+// syncBuffer is a bytes.Buffer safe for concurrent use: a request that
+// shutdown_timeout cut off may still log while serve returns (to
+// os.Stderr, in production, where concurrent writes are fine).
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 func runCLIContext(ctx context.Context, t *testing.T, env map[string]string, stdin string, onStart func(started), args ...string) result {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
+	var stdout, stderr syncBuffer
 	c := &cli{
 		stdin:  strings.NewReader(stdin),
 		stdout: &stdout,

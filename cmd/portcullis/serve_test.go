@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -75,23 +74,6 @@ func (p *portcullisProcess) wait(t *testing.T, limit time.Duration) int {
 		t.Fatalf("portcullis still running after %s:\n%s", limit, p.out.String())
 		return -1
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // silentDatabase listens on loopback, accepts every connection and never
