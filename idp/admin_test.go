@@ -622,6 +622,19 @@ func TestAdminPageInBrowser(t *testing.T) {
 	for _, id := range []string{e.user.ID, margaret.ID, linus.ID} {
 		must(t, st.TouchLastLogin(bg, id))
 	}
+	// Margaret's password entry is locked from one address, and slowed
+	// down for every address she never signed in from.
+	for range 20 {
+		_, err := st.ChargeSignInFailure(bg, margaret.ID, "203.0.113.9", time.Hour)
+		must(t, err)
+	}
+	cs, err := st.SignInCountersFor(bg, margaret.ID, "203.0.113.9")
+	must(t, err)
+	for _, c := range []store.SignInCounter{cs.Pair, cs.Account} {
+		if ok, err := st.LockSignIn(bg, c, time.Now().Add(20*time.Minute), 5); !ok || err != nil {
+			t.Fatalf("lock %+v: %v %v", c, ok, err)
+		}
+	}
 
 	// Back-channel logouts: delivered, retrying, failed.
 	wiki := &store.Client{Name: "Acme Wiki", RedirectURIs: []string{rpRedirect}, BackchannelLogoutURI: "https://wiki.example.com/logout",
@@ -673,6 +686,10 @@ func TestAdminPageInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`tr:nth-child(2) details.manage summary`)),
 	))
 	screenshot(t, ctx, "admin")
+	if notes, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#users`))); err != nil || !strings.Contains(notes, "Password locked from 203.0.113.9 until") ||
+		!strings.Contains(notes, "Password locked from new addresses until") {
+		t.Errorf("the users list does not show Margaret's password locks: %v", err)
+	}
 	checked, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('#sessions-keep').checked`))
 	must(t, err)
 	if !checked {

@@ -15,9 +15,12 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/chromedp/chromedp"
 	"github.com/portcullis-idp/portcullis/idp"
 	"github.com/portcullis-idp/portcullis/idp/claims"
 	"github.com/portcullis-idp/portcullis/idp/credentials"
+	"github.com/portcullis-idp/portcullis/idp/store"
+	"github.com/portcullis-idp/portcullis/idp/store/storetest"
 	"github.com/portcullis-idp/portcullis/idp/throttle"
 	"github.com/portcullis-idp/portcullis/mfa"
 )
@@ -386,4 +389,30 @@ func TestProxyHeadersOnlyFromTrustedProxies(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestLockedSignInPageInBrowser: the sign-in page after the address is
+// locked out of the account says so and looks finished (the page audit
+// checks contrast, labels and width at every viewport).
+func TestLockedSignInPageInBrowser(t *testing.T) {
+	ctx := chromium(t)
+	e := newEnv(t, func(tb testing.TB) *store.Store { return storetest.OpenSQLite(tb) })
+	relying := e.rp(e.client, e.secret)
+	for i := range 5 {
+		e.signInFrom(relying, "", "ada@example.com", fmt.Sprint("wrong ", i))
+	}
+	must(t, chromedp.Do(ctx,
+		chromedp.Navigate(authURLFor(relying, oauth2.GenerateVerifier())),
+		chromedp.WaitVisible(chromedp.CSS(`input[name="email"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="email"]`), "ada@example.com"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), testPassword),
+		chromedp.Submit(chromedp.CSS(`input[name="password"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#login-error`)),
+	))
+	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`main`)))
+	must(t, err)
+	if !strings.Contains(text, "Too many failed sign-ins to this account from your network.") {
+		t.Fatalf("page text: %s", text)
+	}
+	capture(t, ctx, "login-locked")
 }
