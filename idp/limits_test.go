@@ -406,7 +406,7 @@ func TestLockedSignInPageInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`input[name="email"]`)),
 		chromedp.SendKeys(chromedp.CSS(`input[name="email"]`), "ada@example.com"),
 		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), testPassword),
-		chromedp.Submit(chromedp.CSS(`input[name="password"]`)),
+		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#login-error`)),
 	))
 	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`main`)))
