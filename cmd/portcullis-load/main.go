@@ -183,6 +183,9 @@ func (c *config) check() error {
 	if c.LegitEmail != "" && c.LegitPass == "" {
 		problems = append(problems, "-legit-email needs -legit-password (or PORTCULLIS_LOAD_LEGIT_PASSWORD)")
 	}
+	if c.LegitEmail != "" && (c.ClientID == "" || c.RedirectURI == "") {
+		problems = append(problems, "-legit-email needs -client-id and -redirect-uri")
+	}
 	if c.Concurrency < 1 {
 		problems = append(problems, "-c must be at least 1")
 	}

@@ -187,26 +187,14 @@ The reset, the sessions it ends and an audit event are one transaction.`,
 		Example: `  portcullis user reset-mfa --email ada@acme.test`,
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			addr, err := checkEmail(email)
-			if err != nil {
-				return usageError{err}
-			}
-			st, _, err := c.openAdminStore(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			ctx := cmd.Context()
-			u, err := userByEmail(ctx, st, addr)
-			if err != nil {
-				return err
-			}
-			ended, err := st.ResetUserMFA(ctx, u.ID, cliActor)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(c.stdout, "reset two-factor sign-in of %s; sessions ended: %d\n", u.Email, len(ended))
-			return nil
+			return c.onUser(cmd, email, func(ctx context.Context, st *store.Store, u *store.User) error {
+				ended, err := st.ResetUserMFA(ctx, u.ID, cliActor)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "reset two-factor sign-in of %s; sessions ended: %d\n", u.Email, len(ended))
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&email, "email", "", "email address of the user (required)")
@@ -226,44 +214,51 @@ Clearing is audited (user.unlocked).`,
 		Example: `  portcullis user unlock --email ada@acme.test`,
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			addr, err := checkEmail(email)
-			if err != nil {
-				return usageError{err}
-			}
-			st, _, err := c.openAdminStore(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			ctx := cmd.Context()
-			u, err := userByEmail(ctx, st, addr)
-			if err != nil {
-				return err
-			}
-			cleared, err := st.Unlock(ctx, u.ID, cliActor)
-			if err != nil {
-				return err
-			}
-			if !cleared.Locked() {
-				fmt.Fprintf(c.stdout, "%s had no locks; failure counts cleared\n", u.Email)
-				return nil
-			}
-			for _, l := range cleared.Password {
-				from := l.Address
-				if from == store.AnyAddress {
-					from = "new addresses"
+			return c.onUser(cmd, email, func(ctx context.Context, st *store.Store, u *store.User) error {
+				cleared, err := st.Unlock(ctx, u.ID, cliActor)
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(c.stdout, "cleared: password locked from %s until %s\n", from, l.LockedUntil.UTC().Format(time.RFC3339))
-			}
-			if cleared.CodesUntil != nil {
-				fmt.Fprintf(c.stdout, "cleared: code entry locked until %s\n", cleared.CodesUntil.UTC().Format(time.RFC3339))
-			}
-			fmt.Fprintf(c.stdout, "unlocked %s\n", u.Email)
-			return nil
+				if !cleared.Locked() {
+					fmt.Fprintf(c.stdout, "%s had no locks; failure counts cleared\n", u.Email)
+					return nil
+				}
+				for _, l := range cleared.Password {
+					from := l.Address
+					if from == store.AnyAddress {
+						from = "new addresses"
+					}
+					fmt.Fprintf(c.stdout, "cleared: password locked from %s until %s\n", from, l.LockedUntil.UTC().Format(time.RFC3339))
+				}
+				if cleared.CodesUntil != nil {
+					fmt.Fprintf(c.stdout, "cleared: code entry locked until %s\n", cleared.CodesUntil.UTC().Format(time.RFC3339))
+				}
+				fmt.Fprintf(c.stdout, "unlocked %s\n", u.Email)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&email, "email", "", "email address of the user (required)")
 	return cmd
+}
+
+// onUser runs act on the user with email, for the commands that act on
+// one user: a bad email is a usage error, an unknown one names it.
+func (c *cli) onUser(cmd *cobra.Command, email string, act func(ctx context.Context, st *store.Store, u *store.User) error) error {
+	addr, err := checkEmail(email)
+	if err != nil {
+		return usageError{err}
+	}
+	st, _, err := c.openAdminStore(cmd)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	u, err := userByEmail(cmd.Context(), st, addr)
+	if err != nil {
+		return err
+	}
+	return act(cmd.Context(), st, u)
 }
 
 // userByEmail finds a user, with an error that names the email.
