@@ -19,11 +19,11 @@ const module = "github.com/portcullis-idp/portcullis"
 // the logout page). A new package fails this test until it is added here.
 var mayImport = map[string][]string{
 	"cmd/portcullis": {"idp", "idp/audit", "idp/claims", "idp/config", "idp/demo", "idp/secrets",
-		"idp/signing", "idp/store", "idp/throttle", "templates"},
+		"idp/metrics", "idp/signing", "idp/store", "idp/throttle", "templates"},
 	"cmd/portcullis-load": {},
 
 	"idp": {"idp/account", "idp/admin", "idp/browser", "idp/config", "idp/credentials", "idp/flow",
-		"idp/logout", "idp/oauth", "idp/secrets", "idp/signin", "idp/signing", "idp/store", "idp/throttle",
+		"idp/logout", "idp/metrics", "idp/oauth", "idp/secrets", "idp/signin", "idp/signing", "idp/store", "idp/throttle",
 		"idp/web", "mfa", "templates"},
 
 	// The domains.
@@ -55,6 +55,7 @@ var mayImport = map[string][]string{
 	"mfa/mfatest":         {"mfa"},
 	"idp/secrets":         {},
 	"idp/throttle":        {},
+	"idp/metrics":         {},
 	"idp/audit":           {},
 	"templates":           {},
 	"migrations":          {},

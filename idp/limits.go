@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/portcullis-idp/portcullis/idp/flow"
+	"github.com/portcullis-idp/portcullis/idp/metrics"
 	"github.com/portcullis-idp/portcullis/idp/throttle"
 	"github.com/portcullis-idp/portcullis/idp/web"
 )
@@ -17,10 +18,12 @@ import (
 // counters, are in the database (idp/credentials).
 type routeLimits struct {
 	password, code, clientAuth, pending *throttle.Buckets
+	metrics                             *metrics.Metrics
 }
 
-func newRouteLimits(r throttle.Rates, now func() time.Time) routeLimits {
+func newRouteLimits(r throttle.Rates, now func() time.Time, m *metrics.Metrics) routeLimits {
 	return routeLimits{
+		metrics:    m,
 		password:   throttle.NewBuckets(r.Password, now),
 		code:       throttle.NewBuckets(r.Code, now),
 		clientAuth: throttle.NewBuckets(r.ClientAuth, now),
@@ -38,7 +41,11 @@ var clientAuthPaths = map[string]bool{
 // limited per address.
 func (l routeLimits) admitPending(ctx context.Context) (bool, time.Duration) {
 	addr, _ := web.ClientAddressFrom(ctx)
-	return l.pending.Allow(web.ThrottleKey(addr))
+	ok, retry := l.pending.Allow(web.ThrottleKey(addr))
+	if !ok {
+		l.metrics.RateLimited("pending")
+	}
+	return ok, retry
 }
 
 // rateLimited answers 429 with Retry-After to a client address that posts
@@ -52,14 +59,16 @@ func (s *Server) rateLimited(next http.Handler) http.Handler {
 		}
 		key := web.ThrottleKey(web.ClientAddress(r))
 		var buckets *throttle.Buckets
+		limit := ""
 		switch r.URL.Path {
 		case flow.PathLogin:
-			buckets = s.limits.password
+			buckets, limit = s.limits.password, "password"
 		case flow.PathCode, flow.PathRecovery, flow.PathEnrollVerify:
-			buckets = s.limits.code
+			buckets, limit = s.limits.code, "code"
 		}
 		if buckets != nil {
 			if ok, retry := buckets.Allow(key); !ok {
+				s.limits.metrics.RateLimited(limit)
 				s.pages.Render(w, r, web.TooManyRequests(retry))
 				return
 			}
@@ -71,6 +80,7 @@ func (s *Server) rateLimited(next http.Handler) http.Handler {
 			return
 		}
 		if empty, retry := s.limits.clientAuth.Empty(key); empty {
+			s.limits.metrics.RateLimited("client_auth")
 			web.SetRetryAfter(w, retry)
 			writeJSONError(w, http.StatusTooManyRequests, "temporarily_unavailable",
 				fmt.Sprintf("Too many failed client authentications from this address. Try again in %s.", web.WaitText(retry)))

@@ -69,9 +69,18 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			if quietPath(r.URL.Path) && rec.status < 400 {
 				level = slog.LevelDebug
 			}
+			took := time.Since(start)
 			s.opts.Logger.LogAttrs(ctx, level, "request", slog.String("request_id", id),
 				slog.String("method", r.Method), slog.String("path", r.URL.Path),
-				slog.Int("status", rec.status), slog.Int64("duration_ms", time.Since(start).Milliseconds()))
+				slog.Int("status", rec.status), slog.Int64("duration_ms", took.Milliseconds()))
+			if m := s.opts.Metrics; m != nil {
+				// r.Pattern is the route the mux matched ("" when none),
+				// never the raw path.
+				m.Request(r.Pattern, rec.status, took)
+				if r.Pattern == "POST /oauth2/token" && rec.status == http.StatusOK {
+					m.TokenIssued(r.PostForm.Get("grant_type"))
+				}
+			}
 		}()
 		if problem := checkRequestText(r); problem != "" {
 			s.refuseUnusableText(rec, r, problem)

@@ -2,12 +2,15 @@ package idp
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -20,6 +23,7 @@ import (
 	"github.com/portcullis-idp/portcullis/idp/credentials"
 	"github.com/portcullis-idp/portcullis/idp/flow"
 	"github.com/portcullis-idp/portcullis/idp/logout"
+	"github.com/portcullis-idp/portcullis/idp/metrics"
 	"github.com/portcullis-idp/portcullis/idp/oauth"
 	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/signin"
@@ -83,6 +87,9 @@ type Options struct {
 	// PasswordLimits are the password failure counters' rules; the zero
 	// value means credentials.DefaultPasswordLimits.
 	PasswordLimits credentials.PasswordLimits
+	// Metrics, when set, records the provider's metrics (serve exposes
+	// them on metrics.listen); nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // defaults fills what the caller left zero from config.Default(), the one
@@ -187,7 +194,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	st := o.Store
 	s := &Server{opts: o, store: st, secure: iss.Scheme == "https", proxies: proxies}
-	s.limits = newRouteLimits(*o.Rates, o.Now)
+	s.limits = newRouteLimits(*o.Rates, o.Now, o.Metrics)
 
 	s.keys = signing.New(st, cipher, o.SigningAlg, o.RSABits, o.IDTokenLifespan+o.AccessTokenLifespan, o.Logger)
 	if err := s.keys.Ensure(ctx); err != nil {
@@ -252,8 +259,71 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		&logout.Logout{Store: st, Flows: flows, Sessions: sess, Gate: gate, Keys: s.keys, Templates: o.Templates, Issuer: o.Issuer},
 	}
 	s.handler = s.routes(domains)
+	s.instrument(st)
 	go s.creds.Prepare()
 	return s, nil
+}
+
+// instrument connects the metrics to what they count: audited sign-in
+// events, back-channel outcomes, the hashing gate, the outbox and the
+// connection pool (the requests are counted by the middleware).
+func (s *Server) instrument(st *store.Store) {
+	m := s.opts.Metrics
+	if m == nil {
+		return
+	}
+	st.OnAudit(func(e *store.AuditEvent) {
+		if event, reason, ok := signInEvent(e); ok {
+			m.SignInEvent(event, reason)
+		}
+	})
+	s.logouts.Outcome = m.Delivery
+	gate := s.opts.Hashing
+	m.Gauge("portcullis_password_hashing_in_progress", "argon2id hashes running now (at most password_hashing.concurrency).",
+		func() float64 { return float64(gate.InUse()) })
+	m.Gauge("portcullis_password_hashing_waiting", "Password checks waiting for the hashing gate (at most password_hashing.queue).",
+		func() float64 { return float64(gate.Waiting()) })
+	m.Gauge("portcullis_backchannel_outbox_pending", "Back-channel logouts neither delivered nor given up, on every replica (the outbox backlog).",
+		func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			n, err := st.PendingLogoutDeliveries(ctx)
+			if err != nil {
+				return math.NaN()
+			}
+			return float64(n)
+		})
+	m.Database(st.SQLDB())
+}
+
+// signInEvent tells the audit events that are sign-in outcomes (the
+// catalogue's login.* and mfa.* events) and their reason: a wrong code's
+// "wrong" or "reused", a password lock's scope.
+func signInEvent(e *store.AuditEvent) (event, reason string, ok bool) {
+	name := string(e.Event)
+	if !strings.HasPrefix(name, "login.") && !strings.HasPrefix(name, "mfa.") {
+		return "", "", false
+	}
+	var detail struct{ Reason, Scope string }
+	if e.Detail != "" && e.Detail != "{}" {
+		_ = json.Unmarshal([]byte(e.Detail), &detail)
+	}
+	reason = detail.Reason + detail.Scope
+	switch reason { // a closed set, whatever the detail says
+	case "", "wrong", "reused", credentials.ScopePair, credentials.ScopeAccount, credentials.ScopeAddress:
+	default:
+		reason = "other"
+	}
+	return name, reason, true
+}
+
+// MetricsHandler serves the metrics, or nil without them. serve mounts it
+// on its own listener, never on the public port.
+func (s *Server) MetricsHandler() http.Handler {
+	if s.opts.Metrics == nil {
+		return nil
+	}
+	return s.opts.Metrics.Handler()
 }
 
 // knownErrors maps the sentinels of the packages below the pages to the

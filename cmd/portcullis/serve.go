@@ -23,6 +23,7 @@ import (
 	"github.com/portcullis-idp/portcullis/idp"
 	"github.com/portcullis-idp/portcullis/idp/config"
 	"github.com/portcullis-idp/portcullis/idp/demo"
+	"github.com/portcullis-idp/portcullis/idp/metrics"
 	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/throttle"
 	"github.com/portcullis-idp/portcullis/templates"
@@ -57,9 +58,10 @@ started on demo.listen. The address to sign in at is printed.`,
 
 // started is what serve reports once it answers requests.
 type started struct {
-	Addr     string // where the provider listens
-	DemoURL  string // base URL of the demo app; empty without dev
-	DemoSeed devSeed
+	Addr        string // where the provider listens
+	MetricsAddr string // where /metrics is served; empty without metrics.listen
+	DemoURL     string // base URL of the demo app; empty without dev
+	DemoSeed    devSeed
 }
 
 // serve runs the provider (and with dev the demo app) until ctx ends or a
@@ -124,7 +126,12 @@ func (c *cli) serve(ctx context.Context, cfg config.Config) (err error) {
 		return err
 	}
 	rates := throttle.DefaultRates.Scaled(cfg.RateLimits.Factor)
+	var m *metrics.Metrics
+	if cfg.Metrics.Listen != "" {
+		m = metrics.New()
+	}
 	srv, err := idp.New(ctx, idp.Options{
+		Metrics:              m,
 		Store:                st,
 		Templates:            tpl,
 		Logger:               log,
@@ -155,6 +162,13 @@ func (c *cli) serve(ctx context.Context, cfg config.Config) (err error) {
 		return fmt.Errorf("listen: %w (choose another address with --listen)", err)
 	}
 	defer ln.Close()
+	var metricsLn net.Listener
+	if cfg.Metrics.Listen != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {
+			return fmt.Errorf("metrics: listen: %w (choose another address with metrics.listen)", err)
+		}
+		defer metricsLn.Close()
+	}
 	var demoLn net.Listener
 	if cfg.Dev {
 		if demoLn, err = net.Listen("tcp", cfg.Demo.Listen); err != nil {
@@ -180,7 +194,7 @@ func (c *cli) serve(ctx context.Context, cfg config.Config) (err error) {
 			err = fmt.Errorf("requests still running after shutdown_timeout (%s) were cut off", cfg.ShutdownTimeout)
 		}
 	}()
-	failed := make(chan error, 2)
+	failed := make(chan error, 3)
 	serveOn := func(name string, h http.Handler, l net.Listener) {
 		hs := newHTTPServer(h, log)
 		servers = append(servers, hs)
@@ -194,6 +208,14 @@ func (c *cli) serve(ctx context.Context, cfg config.Config) (err error) {
 	log.Info("portcullis listening", "version", version, "addr", ln.Addr().String(), "issuer", cfg.Issuer, "dev", cfg.Dev)
 
 	info := started{Addr: ln.Addr().String()}
+	if metricsLn != nil {
+		// Its own listener: the public port never answers /metrics.
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", srv.MetricsHandler())
+		serveOn("metrics", mux, metricsLn)
+		info.MetricsAddr = metricsLn.Addr().String()
+		log.Info("metrics listening", "addr", info.MetricsAddr, "path", "/metrics")
+	}
 	if cfg.Dev {
 		info.DemoURL = demoBaseURL(cfg.Demo.Listen, demoLn.Addr())
 		if info.DemoSeed, err = seedDev(ctx, st, key, cfg.DataDir, info.DemoURL); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -267,4 +268,50 @@ func maps(m map[string]string, k, v string) map[string]string {
 	}
 	c[k] = v
 	return c
+}
+
+// TestServeMetricsOnTheirOwnListener: with metrics.listen, /metrics is
+// served there (the provider's requests counted by route) and the public
+// port answers it 404; without it there is no metrics listener at all.
+func TestServeMetricsOnTheirOwnListener(t *testing.T) {
+	env, _ := testEnv(t)
+	env["PORTCULLIS_LISTEN"] = "127.0.0.1:0"
+	env["PORTCULLIS_METRICS_LISTEN"] = "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	up := make(chan started, 1)
+	done := make(chan result, 1)
+	go func() { done <- runCLIContext(ctx, t, env, "", func(s started) { up <- s }, "serve") }()
+	var s started
+	select {
+	case s = <-up:
+	case r := <-done:
+		t.Fatalf("serve exited at once: %d\n%s", r.code, r.stderr)
+	}
+	get := func(u string) (int, string) {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if status, _ := get("http://" + s.Addr + "/.well-known/openid-configuration"); status != http.StatusOK {
+		t.Fatalf("discovery: %d", status)
+	}
+	if status, _ := get("http://" + s.Addr + "/metrics"); status != http.StatusNotFound {
+		t.Errorf("the public port answers /metrics: %d", status)
+	}
+	if s.MetricsAddr == "" {
+		t.Fatal("no metrics listener")
+	}
+	status, body := get("http://" + s.MetricsAddr + "/metrics")
+	if status != http.StatusOK || !strings.Contains(body, `portcullis_http_requests_total{code="2xx",route="GET /.well-known/openid-configuration"} 1`) {
+		t.Fatalf("metrics: %d\n%.2000s", status, body)
+	}
+	cancel()
+	if r := <-done; r.code != exitOK {
+		t.Fatalf("serve exited %d:\n%s", r.code, r.stderr)
+	}
 }

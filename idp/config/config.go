@@ -57,6 +57,8 @@ type Config struct {
 	PasswordHashing HashingConfig `yaml:"password_hashing"`
 	// RateLimits scales the per-address request limits.
 	RateLimits RateLimitConfig `yaml:"rate_limits"`
+	// Metrics configures the Prometheus metrics listener.
+	Metrics MetricsConfig `yaml:"metrics"`
 	// MemoryLimitMiB is the Go runtime's soft memory limit in MiB (the
 	// garbage collector works harder near it); 0 means none. The GOMEMLIMIT
 	// environment variable, when set, wins.
@@ -71,6 +73,13 @@ type HashingConfig struct {
 	// Queue is how many more password checks may wait for a place, each for
 	// at most 5 s; beyond it the answer is 503 with Retry-After.
 	Queue int `yaml:"queue"`
+}
+
+// MetricsConfig configures the Prometheus metrics.
+type MetricsConfig struct {
+	// Listen is the host:port of a separate listener serving /metrics;
+	// empty (the default) means no metrics. Never the public port.
+	Listen string `yaml:"listen"`
 }
 
 // RateLimitConfig scales the per-address limits (README, "Limits").

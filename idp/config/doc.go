@@ -59,6 +59,7 @@
 //	password_hashing.concurrency   PORTCULLIS_PASSWORD_HASHING_CONCURRENCY          0 (one per CPU)
 //	password_hashing.queue         PORTCULLIS_PASSWORD_HASHING_QUEUE                64
 //	rate_limits.factor             PORTCULLIS_RATE_LIMITS_FACTOR                    1
+//	metrics.listen                 PORTCULLIS_METRICS_LISTEN                        none (off)
 //	memory_limit_mib               PORTCULLIS_MEMORY_LIMIT_MIB                      64 (0: none; GOMEMLIMIT wins)
 //
 // Durations are Go duration strings ("15m", "1h30m"); booleans are true or

@@ -190,6 +190,7 @@ var settings = []setting{
 		c.RateLimits.Factor = f
 		return nil
 	}},
+	{"metrics.listen", "", setString(func(c *Config) *string { return &c.Metrics.Listen })},
 	{"memory_limit_mib", "", setInt(func(c *Config) *int { return &c.MemoryLimitMiB })},
 }
 

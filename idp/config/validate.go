@@ -136,6 +136,13 @@ func (c *Config) Validate() error {
 	if c.PasswordHashing.Queue < 1 {
 		p.addf("password_hashing.queue", "must be at least 1, got %d", c.PasswordHashing.Queue)
 	}
+	if c.Metrics.Listen != "" {
+		if problem := checkHostPort(c.Metrics.Listen); problem != "" {
+			p.addf("metrics.listen", "%s", problem)
+		} else if c.Metrics.Listen == c.Listen && !strings.HasSuffix(c.Listen, ":0") { // :0 is a new port each time
+			p.addf("metrics.listen", "must differ from listen (%s): metrics are never served on the public port", c.Listen)
+		}
+	}
 	if c.MemoryLimitMiB < 0 {
 		p.addf("memory_limit_mib", "must not be negative (0 means no limit), got %d", c.MemoryLimitMiB)
 	}

@@ -48,8 +48,17 @@ type Worker struct {
 	Now         func() time.Time
 	SessionIdle time.Duration
 	Options     Options
+	// Outcome, when set, is told how each send ended: delivered, retry
+	// or gave_up (metrics).
+	Outcome func(outcome string)
 
 	wake chan struct{}
+}
+
+func (wk *Worker) outcome(o string) {
+	if wk.Outcome != nil {
+		wk.Outcome(o)
+	}
 }
 
 // WorkerStore is the outbox and the session expiry.
@@ -252,6 +261,7 @@ func (wk *Worker) deliverLogout(ctx context.Context, o Options, client *http.Cli
 			return
 		}
 		log.Info("back-channel logout delivered")
+		wk.outcome("delivered")
 		return
 	}
 	giveUp := attempt >= o.MaxAttempts
@@ -262,9 +272,11 @@ func (wk *Worker) deliverLogout(ctx context.Context, o Options, client *http.Cli
 	}
 	if giveUp {
 		log.Warn("back-channel logout failed; giving up", "err", err)
+		wk.outcome("gave_up")
 		return
 	}
 	log.Warn("back-channel logout failed; will retry", "err", err, "next_attempt", next)
+	wk.outcome("retry")
 }
 
 // postLogoutToken POSTs a fresh logout token to the delivery's URI (spec

@@ -166,6 +166,14 @@ func (s *Store) logoutExists(ctx context.Context, id int64) error {
 	return nil
 }
 
+// PendingLogoutDeliveries counts the back-channel logouts not yet
+// delivered nor given up (the outbox backlog).
+func (s *Store) PendingLogoutDeliveries(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.conn(ctx).Model(&LogoutDelivery{}).Where("delivered_at IS NULL AND failed_at IS NULL").Count(&n).Error
+	return n, err
+}
+
 // ListLogoutDeliveries returns a tenant's deliveries, newest first, at
 // most limit (100 when limit <= 0).
 func (s *Store) ListLogoutDeliveries(ctx context.Context, tenantID string, limit int) ([]LogoutDelivery, error) {

@@ -430,7 +430,13 @@ func (s *Store) Audit(ctx context.Context, e *AuditEvent) error {
 	if e.Detail == "" {
 		e.Detail = "{}"
 	}
-	return s.conn(ctx).Create(e).Error
+	if err := s.conn(ctx).Create(e).Error; err != nil {
+		return err
+	}
+	if s.audited != nil {
+		s.audited(e)
+	}
+	return nil
 }
 
 // AuditFilter narrows ListAudit.

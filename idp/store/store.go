@@ -66,7 +66,16 @@ type Store struct {
 	dialect migrations.Dialect
 	now     func() time.Time
 	cipher  *secrets.Cipher
+	// audited, when set, is told of every audit event written (metrics).
+	audited func(*AuditEvent)
 }
+
+// OnAudit sets fn to be told of every audit event the store writes. Set
+// it once, before the store serves requests.
+func (s *Store) OnAudit(fn func(*AuditEvent)) { s.audited = fn }
+
+// SQLDB is the connection pool, for its statistics.
+func (s *Store) SQLDB() *sql.DB { return s.sqlDB }
 
 // Open connects without touching the schema; call Migrate (or use
 // OpenAndMigrate) before use.
