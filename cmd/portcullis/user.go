@@ -24,6 +24,7 @@ func newUserCmd(c *cli) *cobra.Command {
 		newUserListCmd(c),
 		newUserResetMFACmd(c),
 		newUserUnlockCmd(c),
+		newUserImportCmd(c),
 	)
 }
 

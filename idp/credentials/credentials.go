@@ -48,6 +48,7 @@ type Store interface {
 	ChargeSignInFailure(ctx context.Context, account, address string, window time.Duration) (store.SignInCounters, error)
 	LockSignIn(ctx context.Context, c store.SignInCounter, until time.Time, atLeast int) (bool, error)
 	SignInSucceeded(ctx context.Context, account, address string) error
+	SetPasswordHash(ctx context.Context, userID, hash string) error
 }
 
 // Checker checks credentials.

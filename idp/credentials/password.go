@@ -200,9 +200,26 @@ func (c *Checker) password(r *http.Request, u *store.User, account, hash, passwo
 				return false, nil, err
 			}
 		}
+		if secrets.NeedsRehash(hash, c.Argon2) {
+			c.rehash(ctx, u, password)
+		}
 		return true, nil, nil
 	}
 	return false, nil, c.chargeFailure(r, u, account, address, failed)
+}
+
+// rehash replaces an imported hash (bcrypt, PBKDF2) or one at an older
+// cost by argon2id at the current cost, now that the password is known to
+// be right. A failure is logged and retried at the next sign-in: the
+// sign-in itself goes on.
+func (c *Checker) rehash(ctx context.Context, u *store.User, password string) {
+	fresh, err := c.HashPassword(ctx, password)
+	if err == nil {
+		err = c.Store.SetPasswordHash(ctx, u.ID, fresh)
+	}
+	if err != nil {
+		c.Sessions.Log.Warn("password not rehashed; trying again at the next sign-in", "user_id", u.ID, "err", err)
+	}
 }
 
 // needsSuccessRecord tells whether a success must be written: the pair has

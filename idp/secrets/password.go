@@ -46,32 +46,51 @@ func HashPassword(password string, p Argon2Params) (string, error) {
 
 var errBadHash = errors.New("malformed password hash")
 
-// CheckPassword reports whether password matches the PHC hash, comparing
-// in constant time.
+// CheckPassword reports whether password matches hash, comparing in
+// constant time: our argon2id PHC hash, or an imported bcrypt or PBKDF2
+// one (imported.go), each within its cost bounds.
 func CheckPassword(hash, password string) (bool, error) {
-	parts := strings.Split(hash, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false, errBadHash
+	switch {
+	case isBcrypt(hash):
+		return checkBcrypt(hash, password)
+	case strings.HasPrefix(hash, "$pbkdf2-sha256$"):
+		return checkPBKDF2(hash, password)
 	}
-	var version int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
-		return false, errBadHash
-	}
-	var p Argon2Params
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Passes, &p.Lanes); err != nil {
-		return false, errBadHash
-	}
-	enc := base64.RawStdEncoding
-	salt, err := enc.DecodeString(parts[4])
+	p, salt, want, err := parseArgon2(hash)
 	if err != nil {
-		return false, errBadHash
-	}
-	want, err := enc.DecodeString(parts[5])
-	if err != nil || len(want) == 0 {
 		return false, errBadHash
 	}
 	got := argon2.IDKey([]byte(password), salt, p.Passes, p.MemoryKiB, p.Lanes, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// parseArgon2 reads an argon2id PHC hash, refusing costs above the bounds
+// (an imported hash must not make a sign-in arbitrarily expensive).
+func parseArgon2(hash string) (p Argon2Params, salt, want []byte, err error) {
+	parts := strings.Split(hash, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return p, nil, nil, errBadHash
+	}
+	var version int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return p, nil, nil, errBadHash
+	}
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Passes, &p.Lanes); err != nil {
+		return p, nil, nil, errBadHash
+	}
+	if p.MemoryKiB == 0 || p.MemoryKiB > maxArgon2MemoryKiB || p.Passes == 0 || p.Passes > maxArgon2Passes ||
+		p.Lanes == 0 || p.Lanes > maxArgon2Lanes {
+		return p, nil, nil, fmt.Errorf("%w: argon2id cost outside the bounds (m ≤ %d KiB, t ≤ %d, p ≤ %d)",
+			errBadHash, maxArgon2MemoryKiB, maxArgon2Passes, maxArgon2Lanes)
+	}
+	enc := base64.RawStdEncoding
+	if salt, err = enc.DecodeString(parts[4]); err != nil {
+		return p, nil, nil, errBadHash
+	}
+	if want, err = enc.DecodeString(parts[5]); err != nil || len(want) == 0 {
+		return p, nil, nil, errBadHash
+	}
+	return p, salt, want, nil
 }
 
 // GeneratePassword returns a strong random password (about 120 bits) for
