@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -415,4 +417,48 @@ func TestLockedSignInPageInBrowser(t *testing.T) {
 		t.Fatalf("page text: %s", text)
 	}
 	capture(t, ctx, "login-locked")
+}
+
+// TestSecondFactorPagesSayWhoAndWhere: between the password and the
+// second factor the header says "Signing in to APP as EMAIL" (not "Signed
+// in as"), and "Not you? Start over" opens the same app's sign-in afresh
+// at the password page. A first enrollment does not show the text that
+// explains a re-enrollment after the recovery key.
+func TestSecondFactorPagesSayWhoAndWhere(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		relying := e.rp(e.client, e.secret)
+		e.activateAuthenticator(t, e.user.ID)
+		b := newBrowser(t)
+		_, body := b.get(authURLFor(relying, oauth2.GenerateVerifier()))
+		resp, body := b.post(e.issuer+"/login", url.Values{"auth_request": {hiddenAuthRequest(t, body)}, "email": {"ada@example.com"}, "password": {testPassword}})
+		if resp.Request.URL.Path != "/login/code" {
+			t.Fatalf("after the password: %s", resp.Request.URL)
+		}
+		for _, want := range []string{`Signing in to <span class="whoami__app">Acme Web</span> as</span> <span class="whoami__email">ada@example.com</span>`, `>Not you? Start over</a>`} {
+			if !strings.Contains(body, want) {
+				t.Fatalf("the code page lacks %s", want)
+			}
+		}
+		if strings.Contains(body, "Signed in as") {
+			t.Fatal("the code page says Signed in as before the second factor")
+		}
+		m := regexp.MustCompile(`<a class="whoami__link" href="([^"]+)">`).FindStringSubmatch(body)
+		if m == nil {
+			t.Fatal("no start-over link")
+		}
+		resp, body = b.get(e.issuer + html.UnescapeString(m[1]))
+		if resp.Request.URL.Path != "/login" || !strings.Contains(body, "Sign in to continue to <strong>Acme Web</strong>") {
+			t.Fatalf("start over led to %s (%d)", resp.Request.URL, resp.StatusCode)
+		}
+
+		// A first enrollment: no recovery explanation.
+		e.requireTFA(true)
+		u := e.newUser("grace@example.com")
+		b = newBrowser(t)
+		_, body = b.get(authURLFor(relying, oauth2.GenerateVerifier()))
+		_, body = b.post(e.issuer+"/login", url.Values{"auth_request": {hiddenAuthRequest(t, body)}, "email": {u.email}, "password": {u.password}})
+		if !strings.Contains(body, "Add Portcullis to your authenticator app") || strings.Contains(body, `id="after-recovery"`) {
+			t.Fatal("the first enrollment page is not plain")
+		}
+	})
 }

@@ -424,6 +424,9 @@ func TestRecoveryKeySignIn(t *testing.T) {
 		if secretFromPage(t, body) == oldSecret {
 			t.Fatal("re-enrollment reused the old secret")
 		}
+		if !strings.Contains(body, `id="after-recovery"`) || !strings.Contains(body, "Your old authenticator was removed") {
+			t.Fatal("the enrollment page after the recovery key does not say why")
+		}
 		if has, _ := e.store.HasActiveAuthenticator(context.Background(), mustUser(t, e, u.email).ID); has {
 			t.Fatal("the old authenticator survived the recovery key")
 		}

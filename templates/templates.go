@@ -162,6 +162,12 @@ type Page struct {
 	RequestID  string // shown for support on the error page
 	CSPNonce   string // nonce of the one inline script (FormPost)
 	SignedInAs string // email, empty when not signed in
+	// SigningInAs is set instead of SignedInAs between the password and
+	// the second factor: the header says "Signing in as", with the app
+	// that asked (ForApp) and a way to start over as someone else.
+	SigningInAs  string
+	ForApp       string
+	StartOverURL string
 }
 
 func (p Page) titled(def string) Page {
@@ -325,6 +331,9 @@ type EnrollScanPage struct {
 	OTPAuthURL    template.URL // otpauth://totp/...
 	AccountName   string
 	Issuer        string
+	// AfterRecovery explains why a user who just used the recovery key
+	// sets up an authenticator again.
+	AfterRecovery bool
 }
 
 // EnrollScan renders enrollment step 1 of 3. The page shows a secret: send

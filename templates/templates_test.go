@@ -43,13 +43,14 @@ func samplePages(t *Templates) map[string]func(io.Writer) error {
 			return t.SignedOut(w, SignedOutPage{Page: Page{RequestID: "req-123"}, ReturnURL: "https://app.example.com/"})
 		},
 		"totp_challenge": func(w io.Writer) error {
-			return t.TOTPChallenge(w, TOTPChallengePage{Page: page, Action: "/login/totp", AuthRequestID: "ar-1", Error: "That code is not right.", RecoveryURL: "/login/recovery"})
+			signingIn := Page{RequestID: "req-123", SigningInAs: "ada@example.com", ForApp: hostile, StartOverURL: "/oauth2/auth?client_id=c&x=" + hostile}
+			return t.TOTPChallenge(w, TOTPChallengePage{Page: signingIn, Action: "/login/totp", AuthRequestID: "ar-1", Error: "That code is not right.", RecoveryURL: "/login/recovery"})
 		},
 		"recovery_challenge": func(w io.Writer) error {
 			return t.RecoveryKeyChallenge(w, RecoveryPage{Page: page, Action: "/login/recovery", AuthRequestID: "ar-1", Error: "That key is not right.", BackURL: "/login/totp"})
 		},
 		"enroll_scan": func(w io.Writer) error {
-			return t.EnrollScan(w, EnrollScanPage{Page: page, Action: "/enroll/scan", AuthRequestID: "ar-1",
+			return t.EnrollScan(w, EnrollScanPage{Page: page, Action: "/enroll/scan", AuthRequestID: "ar-1", AfterRecovery: true,
 				QRCodeDataURL: template.URL("data:image/png;base64,iVBORw0KGgo="), GroupedSecret: "JBSW Y3DP EHPK 3PXP",
 				OTPAuthURL:  template.URL("otpauth://totp/Portcullis:ada@example.com?secret=JBSWY3DPEHPK3PXP&issuer=Portcullis"),
 				AccountName: "ada@example.com", Issuer: "Portcullis"})
@@ -130,6 +131,8 @@ var wantIn = map[string][]string{
 		`name="code" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" maxlength="6" required autofocus`,
 		`aria-describedby="code-hint code-error" aria-invalid="true"`, `role="alert"`,
 		`href="/login/recovery">Lost your device? Use your recovery key</a>`,
+		`Signing in to <span class="whoami__app">&lt;script&gt;`, `<span class="whoami__email">ada@example.com</span>`,
+		`>Not you? Start over</a>`,
 	},
 	"recovery_challenge": {
 		`name="auth_request" value="ar-1"`, `name="recovery_key"`, `autocomplete="off"`, `spellcheck="false"`,
@@ -139,6 +142,7 @@ var wantIn = map[string][]string{
 		`Step 1 of 3`, `src="data:image/png;base64,iVBORw0KGgo="`, `alt="QR code`, `JBSW Y3DP EHPK 3PXP`,
 		`href="otpauth://totp/Portcullis:ada@example.com?secret=JBSWY3DPEHPK3PXP&amp;issuer=Portcullis">Open in authenticator app</a>`,
 		`name="auth_request" value="ar-1"`, `>Continue</button>`,
+		`id="after-recovery"`, `Your old authenticator was removed`,
 	},
 	"enroll_recovery_key": {
 		`Step 2 of 3`, `ABCD EFGH`, `href="/enroll/key.txt"`, `Download as text file`,

@@ -8,7 +8,6 @@ import (
 	"github.com/portcullis-idp/portcullis/idp/credentials"
 	"github.com/portcullis-idp/portcullis/idp/flow"
 	"github.com/portcullis-idp/portcullis/idp/store"
-	"github.com/portcullis-idp/portcullis/idp/web"
 	"github.com/portcullis-idp/portcullis/templates"
 )
 
@@ -29,7 +28,7 @@ func (p *Pages) showCode(w http.ResponseWriter, r *http.Request) error {
 func (p *Pages) renderCode(w http.ResponseWriter, r *http.Request, st *step, msg string, status int) error {
 	page(w, status)
 	return p.Templates.TOTPChallenge(w, templates.TOTPChallengePage{
-		Page:          templates.Page{RequestID: web.RequestID(r.Context()), SignedInAs: st.user.Email},
+		Page:          p.header(r, st),
 		Action:        flow.PathCode,
 		AuthRequestID: st.pending.ID,
 		Error:         msg,
@@ -63,7 +62,7 @@ func (p *Pages) submitCode(w http.ResponseWriter, r *http.Request) error {
 func (p *Pages) renderRecovery(w http.ResponseWriter, r *http.Request, st *step, msg string, status int) error {
 	page(w, status)
 	return p.Templates.RecoveryKeyChallenge(w, templates.RecoveryPage{
-		Page:          templates.Page{RequestID: web.RequestID(r.Context()), SignedInAs: st.user.Email},
+		Page:          p.header(r, st),
 		Action:        flow.PathRecovery,
 		AuthRequestID: st.pending.ID,
 		Error:         msg,

@@ -56,9 +56,14 @@ func (p *Pages) showEnroll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	afterRecovery, err := p.Store.RecoveryKeySpent(ctx, u.ID)
+	if err != nil {
+		return err
+	}
 	web.PageHeaders(w, "")
 	return p.Templates.EnrollScan(w, templates.EnrollScanPage{
-		Page:          templates.Page{RequestID: web.RequestID(ctx), SignedInAs: u.Email},
+		Page:          p.header(r, st),
+		AfterRecovery: afterRecovery,
 		Action:        flow.PathEnroll,
 		AuthRequestID: st.pending.ID,
 		// Both values are built here from a base32 secret and an escaped
@@ -98,7 +103,7 @@ func (p *Pages) renderEnrollKey(w http.ResponseWriter, r *http.Request, st *step
 	}
 	page(w, status)
 	return p.Templates.EnrollRecoveryKey(w, templates.EnrollRecoveryKeyPage{
-		Page:          templates.Page{RequestID: web.RequestID(r.Context()), SignedInAs: st.user.Email},
+		Page:          p.header(r, st),
 		Action:        flow.PathEnrollKey,
 		AuthRequestID: st.pending.ID,
 		GroupedKey:    key.Grouped(),
@@ -138,7 +143,7 @@ func (p *Pages) submitEnrollKey(w http.ResponseWriter, r *http.Request) error {
 func (p *Pages) renderEnrollVerify(w http.ResponseWriter, r *http.Request, st *step, msg string, status int) error {
 	page(w, status)
 	return p.Templates.EnrollVerify(w, templates.EnrollVerifyPage{
-		Page:          templates.Page{RequestID: web.RequestID(r.Context()), SignedInAs: st.user.Email},
+		Page:          p.header(r, st),
 		Action:        flow.PathEnrollVerify,
 		AuthRequestID: st.pending.ID,
 		Error:         msg,

@@ -21,12 +21,7 @@ func (p *Pages) showLogin(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (p *Pages) renderLogin(w http.ResponseWriter, r *http.Request, pending *flow.Pending, email, msg string, status int) error {
-	clientName := ""
-	if pending.ClientID != "" {
-		if c, err := p.Store.ClientByID(r.Context(), pending.ClientID); err == nil {
-			clientName = c.Name
-		}
-	}
+	clientName := p.clientName(r.Context(), pending)
 	page(w, status)
 	return p.Templates.Login(w, templates.LoginPage{
 		Page:          templates.Page{Title: "Sign in", RequestID: web.RequestID(r.Context())},

@@ -26,6 +26,7 @@ import (
 // Store is what the sign-in pages need of the database.
 type Store interface {
 	ClientByID(ctx context.Context, id string) (*store.Client, error)
+	RecoveryKeySpent(ctx context.Context, userID string) (bool, error)
 	UserAndTenantByID(ctx context.Context, id string) (*store.User, *store.Tenant, error)
 	HasActiveAuthenticator(ctx context.Context, userID string) (bool, error)
 	UseRecoveryKey(ctx context.Context, userID string, hash []byte) (bool, error)
@@ -245,6 +246,44 @@ func (p *Pages) endWeakerSessions(r *http.Request, userID, keepID, reason string
 		return p.Store.EndUserSessionsBelow(r.Context(), userID, keepID, claims.ACRMFA, reason)
 	})
 	return err
+}
+
+// header is the page header of a step between the password and the
+// second factor: "Signing in to APP as EMAIL · Not you? Start over". A
+// step-up of a session already signed in says "Signed in as" instead, and
+// has nothing to start over.
+func (p *Pages) header(r *http.Request, st *step) templates.Page {
+	page := templates.Page{RequestID: web.RequestID(r.Context())}
+	if st.pending.SessionID != "" {
+		page.SignedInAs = st.user.Email
+		return page
+	}
+	page.SigningInAs = st.user.Email
+	page.ForApp = p.clientName(r.Context(), st.pending)
+	page.StartOverURL = startOverURL(st.pending)
+	return page
+}
+
+// clientName is the name of the app a pending request signs in to, or "".
+func (p *Pages) clientName(ctx context.Context, pending *flow.Pending) string {
+	if pending.ClientID == "" {
+		return ""
+	}
+	c, err := p.Store.ClientByID(ctx, pending.ClientID)
+	if err != nil {
+		return ""
+	}
+	return c.Name
+}
+
+// startOverURL begins the same sign-in afresh, at the password page: the
+// app's authorization request again (its parameters as stored, without
+// secrets), or the account page.
+func startOverURL(pending *flow.Pending) string {
+	if pending.Kind() == flow.KindAuthorize {
+		return flow.PathAuthorize + "?" + pending.Form().Encode()
+	}
+	return "/account"
 }
 
 // page writes a sign-in page with status.

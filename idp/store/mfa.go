@@ -404,6 +404,14 @@ func (s *Store) RecoveryKeyMatches(ctx context.Context, userID string, hash []by
 // concurrent uses (or a use racing a ReplaceRecoveryKey) at most one
 // succeeds. The caller runs mfa.Guard.CheckRecoveryKey first, so guessing
 // stays charged against the attempt limit.
+// RecoveryKeySpent reports whether the user's recovery key was used and
+// not yet replaced (the user is setting up a new authenticator after it).
+func (s *Store) RecoveryKeySpent(ctx context.Context, userID string) (bool, error) {
+	var n int64
+	err := s.conn(ctx).Model(&mfaRecoveryKeyRow{}).Where("user_id = ? AND used_at IS NOT NULL", userID).Count(&n).Error
+	return n > 0, err
+}
+
 func (s *Store) UseRecoveryKey(ctx context.Context, userID string, hash []byte) (bool, error) {
 	if len(hash) == 0 {
 		return false, nil
