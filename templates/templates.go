@@ -444,7 +444,7 @@ type DemoClaimsPage struct {
 	Name, Email string // who is signed in
 	SignedInAt  string // time of day
 	ClaimsJSON  string // pretty-printed
-	LogoutURL  string
+	LogoutURL   string
 }
 
 // DemoClaims renders the ID token claims the demo app received.
