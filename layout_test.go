@@ -41,7 +41,7 @@ var mayImport = map[string][]string{
 	// What the domains share.
 	"idp/flow":        {"idp/store"},
 	"idp/credentials": {"idp/audit", "idp/browser", "idp/secrets", "idp/store", "idp/throttle", "idp/web", "mfa"},
-	"idp/browser":     {"idp/secrets", "idp/store", "idp/web"},
+	"idp/browser":     {"idp/audit", "idp/secrets", "idp/store", "idp/web"},
 	"idp/signing":     {"idp/secrets", "idp/store"},
 	"idp/claims":      {"idp/store"},
 	"idp/web":         {"templates"},

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"golang.org/x/oauth2"
 
 	"github.com/portcullis-idp/portcullis/idp/demo"
 	"github.com/portcullis-idp/portcullis/idp/store"
@@ -133,4 +134,88 @@ func TestDemoSignInInBrowser(t *testing.T) {
 			t.Errorf("claims page lacks %s:\n%s", want, claims)
 		}
 	}
+}
+
+// TestDemoSignOutInBrowser: the demo app's "Sign out" is RP-initiated
+// logout at the provider (id_token_hint, post_logout_redirect_uri, state),
+// so the next "Sign in" asks for the password and the code again; the
+// callback leaves a clean address and the start page shows who is signed
+// in.
+func TestDemoSignOutInBrowser(t *testing.T) {
+	e := newEnv(t, func(tb testing.TB) *store.Store { return storetest.OpenSQLite(tb) })
+	e.requireTFA(true)
+	u := &mfaUser{email: "ada@example.com", password: testPassword}
+	e.signIn(newBrowser(t), authURLFor(e.rp(e.client, e.secret), oauth2.GenerateVerifier()), u) // enrolls
+	ctx := chromium(t)
+	tpl, err := templates.Load()
+	must(t, err)
+
+	demoTS := httptest.NewUnstartedServer(nil)
+	demoURL := "http://" + demoTS.Listener.Addr().String()
+	secret, hash, err := e.srv.ClientSecret()
+	must(t, err)
+	client := &store.Client{
+		Name: "Portcullis demo app", SecretHash: hash, RedirectURIs: []string{demoURL + "/callback"},
+		PostLogoutRedirectURIs: []string{demoURL + "/"}, BackchannelLogoutURI: demoURL + "/backchannel-logout",
+		RequirePKCE: true, SkipConsent: true, Scopes: []string{"openid", "profile", "email"}, GrantTypes: []string{"authorization_code"},
+	}
+	must(t, e.store.CreateClient(context.Background(), client))
+	h, err := demo.New(demo.Config{Issuer: e.issuer, ClientID: client.ID, ClientSecret: secret, RedirectURL: demoURL + "/callback", Templates: tpl})
+	must(t, err)
+	demoTS.Config.Handler = h
+	demoTS.Start()
+	t.Cleanup(demoTS.Close)
+
+	signIn := func(round string) {
+		t.Helper()
+		must(t, chromedp.Do(ctx,
+			chromedp.Navigate(demoURL+"/"),
+			chromedp.WaitVisible(chromedp.CSS(`a[href="/login"]`)),
+			chromedp.Click(chromedp.CSS(`a[href="/login"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`input[name="password"]`)),
+		))
+		typePassword(t, ctx, u.email, u.password)
+		must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#code`))))
+		wantPath(t, ctx, "/login/code")
+		must(t, chromedp.Do(ctx,
+			chromedp.SendKeys(chromedp.CSS(`#code`), u.app.code(t)),
+			chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`pre`)),
+		))
+		if loc := evaluate[string](t, ctx, `location.href`); loc != demoURL+"/" {
+			t.Errorf("%s: signed in at %s, want the clean %s/", round, loc, demoURL)
+		}
+		lede, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.lede`)))
+		must(t, err)
+		if !strings.Contains(lede, "Signed in as ") || !strings.Contains(lede, u.email) {
+			t.Errorf("%s: the start page does not say who is signed in: %q", round, lede)
+		}
+	}
+	signIn("first sign-in")
+	// screenshot, not capture: the claims block is wider than a phone's
+	// card (it scrolls), which capture's layout check reports.
+	screenshot(t, ctx, "demo-signed-in")
+	liveSessions := func() int {
+		live, err := e.store.ListUserSessions(context.Background(), e.userID(t, u.email), time.Hour)
+		must(t, err)
+		return len(live)
+	}
+	before := liveSessions()
+
+	must(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`a[href="/logout"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.alert--notice`)),
+	))
+	notice, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.alert--notice`)))
+	must(t, err)
+	if !strings.Contains(notice, "signed out of this app and of Portcullis") {
+		t.Errorf("after Sign out: %q", notice)
+	}
+	capture(t, ctx, "demo-signed-out")
+	if after := liveSessions(); after != before-1 {
+		t.Errorf("the provider's session outlived the demo's Sign out: %d live before, %d after", before, after)
+	}
+
+	// The next sign-in asks for both factors again.
+	signIn("after Sign out")
 }

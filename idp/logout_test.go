@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/oauth2"
+
+	"github.com/portcullis-idp/portcullis/idp/audit"
 )
 
 // signedInWithTokens signs a browser in through the confirmed client and
@@ -60,6 +62,7 @@ func TestRPInitiatedLogout(t *testing.T) {
 			if e.introspect(t, tok.AccessToken) {
 				t.Fatal("the access token is still active")
 			}
+			e.wantAudit(t, "RP-initiated logout", audit.Logout, e.user.ID, `{"via":"logout endpoint","current":true}`)
 		})
 
 		t.Run("POST without state returns without state", func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/store"
 )
 
@@ -57,6 +58,8 @@ func TestAccountSessions(t *testing.T) {
 		if _, err := relying.cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: phoneTok.RefreshToken}).Token(); err == nil {
 			t.Fatal("the phone's refresh token survived")
 		}
+		adaID := e.userID(t, u.email)
+		e.wantAudit(t, "sign out the phone", audit.Logout, adaID, `{"via":"account page","current":false}`)
 
 		// Another user's session id answers 404 and ends nothing.
 		other := e.newUser("grace@example.com")
@@ -77,6 +80,7 @@ func TestAccountSessions(t *testing.T) {
 		if got := e.promptNone(here, relying); got != "code" {
 			t.Fatalf("this browser after sign-out everywhere else: %s", got)
 		}
+		e.wantAudit(t, "sign out everywhere else", audit.LogoutOthers, adaID, `{"sessions_ended":1}`)
 
 		// Password change: wrong current password refused; then it works,
 		// ends the other sessions, and the new password signs in.
@@ -96,6 +100,7 @@ func TestAccountSessions(t *testing.T) {
 		if got := e.promptNone(laptop, relying); got != "login_required" {
 			t.Fatalf("laptop after the password change: %s", got)
 		}
+		e.wantAudit(t, "password change", audit.PasswordChanged, adaID, `{"sessions_ended":1}`)
 		u.password = "a new long passphrase"
 		e.signIn(newBrowser(t), authURLFor(relying, oauth2.GenerateVerifier()), u)
 
@@ -105,6 +110,8 @@ func TestAccountSessions(t *testing.T) {
 		if !strings.Contains(body, "You have signed out") {
 			t.Fatalf("signing out this browser: %d\n%s", resp.StatusCode, body)
 		}
+		e.wantAudit(t, "sign out this browser", audit.Logout, adaID,
+			`{"via":"account page","current":true}`, `{"via":"account page","current":false}`)
 	})
 }
 
@@ -185,5 +192,6 @@ func TestSigningInAgainEndsTheEarlierSession(t *testing.T) {
 		if len(live) != 1 {
 			t.Errorf("%d live sessions after signing in again, want 1", len(live))
 		}
+		e.wantAudit(t, "signing in again", audit.SessionReplaced, e.user.ID, `{}`)
 	})
 }

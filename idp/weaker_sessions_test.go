@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/claims"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/mfa"
@@ -86,6 +87,8 @@ func TestGainingASecondFactorEndsWeakerSessions(t *testing.T) {
 		e.enrollFromAccount(laptop, ada)
 		wantEnded("enrolled from /account", phone, store.EndReasonMFAGained)
 		wantLive("enrolled from /account", laptop)
+		adaID := e.userID(t, ada.email)
+		e.wantAudit(t, "enrolled from /account", audit.MFAEnrollmentCompleted, adaID, `{"sessions_ended":1}`)
 
 		// Reset by an admin, then enrolled again.
 		_, err = e.store.ResetUserMFA(ctx, e.user.ID, store.Actor{Via: "cli"})
@@ -95,6 +98,7 @@ func TestGainingASecondFactorEndsWeakerSessions(t *testing.T) {
 		e.signIn(laptop, e.issuer+"/account", ada)
 		e.enrollFromAccount(laptop, ada)
 		wantEnded("reset, then enrolled", phone, store.EndReasonMFAGained)
+		e.wantAudit(t, "reset, then enrolled", audit.MFAEnrollmentCompleted, adaID, `{"sessions_ended":1}`, `{"sessions_ended":1}`)
 		wantLive("reset, then enrolled", laptop)
 
 		// Forced enrollment at a sign-in, once the tenant requires TFA.
@@ -107,6 +111,7 @@ func TestGainingASecondFactorEndsWeakerSessions(t *testing.T) {
 			t.Fatalf("forced enrollment: pages %v", grace.pages)
 		}
 		wantEnded("forced enrollment", phone, store.EndReasonMFAGained)
+		e.wantAudit(t, "forced enrollment", audit.MFAEnrollmentCompleted, e.userID(t, grace.email), `{"sessions_ended":1}`)
 		wantLive("forced enrollment", laptop)
 		e.requireTFA(false)
 
@@ -135,6 +140,7 @@ func TestGainingASecondFactorEndsWeakerSessions(t *testing.T) {
 			t.Fatalf("recovery key sign-in did not reach the app: %s", laptop.last.Request.URL)
 		}
 		wantEnded("recovery key", phone, store.EndReasonRecoveryUsed)
+		e.wantAudit(t, "recovery key", audit.MFARecoveryUsed, linusUser.ID, `{"sessions_ended":1}`)
 		wantLive("recovery key", laptop)
 	})
 }

@@ -438,6 +438,7 @@ func (t *Templates) RecoveryKeyIssued(w io.Writer, p RecoveryKeyIssuedPage) erro
 type DemoHomePage struct {
 	Page
 	LoginURL string
+	Notice   string // why the last sign-in ended, if the app knows
 }
 
 // DemoHome renders the demo app's start page.
@@ -449,8 +450,10 @@ func (t *Templates) DemoHome(w io.Writer, p DemoHomePage) error {
 // DemoClaimsPage shows the demo app's view of the signed-in user.
 type DemoClaimsPage struct {
 	Page
-	ClaimsJSON string // pretty-printed
-	LogoutURL  string
+	Name, Email string // who is signed in
+	SignedInAt  string // time of day
+	ClaimsJSON  string // pretty-printed
+	LogoutURL   string
 }
 
 // DemoClaims renders the ID token claims the demo app received.

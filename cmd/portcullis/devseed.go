@@ -37,13 +37,18 @@ type devSeed struct {
 	AdminPasswordFile string
 	// AdminPasswordNew says the password was generated in this run.
 	AdminPasswordNew bool
-	ClientID         string
-	ClientSecret     string
+	// AdminPasswordChanged says the password in AdminPasswordFile no
+	// longer works (the admin changed it); AdminPassword is then empty.
+	AdminPasswordChanged bool
+	ClientID             string
+	ClientSecret         string
 }
 
 // seedDev makes sure the development database holds the demo tenant, its
 // admin and the demo app's client, creating only what is missing, so that
-// it can run at every start. demoURL is the demo app's base URL, such as
+// it can run at every start. The demo client has the demo's start page as
+// post-logout redirect URI and its /backchannel-logout as back-channel
+// logout URI. demoURL is the demo app's base URL, such as
 // http://127.0.0.1:8081; the client's redirect URIs are derived from it.
 //
 // Generated secrets are kept in files (0600) in dataDir, beside the
@@ -102,6 +107,11 @@ func seedAdmin(ctx context.Context, st *store.Store, tenant *store.Tenant, seed 
 	if user != nil {
 		pw, err := readSecretFile(seed.AdminPasswordFile)
 		if err == nil {
+			// Never print a password that no longer works.
+			if ok, _ := secrets.CheckPassword(user.PasswordHash, pw); !ok {
+				seed.AdminPasswordChanged = true
+				return nil
+			}
 			seed.AdminPassword = pw
 			return nil
 		}
@@ -144,6 +154,7 @@ func seedClient(ctx context.Context, st *store.Store, masterKey []byte, secretFi
 		Public:                 false,
 		RedirectURIs:           store.StringList{demoURL + "/callback"},
 		PostLogoutRedirectURIs: store.StringList{demoURL + "/"},
+		BackchannelLogoutURI:   demoURL + "/backchannel-logout",
 		SkipConsent:            false,
 		RequirePKCE:            true,
 		Scopes:                 slices.Clone(claims.SupportedScopes),
@@ -164,7 +175,8 @@ func seedClient(ctx context.Context, st *store.Store, masterKey []byte, secretFi
 		}
 		if err == nil && secrets.ClientSecretMatches(masterKey, secret, have.SecretHash) &&
 			slices.Equal(have.RedirectURIs, want.RedirectURIs) &&
-			slices.Equal(have.PostLogoutRedirectURIs, want.PostLogoutRedirectURIs) {
+			slices.Equal(have.PostLogoutRedirectURIs, want.PostLogoutRedirectURIs) &&
+			have.BackchannelLogoutURI == want.BackchannelLogoutURI {
 			seed.ClientSecret = secret
 			return nil
 		}

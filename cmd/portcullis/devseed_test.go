@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/portcullis-idp/portcullis/idp/claims"
+	"github.com/portcullis-idp/portcullis/idp/config"
 	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/store"
 )
@@ -56,6 +57,16 @@ func TestSeedDevIsIdempotent(t *testing.T) {
 	}
 	if got := counts(); got != [3]int{1, 1, 1} {
 		t.Errorf("tenants, users, clients = %v, want one of each", got)
+	}
+
+	// The demo client gets back-channel logout and its start page as the
+	// post-logout redirect URI.
+	cl, err := st.ClientByID(ctx, demoClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cl.BackchannelLogoutURI != demoURL+"/backchannel-logout" || len(cl.PostLogoutRedirectURIs) != 1 || cl.PostLogoutRedirectURIs[0] != demoURL+"/" {
+		t.Errorf("demo client: back-channel %q, post-logout %v", cl.BackchannelLogoutURI, cl.PostLogoutRedirectURIs)
 	}
 
 	// What was seeded.
@@ -148,6 +159,30 @@ func TestSeedDevIsIdempotent(t *testing.T) {
 	if tenant, err = st.TenantBySlug(ctx, "demo"); err != nil || tenant.RequireTFA {
 		t.Errorf("reseeding changed the demo tenant's policy back: %+v, %v", tenant, err)
 	}
+	// After the admin changed the password, the file's one is not printed.
+	admin, err = st.UserByEmail(ctx, demoAdminEmail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := secrets.HashPassword("a password the admin chose", secrets.DefaultArgon2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetPasswordHash(ctx, admin.ID, hash); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := seedDev(ctx, st, key, dataDir, demoURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !changed.AdminPasswordChanged || changed.AdminPassword != "" || changed.AdminPasswordNew {
+		t.Errorf("seed after a password change: %+v", changed)
+	}
+	var banner strings.Builder
+	printDevBanner(&banner, config.Config{Issuer: "http://127.0.0.1:8080"}, started{DemoURL: demoURL, DemoSeed: changed})
+	if strings.Contains(banner.String(), first.AdminPassword) || !strings.Contains(banner.String(), "no longer works") {
+		t.Errorf("banner after a password change:\n%s", banner.String())
+	}
 }
 
 // TestServeDev starts `serve --dev` on free ports, checks that the provider
@@ -205,7 +240,8 @@ func TestServeDev(t *testing.T) {
 		if r.code != exitOK {
 			t.Errorf("serve --dev: exit %d\n%s", r.code, r.stderr)
 		}
-		for _, want := range []string{"Sign in at   " + s.DemoURL + "/", "admin@demo.test", s.DemoSeed.AdminPassword, "Issuer       http://127.0.0.1:8080"} {
+		for _, want := range []string{"Sign in at   " + s.DemoURL + "/", "admin@demo.test", s.DemoSeed.AdminPassword, "Issuer       http://127.0.0.1:8080",
+			"Your account http://127.0.0.1:8080/account", "Admin        http://127.0.0.1:8080/admin"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("banner lacks %q:\n%s", want, r.stdout)
 			}

@@ -337,6 +337,8 @@ func printDevBanner(w io.Writer, cfg config.Config, info started) {
 	seed := info.DemoSeed
 	password := seed.AdminPassword
 	switch {
+	case seed.AdminPasswordChanged:
+		password = "(changed since it was generated; the one in " + seed.AdminPasswordFile + " no longer works)"
 	case password == "":
 		password = "(unknown)"
 	case seed.AdminPasswordNew:
@@ -351,8 +353,10 @@ Portcullis is running in development mode; do not use it in production.
   Email        %s
   Password     %s
   Issuer       %s
+  Your account %s/account
+  Admin        %s/admin
 
 Stop with Ctrl+C.
 
-`, info.DemoURL, seed.AdminEmail, password, cfg.Issuer)
+`, info.DemoURL, seed.AdminEmail, password, cfg.Issuer, cfg.Issuer, cfg.Issuer)
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"slices"
@@ -289,10 +290,15 @@ func (a *Page) endAccountSession(w http.ResponseWriter, r *http.Request, si *bro
 	if err != nil {
 		return err
 	}
-	if _, err := a.Sessions.End(r, "user_signout", func() ([]store.EndedSession, error) {
+	ended, err := a.Sessions.End(r, "user_signout", func() ([]store.EndedSession, error) {
 		return a.Store.EndSession(ctx, id, "user_signout")
-	}); err != nil {
+	})
+	if err != nil {
 		return err
+	}
+	if len(ended) > 0 {
+		a.Sessions.Audit(r, &store.AuditEvent{Event: audit.Logout, TenantID: si.User.TenantID, ActorID: si.User.ID, SubjectID: si.User.ID,
+			Detail: fmt.Sprintf(`{"via":"account page","current":%t}`, id == si.Session.ID)})
 	}
 	if id == si.Session.ID {
 		return a.Gate.SignedOut(w, r, "")
@@ -303,11 +309,14 @@ func (a *Page) endAccountSession(w http.ResponseWriter, r *http.Request, si *bro
 
 func (a *Page) endOtherSessions(w http.ResponseWriter, r *http.Request, si *browser.SignedIn) error {
 	ctx := r.Context()
-	if _, err := a.Sessions.End(r, "user_signout_others", func() ([]store.EndedSession, error) {
+	ended, err := a.Sessions.End(r, "user_signout_others", func() ([]store.EndedSession, error) {
 		return a.Store.EndUserSessions(ctx, si.User.ID, si.Session.ID, "user_signout_others")
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
+	a.Sessions.Audit(r, &store.AuditEvent{Event: audit.LogoutOthers, TenantID: si.User.TenantID, ActorID: si.User.ID, SubjectID: si.User.ID,
+		Detail: fmt.Sprintf(`{"sessions_ended":%d}`, len(ended))})
 	http.Redirect(w, r, pathAccount+"?"+flow.DoneParam+"=others_ended", http.StatusSeeOther)
 	return nil
 }
@@ -372,12 +381,14 @@ func (a *Page) changePassword(w http.ResponseWriter, r *http.Request, si *browse
 	if err := a.Store.SetPasswordHash(ctx, u.ID, hash); err != nil {
 		return err
 	}
-	if _, err := a.Sessions.End(r, "password_changed", func() ([]store.EndedSession, error) {
+	ended, err := a.Sessions.End(r, "password_changed", func() ([]store.EndedSession, error) {
 		return a.Store.EndUserSessions(ctx, u.ID, si.Session.ID, "password_changed")
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
-	a.Sessions.Audit(r, &store.AuditEvent{Event: audit.PasswordChanged, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
+	a.Sessions.Audit(r, &store.AuditEvent{Event: audit.PasswordChanged, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID,
+		Detail: fmt.Sprintf(`{"sessions_ended":%d}`, len(ended))})
 	http.Redirect(w, r, pathAccount+"?"+flow.DoneParam+"=password_changed", http.StatusSeeOther)
 	return nil
 }

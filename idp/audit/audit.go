@@ -29,6 +29,11 @@ const (
 	PasswordChanged      Event = "password.changed"
 	PasswordChangeFailed Event = "password.change_failed"
 	Logout               Event = "logout"
+	LogoutOthers         Event = "logout.others"
+
+	// Sessions that ended without anyone asking for it.
+	SessionReplaced Event = "session.replaced"
+	SessionExpired  Event = "session.expired"
 
 	// Administration (admin page, admin API and CLI).
 	TenantRequireTFA Event = "tenant.require_tfa"
@@ -84,16 +89,28 @@ var catalogue = []Spec{
 	// reason is "wrong" or "reused".
 	{Event: MFACodeFailed, Label: "Wrong code", Actor: PartyUser, Subject: PartyUser, Detail: []string{"reason"}},
 	{Event: MFALockout, Label: "Locked out after wrong codes", Subject: PartyUser, Detail: []string{"until"}},
-	{Event: MFARecoveryUsed, Label: "Recovery key used", Actor: PartyUser, Subject: PartyUser},
+	// sessions_ended counts the password-only sessions that ended with it.
+	{Event: MFARecoveryUsed, Label: "Recovery key used", Actor: PartyUser, Subject: PartyUser, Detail: []string{"sessions_ended"}},
 	{Event: MFARecoveryFailed, Label: "Wrong recovery key", Actor: PartyUser, Subject: PartyUser},
 	{Event: MFAEnrollmentStarted, Label: "2FA setup started", Actor: PartyUser, Subject: PartyUser},
-	{Event: MFAEnrollmentCompleted, Label: "2FA set up", Actor: PartyUser, Subject: PartyUser},
+	{Event: MFAEnrollmentCompleted, Label: "2FA set up", Actor: PartyUser, Subject: PartyUser, Detail: []string{"sessions_ended"}},
 	{Event: MFARecoveryRegenerated, Label: "New recovery key", Actor: PartyUser, Subject: PartyUser},
 	{Event: MFADeactivated, Label: "2FA turned off", Actor: PartyUser, Subject: PartyUser},
 
-	{Event: PasswordChanged, Label: "Password changed", Actor: PartyUser, Subject: PartyUser},
+	// sessions_ended counts the user's other sessions, which end with it.
+	{Event: PasswordChanged, Label: "Password changed", Actor: PartyUser, Subject: PartyUser, Detail: []string{"sessions_ended"}},
 	{Event: PasswordChangeFailed, Label: "Password change refused", Actor: PartyUser, Subject: PartyUser},
-	{Event: Logout, Label: "Signed out", Actor: PartyUser, Subject: PartyUser},
+	// via is "logout endpoint" (RP-initiated) or "account page"; current
+	// says whether the session was the one the user was using.
+	{Event: Logout, Label: "Signed out", Actor: PartyUser, Subject: PartyUser, Detail: []string{"via", "current"}},
+	{Event: LogoutOthers, Label: "Signed out everywhere else", Actor: PartyUser, Subject: PartyUser, Detail: []string{"sessions_ended"}},
+
+	// The browser signed in again (another account, prompt=login, max_age):
+	// the session it held ends.
+	{Event: SessionReplaced, Label: "Session replaced by a new sign-in", Subject: PartyUser},
+	// One per session, written when the expiry sweep ends it; reason is
+	// "idle" or "absolute", expired_at when the limit was reached.
+	{Event: SessionExpired, Label: "Session expired", Subject: PartyUser, Detail: []string{"reason", "expired_at"}},
 
 	// option is absent when the policy is turned off.
 	{Event: TenantRequireTFA, Label: "Require TFA changed", Actor: PartyAdmin, Subject: PartyTenant,
@@ -109,8 +126,8 @@ var catalogue = []Spec{
 }
 
 // All returns every event, grouped by what the user or admin was doing:
-// signing in, the second factor, the account page and logout,
-// administration. The admin page's event filter lists them in this order.
+// signing in, the second factor, the account page and logout, sessions
+// that ended by themselves, administration. The admin page's event filter lists them in this order.
 func All() []Event {
 	out := make([]Event, len(catalogue))
 	for i, s := range catalogue {

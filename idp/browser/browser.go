@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/sessions"
 
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/idp/web"
@@ -197,10 +198,14 @@ func (s *Sessions) Start(w http.ResponseWriter, r *http.Request, u *store.User, 
 		// again (prompt=login, max_age, another account) must not leave
 		// the earlier session and its tokens alive (ASVS v5 7.2.4).
 		if old, err := s.Store.ActiveSession(ctx, secrets.HashToken(c.SessionSecret), s.Idle); err == nil {
-			if _, err := s.End(r, "replaced", func() ([]store.EndedSession, error) {
+			ended, err := s.End(r, "replaced", func() ([]store.EndedSession, error) {
 				return s.Store.EndSession(ctx, old.ID, "replaced")
-			}); err != nil {
+			})
+			if err != nil {
 				return nil, err
+			}
+			if len(ended) > 0 {
+				s.Audit(r, &store.AuditEvent{Event: audit.SessionReplaced, TenantID: old.TenantID, SubjectID: old.UserID})
 			}
 		}
 	}

@@ -31,6 +31,11 @@ type Config struct {
 	// RedirectURL is the absolute URL of this app's /callback, exactly as
 	// registered at the provider.
 	RedirectURL string
+	// PostLogoutRedirectURL is where the provider sends the browser after
+	// the app's "Sign out" (registered at the provider as a
+	// post_logout_redirect_uri); empty means the app's start page, the
+	// RedirectURL's origin + "/".
+	PostLogoutRedirectURL string
 	// Templates renders the pages.
 	Templates *templates.Templates
 	// Logger gets the details of every failure; nil means slog.Default().
@@ -51,6 +56,8 @@ type app struct {
 	client *http.Client
 	secure bool // cookies Secure: the app is served over https
 
+	sessions sessions
+
 	mu sync.Mutex
 	rp *relyingParty // nil until discovery succeeded
 }
@@ -59,6 +66,9 @@ type app struct {
 type relyingParty struct {
 	oauth    oauth2.Config
 	verifier *oidc.IDTokenVerifier
+	// endSession is the provider's end_session_endpoint; empty when it
+	// has none.
+	endSession string
 }
 
 // New returns the demo app's handler. It does not contact the provider:
@@ -85,6 +95,9 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil || !redirect.IsAbs() || redirect.Host == "" {
 		return nil, fmt.Errorf("demo: RedirectURL %q is not an absolute URL", cfg.RedirectURL)
 	}
+	if cfg.PostLogoutRedirectURL == "" {
+		cfg.PostLogoutRedirectURL = (&url.URL{Scheme: redirect.Scheme, Host: redirect.Host, Path: "/"}).String()
+	}
 	a := &app{
 		cfg:    cfg,
 		log:    cfg.Logger,
@@ -108,6 +121,7 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /login", a.pages.Handler(a.login))
 	mux.Handle("GET /callback", a.pages.Handler(a.callback))
 	mux.Handle("GET /logout", a.pages.Handler(a.logout))
+	mux.HandleFunc("POST /backchannel-logout", a.backchannelLogout)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(templates.Static())))
 	mux.Handle("/", a.pages.Handler(func(http.ResponseWriter, *http.Request) error { return web.ErrNotFound }))
 	return securityHeaders(mux)
@@ -134,7 +148,14 @@ func (a *app) relyingParty(ctx context.Context) (*relyingParty, error) {
 		// x/oauth2 guesses, and a wrong guess costs a failed request.
 		endpoint.AuthStyle = oauth2.AuthStyleInHeader
 	}
+	var meta struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	if err := p.Claims(&meta); err != nil {
+		return nil, fmt.Errorf("discovery at %s: %w", a.cfg.Issuer, err)
+	}
 	a.rp = &relyingParty{
+		endSession: meta.EndSession,
 		oauth: oauth2.Config{
 			ClientID:     a.cfg.ClientID,
 			ClientSecret: a.cfg.ClientSecret,
@@ -149,9 +170,37 @@ func (a *app) relyingParty(ctx context.Context) (*relyingParty, error) {
 	return a.rp, nil
 }
 
+// home shows who is signed in to the app, with the ID token's claims; or,
+// signed out, the way in, and why the last sign-in ended when the provider
+// ended it (back-channel logout) or the user signed out.
 func (a *app) home(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Cache-Control", "no-store")
+	s, ok := a.current(r)
+	if ok && s.endedAt.IsZero() {
+		return a.render(w, http.StatusOK, func(w io.Writer) error {
+			return a.cfg.Templates.DemoClaims(w, templates.DemoClaimsPage{
+				Page:       templates.Page{SignedInAs: s.email},
+				Name:       s.name,
+				Email:      s.email,
+				SignedInAt: s.signedIn.Format("15:04:05"),
+				ClaimsJSON: s.claimsJSON,
+				LogoutURL:  "/logout",
+			})
+		})
+	}
+	page := templates.DemoHomePage{LoginURL: "/login"}
+	if ok {
+		// Ended at the provider: say so once, then forget it.
+		page.Notice = fmt.Sprintf("Your session as %s was ended at Portcullis at %s (signed out on its account page, by an admin, or expired); this app heard of it by back-channel logout.",
+			s.email, s.endedAt.Format("15:04:05"))
+		a.sessions.remove(s.id)
+		a.clearSession(w)
+	} else if r.URL.Query().Get("state") != "" && a.matchesLogoutState(r) {
+		page.Notice = "You signed out of this app and of Portcullis."
+		a.clearLogoutState(w)
+	}
 	return a.render(w, http.StatusOK, func(w io.Writer) error {
-		return a.cfg.Templates.DemoHome(w, templates.DemoHomePage{LoginURL: "/login"})
+		return a.cfg.Templates.DemoHome(w, page)
 	})
 }
 
@@ -234,20 +283,102 @@ func (a *app) callback(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	email, _ := claims["email"].(string)
+	name, _ := claims["name"].(string)
+	sid, _ := claims["sid"].(string)
+	s := &session{id: randomToken(), subject: idToken.Subject, sid: sid, email: email, name: name,
+		idToken: raw, claimsJSON: string(pretty), signedIn: time.Now()}
+	a.sessions.add(s)
+	a.setSession(w, s.id)
 	a.log.Info("demo app: signed in", "sub", idToken.Subject)
-	return a.render(w, http.StatusOK, func(w io.Writer) error {
-		return a.cfg.Templates.DemoClaims(w, templates.DemoClaimsPage{
-			Page:       templates.Page{SignedInAs: email},
-			ClaimsJSON: string(pretty),
-			LogoutURL:  "/logout",
-		})
-	})
+	// A clean address: no code or state left in the address bar (or in
+	// the history, or a Referer).
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+	return nil
 }
 
-// logout forgets any sign-in in progress and goes back to the start page.
+// logout signs out of the app and, when the provider has an
+// end_session_endpoint, of the provider too (RP-initiated logout with
+// id_token_hint, post_logout_redirect_uri and state), so the next sign-in
+// asks for the password and the code again.
 func (a *app) logout(w http.ResponseWriter, r *http.Request) error {
 	a.clearFlow(w)
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, "/", http.StatusFound)
+	s, ok := a.current(r)
+	a.clearSession(w)
+	if !ok {
+		http.Redirect(w, r, "/", http.StatusFound)
+		return nil
+	}
+	a.sessions.remove(s.id)
+	rp, err := a.relyingParty(r.Context())
+	if err != nil || rp.endSession == "" || !s.endedAt.IsZero() {
+		// The provider's session is gone already, or cannot be reached.
+		http.Redirect(w, r, "/", http.StatusFound)
+		return nil
+	}
+	state := randomToken()
+	http.SetCookie(w, a.logoutStateCookie(state, int(flowLifetime.Seconds())))
+	target, err := url.Parse(rp.endSession)
+	if err != nil {
+		return err
+	}
+	q := target.Query()
+	q.Set("id_token_hint", s.idToken)
+	q.Set("post_logout_redirect_uri", a.cfg.PostLogoutRedirectURL)
+	q.Set("state", state)
+	target.RawQuery = q.Encode()
+	http.Redirect(w, r, target.String(), http.StatusFound)
 	return nil
+}
+
+// logoutStateCookieName carries the state of an RP-initiated logout, so
+// the start page can tell that the provider sent the browser back.
+const logoutStateCookieName = "portcullis_demo_logout"
+
+func (a *app) logoutStateCookie(value string, maxAge int) *http.Cookie {
+	c := a.flowCookie(value, maxAge)
+	c.Name = logoutStateCookieName
+	return c
+}
+
+func (a *app) matchesLogoutState(r *http.Request) bool {
+	c, err := r.Cookie(logoutStateCookieName)
+	return err == nil && c.Value != "" && c.Value == r.URL.Query().Get("state")
+}
+
+func (a *app) clearLogoutState(w http.ResponseWriter) {
+	http.SetCookie(w, a.logoutStateCookie("", -1))
+}
+
+// backchannelLogout receives the provider's logout tokens (Back-Channel
+// Logout 1.0): a valid one marks the app's sessions of that provider
+// session ended, and the start page says so at the next visit.
+func (a *app) backchannelLogout(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	fail := func(status int, err error) {
+		a.log.Warn("demo app: back-channel logout refused", "err", err)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, `{"error":"invalid_request"}`)
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	raw := r.PostFormValue("logout_token")
+	if raw == "" {
+		fail(http.StatusBadRequest, errors.New("no logout_token"))
+		return
+	}
+	rp, err := a.relyingParty(r.Context())
+	if err != nil {
+		fail(http.StatusServiceUnavailable, err)
+		return
+	}
+	c, err := rp.verifyLogoutToken(oidc.ClientContext(r.Context(), a.client), raw)
+	if err != nil {
+		fail(http.StatusBadRequest, err)
+		return
+	}
+	n := a.sessions.endAt(c.SID, c.Subject, time.Now())
+	a.log.Info("demo app: back-channel logout", "sub", c.Subject, "sid", c.SID, "sessions", n)
+	w.WriteHeader(http.StatusOK)
 }

@@ -162,6 +162,17 @@ func body(t *testing.T, resp *http.Response) string {
 	return string(b)
 }
 
+func sessionCookieOf(t *testing.T, resp *http.Response) *http.Cookie {
+	t.Helper()
+	for _, c := range resp.Cookies() {
+		if c.Name == sessionCookie {
+			return c
+		}
+	}
+	t.Fatalf("no session cookie set: %v", resp.Header.Values("Set-Cookie"))
+	return nil
+}
+
 func flowCookieOf(t *testing.T, resp *http.Response) *http.Cookie {
 	t.Helper()
 	for _, c := range resp.Cookies() {
@@ -250,9 +261,10 @@ func TestCallback(t *testing.T) {
 		text   string // expected on the page
 	}{
 		{
+			// To a clean address; the start page shows who signed in.
 			name:   "signs in",
-			status: http.StatusOK,
-			text:   "ada@demo.test",
+			status: http.StatusSeeOther,
+			text:   "",
 		},
 		{
 			name:   "no flow cookie",
@@ -333,6 +345,15 @@ func TestCallback(t *testing.T) {
 			if c := flowCookieOf(t, resp); c.MaxAge >= 0 || c.Value != "" {
 				t.Errorf("callback did not clear the flow cookie: %+v", c)
 			}
+			if resp.StatusCode == http.StatusSeeOther {
+				if loc := resp.Header.Get("Location"); loc != "/" {
+					t.Errorf("signed in: redirected to %q, want / (no code or state in the address)", loc)
+				}
+				home := body(t, get(app, "/", sessionCookieOf(t, resp)))
+				if !strings.Contains(home, "Signed in as <strong>ada@demo.test</strong>") || !strings.Contains(home, "Sign out") {
+					t.Errorf("the start page does not show who is signed in:\n%s", home)
+				}
+			}
 			if got := resp.Header.Get("Cache-Control"); got != "no-store" {
 				t.Errorf("Cache-Control = %q, want no-store", got)
 			}
@@ -347,7 +368,7 @@ func TestCallbackCodeIsUsedOnce(t *testing.T) {
 	p.issue("c1", grant{challenge: q.Get("code_challenge"), nonce: q.Get("nonce")})
 	target := "/callback?" + url.Values{"code": {"c1"}, "state": {q.Get("state")}}.Encode()
 
-	if resp := get(app, target, cookie); resp.StatusCode != http.StatusOK {
+	if resp := get(app, target, cookie); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("first callback: status %d\n%s", resp.StatusCode, body(t, resp))
 	}
 	// Replaying the same callback with the same (old) cookie: the browser
@@ -462,5 +483,82 @@ func TestNewRequiresConfig(t *testing.T) {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("New(%+v) accepted an incomplete config", cfg)
 		}
+	}
+}
+
+// signedIn signs the app in through the fake provider and returns the
+// session cookie.
+func signedIn(t *testing.T, p *fakeProvider, app http.Handler) *http.Cookie {
+	t.Helper()
+	cookie, q := startLogin(t, app)
+	code := "code-" + randomToken()
+	p.issue(code, grant{challenge: q.Get("code_challenge"), nonce: q.Get("nonce")})
+	resp := get(app, "/callback?"+url.Values{"code": {code}, "state": {q.Get("state")}}.Encode(), cookie)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback: %d\n%s", resp.StatusCode, body(t, resp))
+	}
+	return sessionCookieOf(t, resp)
+}
+
+// TestBackchannelLogout: a logout token is checked as Back-Channel Logout
+// 1.0 §2.6 asks (signature, iss, aud, exp, the event, sid or sub, no
+// nonce); a valid one ends the app's session, and the start page says so
+// once.
+func TestBackchannelLogout(t *testing.T) {
+	p := newFakeProvider(t)
+	app := newTestApp(t, p.srv.URL)
+	session := signedIn(t, p, app)
+	event := map[string]any{backchannelLogoutEvent: map[string]any{}}
+	token := func(edit func(c map[string]any)) string {
+		c := map[string]any{"iss": p.srv.URL, "aud": testClientID, "sub": "user-1", "iat": time.Now().Unix(),
+			"exp": time.Now().Add(2 * time.Minute).Unix(), "jti": randomToken(), "events": event}
+		if edit != nil {
+			edit(c)
+		}
+		b, _ := json.Marshal(c)
+		return oidctest.SignIDToken(p.key, "k1", oidc.RS256, string(b))
+	}
+	post := func(tok string) int {
+		r := httptest.NewRequest(http.MethodPost, "/backchannel-logout", strings.NewReader(url.Values{"logout_token": {tok}}.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w := httptest.NewRecorder()
+		app.ServeHTTP(w, r)
+		return w.Code
+	}
+	for name, tok := range map[string]string{
+		"another audience": token(func(c map[string]any) { c["aud"] = "other-app" }),
+		"another issuer":   token(func(c map[string]any) { c["iss"] = "https://evil.example" }),
+		"expired":          token(func(c map[string]any) { c["exp"] = time.Now().Add(-time.Minute).Unix() }),
+		"no event":         token(func(c map[string]any) { delete(c, "events") }),
+		"another event":    token(func(c map[string]any) { c["events"] = map[string]any{"urn:other": map[string]any{}} }),
+		"a nonce":          token(func(c map[string]any) { c["nonce"] = "n" }),
+		"neither sid nor sub": token(func(c map[string]any) {
+			delete(c, "sub")
+		}),
+		"not signed": "eyJhbGciOiJub25lIn0.e30.",
+		"empty":      "",
+	} {
+		if got := post(tok); got != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400", name, got)
+		}
+	}
+	if home := body(t, get(app, "/", session)); !strings.Contains(home, "Signed in as") {
+		t.Fatalf("a refused logout token ended the session:\n%s", home)
+	}
+	if got := post(token(func(c map[string]any) { c["sid"] = "another-session"; delete(c, "sub") })); got != http.StatusOK {
+		t.Fatalf("another session's logout: status %d", got)
+	}
+	if home := body(t, get(app, "/", session)); !strings.Contains(home, "Signed in as") {
+		t.Fatalf("another session's logout ended this one:\n%s", home)
+	}
+	if got := post(token(nil)); got != http.StatusOK {
+		t.Fatalf("valid logout token: status %d", got)
+	}
+	home := body(t, get(app, "/", session))
+	if !strings.Contains(home, "was ended at Portcullis") || !strings.Contains(home, "Sign in with Portcullis") {
+		t.Fatalf("the start page does not say the session was ended:\n%s", home)
+	}
+	if home := body(t, get(app, "/", session)); strings.Contains(home, "was ended at Portcullis") {
+		t.Errorf("the notice is shown twice:\n%s", home)
 	}
 }

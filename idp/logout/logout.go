@@ -222,11 +222,15 @@ func (l *Logout) confirmLogout(w http.ResponseWriter, r *http.Request) error {
 // logOut ends the browser's session at its user's request (the back-channel
 // logouts it owes go out with it) and audits it.
 func (l *Logout) logOut(r *http.Request, si *browser.SignedIn) error {
-	if _, err := l.Sessions.End(r, "logout", func() ([]store.EndedSession, error) {
+	ended, err := l.Sessions.End(r, "logout", func() ([]store.EndedSession, error) {
 		return l.Store.EndSession(r.Context(), si.Session.ID, "logout")
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
-	l.Sessions.Audit(r, &store.AuditEvent{Event: audit.Logout, TenantID: si.User.TenantID, ActorID: si.User.ID, SubjectID: si.User.ID})
+	if len(ended) > 0 {
+		l.Sessions.Audit(r, &store.AuditEvent{Event: audit.Logout, TenantID: si.User.TenantID, ActorID: si.User.ID, SubjectID: si.User.ID,
+			Detail: `{"via":"logout endpoint","current":true}`})
+	}
 	return nil
 }

@@ -2,6 +2,7 @@ package signin
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/portcullis-idp/portcullis/idp/audit"
@@ -96,10 +97,12 @@ func (p *Pages) submitRecovery(w http.ResponseWriter, r *http.Request) error {
 	if !spent {
 		return p.renderRecovery(w, r, st, credentials.MsgRecoverySpent, http.StatusUnauthorized)
 	}
-	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFARecoveryUsed, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 	// Whoever holds a password-only session of this user may be who took
 	// the device: those sessions end (this sign-in makes a new one).
-	if err := p.endWeakerSessions(r, u.ID, "", store.EndReasonRecoveryUsed); err != nil {
+	ended, err := p.endWeakerSessions(r, u.ID, "", store.EndReasonRecoveryUsed)
+	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFARecoveryUsed, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID,
+		Detail: fmt.Sprintf(`{"sessions_ended":%d}`, ended)})
+	if err != nil {
 		return err
 	}
 	return p.afterPassword(w, r, st)

@@ -3,6 +3,7 @@ package signin
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 
@@ -186,11 +187,13 @@ func (p *Pages) submitEnrollVerify(w http.ResponseWriter, r *http.Request) error
 	} else if err != nil {
 		return err
 	}
-	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFAEnrollmentCompleted, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 	// The user has a second factor now: their password-only sessions end
 	// (all but the one this enrollment upgrades; a new one is at the MFA
 	// level).
-	if err := p.endWeakerSessions(r, u.ID, st.pending.SessionID, store.EndReasonMFAGained); err != nil {
+	ended, err := p.endWeakerSessions(r, u.ID, st.pending.SessionID, store.EndReasonMFAGained)
+	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFAEnrollmentCompleted, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID,
+		Detail: fmt.Sprintf(`{"sessions_ended":%d}`, ended)})
+	if err != nil {
 		return err
 	}
 	return p.completeSecondFactor(w, r, st)

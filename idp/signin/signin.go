@@ -241,11 +241,12 @@ func (p *Pages) completeSecondFactor(w http.ResponseWriter, r *http.Request, st 
 // keepID (the session a step-up is about to upgrade, or none): after the
 // user gained a second factor or spent the recovery key, a session that
 // passed only the password must not go on acting for them.
-func (p *Pages) endWeakerSessions(r *http.Request, userID, keepID, reason string) error {
-	_, err := p.Sessions.End(r, reason, func() ([]store.EndedSession, error) {
+// It returns how many ended, for the audit event of the cause.
+func (p *Pages) endWeakerSessions(r *http.Request, userID, keepID, reason string) (int, error) {
+	ended, err := p.Sessions.End(r, reason, func() ([]store.EndedSession, error) {
 		return p.Store.EndUserSessionsBelow(r.Context(), userID, keepID, claims.ACRMFA, reason)
 	})
-	return err
+	return len(ended), err
 }
 
 // header is the page header of a step between the password and the

@@ -12,6 +12,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"gorm.io/gorm"
 )
 
@@ -225,7 +227,8 @@ const maxIdleBuckets = 32
 // apps by back-channel logout. It returns how many it ended; a caller
 // drains a backlog by calling again while the count equals limit (a batch
 // can come out short when more distinct idle limits are in use than the
-// query has terms for; the next sweep then finds the rest).
+// query has terms for; the next sweep then finds the rest). Each session
+// it ends gets a session.expired audit event in the same transaction.
 func (s *Store) EndExpiredSessions(ctx context.Context, defaultIdle time.Duration, limit int) (int, error) {
 	if defaultIdle <= 0 {
 		return 0, errors.New("store: EndExpiredSessions needs a positive default idle limit")
@@ -250,7 +253,7 @@ func (s *Store) EndExpiredSessions(ctx context.Context, defaultIdle time.Duratio
 	}
 	cond, args := expiredCondition(now, defaultIdle, idles)
 	var cands []BrowserSession
-	if err := db.Model(&BrowserSession{}).Select("id", "last_seen_at", "expires_at", "idle_seconds").
+	if err := db.Model(&BrowserSession{}).Select("id", "user_id", "tenant_id", "last_seen_at", "expires_at", "idle_seconds").
 		Where("ended_at IS NULL").Where(cond, args...).Order("id").Limit(limit).Find(&cands).Error; err != nil {
 		return 0, err
 	}
@@ -258,10 +261,12 @@ func (s *Store) EndExpiredSessions(ctx context.Context, defaultIdle time.Duratio
 	// superset), then group by limit so ending re-checks each session in
 	// the transaction: one touched meanwhile is live again and stays.
 	byLimit := make(map[time.Duration][]string)
-	for _, bs := range cands {
+	candByID := make(map[string]*BrowserSession, len(cands))
+	for i, bs := range cands {
 		l := bs.IdleLimit(defaultIdle)
 		if !bs.ExpiresAt.After(now) || bs.idleAt(now, defaultIdle) {
 			byLimit[l] = append(byLimit[l], bs.ID)
+			candByID[bs.ID] = &cands[i]
 		}
 	}
 	if len(byLimit) == 0 {
@@ -273,12 +278,44 @@ func (s *Store) EndExpiredSessions(ctx context.Context, defaultIdle time.Duratio
 		terms = append(terms, "(id IN ? AND (expires_at <= ? OR last_seen_at <= ?))")
 		targs = append(targs, ids, now, now.Add(-l))
 	}
-	ended, err := s.endSessions(ctx, "expired", func(q *gorm.DB) *gorm.DB {
-		// Ordered, so replicas sweeping at once lock rows in the same order
-		// (PostgreSQL) instead of deadlocking.
-		return q.Where("("+strings.Join(terms, " OR ")+")", targs...).Order("id")
+	var ended []EndedSession
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		ended, err = s.endSessions(ctx, "expired", func(q *gorm.DB) *gorm.DB {
+			// Ordered, so replicas sweeping at once lock rows in the same
+			// order (PostgreSQL) instead of deadlocking.
+			return q.Where("("+strings.Join(terms, " OR ")+")", targs...).Order("id")
+		})
+		if err != nil || len(ended) == 0 {
+			return err
+		}
+		// Each ending is audited in its transaction (session.expired).
+		events := make([]AuditEvent, 0, len(ended))
+		for _, e := range ended {
+			bs := candByID[e.SessionID]
+			if bs == nil {
+				continue
+			}
+			reason, at := bs.expiry(defaultIdle)
+			events = append(events, AuditEvent{Event: audit.SessionExpired, TenantID: bs.TenantID, SubjectID: bs.UserID,
+				Detail: fmt.Sprintf(`{"reason":%q,"expired_at":%q}`, reason, at.UTC().Format(time.RFC3339)), CreatedAt: now})
+		}
+		return s.conn(ctx).CreateInBatches(&events, 200).Error
 	})
-	return len(ended), err
+	if err != nil {
+		return 0, err
+	}
+	return len(ended), nil
+}
+
+// expiry says which limit ended the session first, "idle" or "absolute",
+// and when it was reached.
+func (bs *BrowserSession) expiry(defaultIdle time.Duration) (string, time.Time) {
+	idleAt := bs.LastSeenAt.Add(bs.IdleLimit(defaultIdle))
+	if idleAt.Before(bs.ExpiresAt) {
+		return "idle", idleAt
+	}
+	return "absolute", bs.ExpiresAt
 }
 
 // expiredCondition is the SQL for "past expires_at, or idle for longer than

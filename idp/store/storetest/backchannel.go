@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/store"
 )
 
@@ -331,7 +332,7 @@ func testClockLogoutLease(t *testing.T, s *store.Store, c *clock) {
 
 // testClockLogoutEndExpired: the sweep ends sessions past their absolute
 // end or their (own or default) idle limit, and only those, and enqueues
-// their back-channel logouts.
+// their back-channel logouts and one session.expired audit event each.
 func testClockLogoutEndExpired(t *testing.T, s *store.Store, c *clock) {
 	ctx := t.Context()
 	tn := NewTenant(t, s)
@@ -350,6 +351,8 @@ func testClockLogoutEndExpired(t *testing.T, s *store.Store, c *clock) {
 	ownLong := mk(12*time.Hour, 2*3600) // ends at 2h, not at 30m
 	name := map[string]string{live.ID: "live", absolute.ID: "absolute", idleDefault.ID: "idle (default)",
 		ownShort.ID: "idle (own 5m)", ownLong.ID: "idle (own 2h)"}
+	stamp := func(d time.Duration) string { return start.Add(d).UTC().Format(time.RFC3339) }
+	audited := 0
 
 	for _, st := range []struct {
 		at   time.Duration
@@ -388,6 +391,23 @@ func testClockLogoutEndExpired(t *testing.T, s *store.Store, c *clock) {
 		} else if len(st.ends) == 1 && ds[0].SessionID != st.ends[0].ID {
 			t.Errorf("at %v: delivery for %s, want one for the %s session", st.at, ds[0].SessionID, name[st.ends[0].ID])
 		}
+		// Each ending is audited: session.expired, subject the user, with
+		// the limit that ended it and when it was reached.
+		evs, err := s.ListAudit(ctx, store.AuditFilter{TenantID: tn.ID, Event: audit.SessionExpired})
+		mustNil(t, "ListAudit", err)
+		if len(evs) != audited+len(st.ends) {
+			t.Errorf("at %v: %d session.expired events, want %d", st.at, len(evs), audited+len(st.ends))
+		} else if len(st.ends) == 1 {
+			bs := st.ends[0]
+			want := map[string]string{ownShort.ID: `{"reason":"idle","expired_at":"` + stamp(5*time.Minute) + `"}`,
+				absolute.ID:    `{"reason":"absolute","expired_at":"` + stamp(10*time.Minute) + `"}`,
+				idleDefault.ID: `{"reason":"idle","expired_at":"` + stamp(30*time.Minute) + `"}`,
+				ownLong.ID:     `{"reason":"idle","expired_at":"` + stamp(2*time.Hour) + `"}`}[bs.ID]
+			if ev := evs[0]; ev.SubjectID != u.ID || ev.ActorID != "" || ev.Detail != want {
+				t.Errorf("at %v: %s session audited as %+v, want subject %s and detail %s", st.at, name[bs.ID], ev, u.ID, want)
+			}
+		}
+		audited = len(evs)
 		mustNil(t, "TouchSession", s.TouchSession(ctx, live.ID))
 	}
 	if got, _ := s.SessionByID(ctx, live.ID); got.EndedAt != nil {
