@@ -192,9 +192,7 @@ func TestDemoSignOutInBrowser(t *testing.T) {
 		}
 	}
 	signIn("first sign-in")
-	// screenshot, not capture: the claims block is wider than a phone's
-	// card (it scrolls), which capture's layout check reports.
-	screenshot(t, ctx, "demo-signed-in")
+	capture(t, ctx, "demo-signed-in")
 	liveSessions := func() int {
 		live, err := e.store.ListUserSessions(context.Background(), e.userID(t, u.email), time.Hour)
 		must(t, err)
@@ -203,7 +201,7 @@ func TestDemoSignOutInBrowser(t *testing.T) {
 	before := liveSessions()
 
 	must(t, chromedp.Do(ctx,
-		chromedp.Click(chromedp.CSS(`a[href="/logout"]`)),
+		chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)),
 		chromedp.WaitVisible(chromedp.CSS(`.alert--notice`)),
 	))
 	notice, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.alert--notice`)))

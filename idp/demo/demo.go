@@ -120,11 +120,13 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /{$}", a.pages.Handler(a.home))
 	mux.Handle("GET /login", a.pages.Handler(a.login))
 	mux.Handle("GET /callback", a.pages.Handler(a.callback))
-	mux.Handle("GET /logout", a.pages.Handler(a.logout))
+	// Signing out is a form post, guarded like the provider's forms: a
+	// page of another site cannot sign the user out.
+	mux.Handle("POST /logout", http.NewCrossOriginProtection().Handler(a.pages.Handler(a.logout)))
 	mux.HandleFunc("POST /backchannel-logout", a.backchannelLogout)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(templates.Static())))
 	mux.Handle("/", a.pages.Handler(func(http.ResponseWriter, *http.Request) error { return web.ErrNotFound }))
-	return securityHeaders(mux)
+	return securityHeaders(a.cfg.Issuer, mux)
 }
 
 // relyingParty returns the client of the provider, running discovery the

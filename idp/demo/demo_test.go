@@ -430,7 +430,20 @@ func TestLogoutClearsFlowCookie(t *testing.T) {
 	if n := p.discoveries.Load(); n != 0 {
 		t.Fatalf("New ran discovery %d times; it must wait for the first sign-in", n)
 	}
-	resp := get(app, "/logout")
+	if resp := get(app, "/logout"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET /logout: status %d, want 404 (signing out is a form post)", resp.StatusCode)
+	}
+	cross := httptest.NewRequest(http.MethodPost, "/logout", nil)
+	cross.Header.Set("Sec-Fetch-Site", "cross-site")
+	w := httptest.NewRecorder()
+	app.ServeHTTP(w, cross)
+	if w.Code != http.StatusForbidden {
+		t.Fatalf("cross-site POST /logout: status %d, want 403", w.Code)
+	}
+	r := httptest.NewRequest(http.MethodPost, "/logout", nil)
+	w = httptest.NewRecorder()
+	app.ServeHTTP(w, r)
+	resp := w.Result()
 	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/" {
 		t.Fatalf("/logout: status %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 
 	"github.com/portcullis-idp/portcullis/idp/web"
 )
@@ -65,14 +66,21 @@ func (a *app) render(w http.ResponseWriter, status int, page func(io.Writer) err
 
 // securityHeaders sets the headers every response carries: no framing, no
 // sniffing, no Referer (the callback URL holds the code), and a policy that
-// allows only our own stylesheet and images.
-func securityHeaders(next http.Handler) http.Handler {
+// allows only our own stylesheet and images, and forms posted to this app
+// (the Sign out form) that may redirect on to the provider (issuer, its
+// end_session_endpoint; browsers apply form-action to the redirect too).
+func securityHeaders(issuer string, next http.Handler) http.Handler {
+	formAction := "'self'"
+	if u, err := url.Parse(issuer); err == nil && u.Host != "" {
+		formAction += " " + u.Scheme + "://" + u.Host
+	}
+	csp := "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action " + formAction
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+		h.Set("Content-Security-Policy", csp)
 		next.ServeHTTP(w, r)
 	})
 }
