@@ -14,8 +14,9 @@
 //
 // Every command reads the same configuration (see package idp/config): a
 // YAML file given with --config, PORTCULLIS_* environment variables and the
-// common flags, in rising precedence. Commands that open the database bring
-// its schema up to date first.
+// common flags, in rising precedence. Only migrate and serve create the
+// database and bring its schema up to date; the other commands refuse a
+// missing or unmigrated database.
 //
 // The composition is: main builds a cli (streams, environment), newRootCmd
 // builds the cobra tree on it, and each command is one file that loads the

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,6 +20,7 @@ import (
 	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/signing"
 	"github.com/portcullis-idp/portcullis/idp/store"
+	"github.com/portcullis-idp/portcullis/idp/store/storetest"
 )
 
 // testKey is a valid secrets key: 32 bytes in base64.
@@ -96,6 +99,15 @@ func testEnv(t *testing.T) (map[string]string, string) {
 	}, db
 }
 
+// migratedEnv is testEnv with the database created and migrated, as
+// `portcullis migrate` leaves it: the administration commands need that.
+func migratedEnv(t *testing.T) (map[string]string, string) {
+	t.Helper()
+	env, db := testEnv(t)
+	mustRun(t, env, "", "migrate")
+	return env, db
+}
+
 // openTestStore opens the database the commands wrote, for checks, sealing
 // with testKey as serve does.
 func openTestStore(t *testing.T, db string) *store.Store {
@@ -114,16 +126,12 @@ func openTestStore(t *testing.T, db string) *store.Store {
 }
 
 func TestAdminCommands(t *testing.T) {
-	env, db := testEnv(t)
+	env, db := migratedEnv(t)
 	ctx := context.Background()
 
-	// The first command on an empty database migrates it.
 	r := mustRun(t, env, "", "tenant", "create", "--slug", "acme", "--name", "Acme Corp")
 	if !strings.Contains(r.stdout, "created tenant acme (Acme Corp)") || !strings.Contains(r.stdout, "require TFA: true") {
 		t.Errorf("tenant create printed:\n%s", r.stdout)
-	}
-	if !strings.Contains(r.stderr, "database schema migrated") {
-		t.Errorf("tenant create on an empty database did not say it migrated:\n%s", r.stderr)
 	}
 	mustRun(t, env, "", "tenant", "create", "--slug", "lax", "--name", "Lax Ltd", "--require-tfa=false")
 	if r := runCLI(t, env, "", "tenant", "create", "--slug", "acme", "--name", "Again"); r.code != exitFailure || !strings.Contains(r.stderr, `tenant "acme" already exists`) {
@@ -335,7 +343,7 @@ func TestMigrateFreshDatabase(t *testing.T) {
 }
 
 func TestKeysRotate(t *testing.T) {
-	env, db := testEnv(t)
+	env, db := migratedEnv(t)
 	ctx := context.Background()
 	mustRun(t, env, "", "keys", "rotate")
 	r := mustRun(t, env, "", "keys", "rotate")
@@ -556,7 +564,7 @@ func runFailing(t *testing.T, env map[string]string, cases []cliCase) {
 }
 
 func TestTenantRequireTFA(t *testing.T) {
-	env, db := testEnv(t)
+	env, db := migratedEnv(t)
 	ctx := context.Background()
 	mustRun(t, env, "", "tenant", "create", "--slug", "lax", "--name", "Lax Ltd", "--require-tfa=false")
 	mustRun(t, env, "", "tenant", "create", "--slug", "other", "--name", "Other")
@@ -621,7 +629,7 @@ func TestTenantRequireTFA(t *testing.T) {
 }
 
 func TestTenantSetSessions(t *testing.T) {
-	env, db := testEnv(t)
+	env, db := migratedEnv(t)
 	ctx := context.Background()
 	mustRun(t, env, "", "tenant", "create", "--slug", "acme", "--name", "Acme")
 	st := openTestStore(t, db)
@@ -681,7 +689,7 @@ func TestTenantSetSessions(t *testing.T) {
 }
 
 func TestUserResetMFA(t *testing.T) {
-	env, db := testEnv(t)
+	env, db := migratedEnv(t)
 	ctx := context.Background()
 	mustRun(t, env, "", "tenant", "create", "--slug", "acme", "--name", "Acme")
 	st := openTestStore(t, db)
@@ -724,7 +732,7 @@ func TestUserResetMFA(t *testing.T) {
 }
 
 func TestUserUnlock(t *testing.T) {
-	env, db := testEnv(t)
+	env, db := migratedEnv(t)
 	ctx := context.Background()
 	mustRun(t, env, "", "tenant", "create", "--slug", "acme", "--name", "Acme")
 	st := openTestStore(t, db)
@@ -765,7 +773,7 @@ func TestUserUnlock(t *testing.T) {
 }
 
 func TestSessionsRevoke(t *testing.T) {
-	env, db := testEnv(t)
+	env, db := migratedEnv(t)
 	mustRun(t, env, "", "tenant", "create", "--slug", "acme", "--name", "Acme")
 	mustRun(t, env, "", "tenant", "create", "--slug", "other", "--name", "Other")
 	st := openTestStore(t, db)
@@ -802,5 +810,95 @@ func TestSessionsRevoke(t *testing.T) {
 		{"unknown user", []string{"sessions", "revoke", "--user", "nobody@acme.test"}, exitFailure, "no user with email nobody@acme.test"},
 		{"unknown tenant", []string{"sessions", "revoke", "--tenant", "nope"}, exitFailure, `no tenant "nope"`},
 		{"unknown subcommand", []string{"sessions", "frobnicate"}, exitUsage, "unknown command"},
+	})
+}
+
+// adminCommands are command lines of every command that opens the database
+// and is neither migrate nor serve.
+var adminCommands = [][]string{
+	{"user", "list", "--tenant", "acme"},
+	{"tenant", "list"},
+	{"client", "list"},
+	{"tenant", "create", "--slug", "acme", "--name", "Acme"},
+	{"tenant", "require-tfa", "--slug", "acme", "--off"},
+	{"tenant", "set-sessions", "--slug", "acme", "--idle", "1h"},
+	{"user", "create", "--tenant", "acme", "--email", "a@acme.test"},
+	{"user", "reset-mfa", "--email", "a@acme.test"},
+	{"user", "unlock", "--email", "a@acme.test"},
+	{"sessions", "revoke", "--tenant", "acme"},
+	{"client", "create", "--name", "App", "--redirect-uri", "https://app.example.com/cb"},
+	{"client", "delete", "some-id"},
+	{"keys", "rotate"},
+}
+
+// TestAdminCommandsLeaveNoFileBehind: a command other than migrate and serve
+// given a SQLite file that does not exist fails, says to run migrate, and
+// creates neither the file nor its directory.
+func TestAdminCommandsLeaveNoFileBehind(t *testing.T) {
+	for _, args := range adminCommands {
+		t.Run(strings.Join(args[:2], " "), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "x")
+			db := filepath.Join(dir, "p.db")
+			env := map[string]string{"PORTCULLIS_SECRETS_KEY": testKey}
+			r := runCLI(t, env, "", append(args, "--db", "sqlite:"+db)...)
+			if r.code != exitFailure || !strings.Contains(r.stderr, "no database at "+db) || !strings.Contains(r.stderr, "run 'portcullis migrate'") {
+				t.Errorf("exit %d (want %d), stderr %q", r.code, exitFailure, r.stderr)
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("%s exists after the command (%v)", dir, err)
+			}
+		})
+	}
+	// migrate creates it.
+	db := filepath.Join(t.TempDir(), "x", "p.db")
+	mustRun(t, map[string]string{}, "", "migrate", "--db", "sqlite:"+db)
+	if _, err := os.Stat(db); err != nil {
+		t.Errorf("migrate did not create the database: %v", err)
+	}
+}
+
+// TestAdminCommandsRefuseUnmigratedDatabase: an existing database without
+// the schema (an empty SQLite file, an empty PostgreSQL schema) is refused
+// and left as it was.
+func TestAdminCommandsRefuseUnmigratedDatabase(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		db := filepath.Join(t.TempDir(), "p.db")
+		if err := os.WriteFile(db, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		env := map[string]string{"PORTCULLIS_SECRETS_KEY": testKey, "PORTCULLIS_DB": "sqlite:" + db}
+		for _, args := range adminCommands {
+			r := runCLI(t, env, "", args...)
+			if r.code != exitFailure || !strings.Contains(r.stderr, "is not migrated: run 'portcullis migrate'") {
+				t.Errorf("portcullis %s: exit %d, stderr %q", strings.Join(args, " "), r.code, r.stderr)
+			}
+		}
+		st := openTestStore(t, db)
+		if err := st.CheckSchema(context.Background()); !errors.Is(err, store.ErrNoSchema) {
+			t.Errorf("after the refused commands, CheckSchema = %v, want ErrNoSchema", err)
+		}
+	})
+	t.Run("postgres", func(t *testing.T) {
+		cfg := storetest.PostgresConfig(t)
+		env := map[string]string{"PORTCULLIS_SECRETS_KEY": testKey, "PORTCULLIS_DB": cfg.DSN}
+		for _, args := range [][]string{{"user", "list", "--tenant", "acme"}, {"tenant", "create", "--slug", "acme", "--name", "Acme"}} {
+			r := runCLI(t, env, "", args...)
+			if r.code != exitFailure || !strings.Contains(r.stderr, "is not migrated: run 'portcullis migrate'") {
+				t.Errorf("portcullis %s: exit %d, stderr %q", strings.Join(args, " "), r.code, r.stderr)
+			}
+		}
+		st, err := store.Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if err := st.CheckSchema(context.Background()); !errors.Is(err, store.ErrNoSchema) {
+			t.Errorf("after the refused commands, CheckSchema = %v, want ErrNoSchema", err)
+		}
+		mustRun(t, env, "", "migrate")
+		mustRun(t, env, "", "tenant", "create", "--slug", "acme", "--name", "Acme")
+		if r := mustRun(t, env, "", "tenant", "list"); !strings.Contains(r.stdout, "acme") {
+			t.Errorf("tenant list after migrate:\n%s", r.stdout)
+		}
 	})
 }

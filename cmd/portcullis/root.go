@@ -194,36 +194,55 @@ func dbWhere(cfg config.Config) string {
 }
 
 // openAdminStore loads the configuration and opens the store for an
-// administration command.
+// administration command: an existing, migrated database only.
 func (c *cli) openAdminStore(cmd *cobra.Command) (*store.Store, config.Config, error) {
 	cfg, err := c.loadConfig(cmd)
 	if err != nil {
 		return nil, cfg, err
 	}
-	st, err := c.openStoreNoting(cmd.Context(), cfg)
+	st, err := openExistingStore(cmd.Context(), cfg)
 	return st, cfg, err
 }
 
-// openStoreNoting is openStore for the administration commands: it notes
-// on stderr any migration it applied, so that stdout keeps only the result.
-func (c *cli) openStoreNoting(ctx context.Context, cfg config.Config) (*store.Store, error) {
-	st, applied, err := openStore(ctx, cfg, nil)
+// openExistingStore opens the configured database for the administration
+// commands, which never create or migrate one: only migrate and serve do.
+// A missing SQLite file (nothing is created, not even its directory), a
+// database without the schema, or one whose schema is behind or ahead of
+// this binary is an error that says what to run.
+func openExistingStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
+	driver, dsn := cfg.DBDriverAndDSN()
+	if driver == config.DriverSQLite {
+		path, _, _ := strings.Cut(dsn, "?")
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no database at %s: run 'portcullis migrate' (or 'portcullis serve') to create it, or point --db or PORTCULLIS_DB at an existing one", path)
+		} else if err != nil {
+			return nil, fmt.Errorf("database %s: %w", path, err)
+		}
+	}
+	st, err := store.Open(store.Config{
+		Driver:       driver,
+		DSN:          dsn,
+		MaxOpenConns: cfg.DB.MaxOpenConns,
+		MaxIdleConns: cfg.DB.MaxIdleConns,
+	})
 	if err != nil {
 		return nil, err
 	}
-	if len(applied) > 0 {
-		fmt.Fprintf(c.stderr, "portcullis: database schema migrated (applied %s)\n", versionList(applied))
+	if err := connect(ctx, st, cfg); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	if err := st.CheckSchema(ctx); err != nil {
+		_ = st.Close()
+		switch {
+		case errors.Is(err, store.ErrNoSchema):
+			return nil, fmt.Errorf("the database at %s is not migrated: run 'portcullis migrate' (or 'portcullis serve') first", dbWhere(cfg))
+		case errors.Is(err, store.ErrSchemaBehind):
+			return nil, fmt.Errorf("the database schema at %s is older than this binary: run 'portcullis migrate' first", dbWhere(cfg))
+		}
+		return nil, fmt.Errorf("database at %s: %w", dbWhere(cfg), err)
 	}
 	return st, nil
-}
-
-// versionList formats migration versions as "1, 2, 3".
-func versionList(vs []int64) string {
-	s := make([]string, len(vs))
-	for i, v := range vs {
-		s[i] = fmt.Sprint(v)
-	}
-	return strings.Join(s, ", ")
 }
 
 // openTenantStore is openAdminStore for a command about one tenant: it
