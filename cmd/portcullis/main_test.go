@@ -21,6 +21,7 @@ import (
 	"github.com/portcullis-idp/portcullis/idp/signing"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/idp/store/storetest"
+	"github.com/portcullis-idp/portcullis/mfa"
 )
 
 // testKey is a valid secrets key: 32 bytes in base64.
@@ -196,6 +197,11 @@ func TestAdminCommands(t *testing.T) {
 	r = mustRun(t, env, "", "user", "list", "--tenant", "acme")
 	if rows := table(r.stdout); len(rows) != 3 || rows[1][0] != "ada@acme.test" || rows[1][3] != "admin" || rows[2][0] != "bob@acme.test" {
 		t.Errorf("user list:\n%s", r.stdout)
+	}
+	if rows := table(r.stdout); len(rows) != 3 ||
+		!slices.Equal(rows[0][:6], []string{"EMAIL", "NAME", "ROLE", "STATUS", "2FA", "LOCKED_UNTIL"}) ||
+		!slices.Equal(rows[2][:7], []string{"bob@acme.test", "-", "member", "active", "not-enrolled", "-", "never"}) {
+		t.Errorf("user list does not show 2FA not-enrolled and no lock for bob:\n%s", r.stdout)
 	}
 
 	// client create --json: a confidential client with the defaults.
@@ -461,6 +467,21 @@ func TestCheckRedirectURI(t *testing.T) {
 	}
 }
 
+// twoFactorOfUsers runs user list and returns the 2FA column by email,
+// with ":" and the LOCKED_UNTIL column appended when it is not "-".
+func twoFactorOfUsers(t *testing.T, env map[string]string, slug string) map[string]string {
+	t.Helper()
+	rows := table(mustRun(t, env, "", "user", "list", "--tenant", slug).stdout)
+	out := make(map[string]string)
+	for _, row := range rows[1:] { // users without a name: the columns do not shift
+		out[row[0]] = row[4]
+		if row[5] != "-" {
+			out[row[0]] += ":" + row[5]
+		}
+	}
+	return out
+}
+
 // table splits printed rows into their white-space separated fields.
 func table(out string) [][]string {
 	var rows [][]string
@@ -703,6 +724,9 @@ func TestUserResetMFA(t *testing.T) {
 		}
 	}
 	a1, a2, b1 := seedSession(t, st, ada), seedSession(t, st, ada), seedSession(t, st, bob)
+	if got := twoFactorOfUsers(t, env, "acme"); got["ada@acme.test"] != "active" || got["bob@acme.test"] != "active" {
+		t.Errorf("user list 2FA before the reset: %v, want both active", got)
+	}
 
 	r := mustRun(t, env, "", "user", "reset-mfa", "--email", "Ada@Acme.test")
 	if strings.TrimSpace(r.stdout) != "reset two-factor sign-in of ada@acme.test; sessions ended: 2" {
@@ -716,6 +740,9 @@ func TestUserResetMFA(t *testing.T) {
 	}
 	if has, _ := st.HasActiveAuthenticator(ctx, bob.ID); !has {
 		t.Error("bob's authenticator was removed")
+	}
+	if got := twoFactorOfUsers(t, env, "acme"); got["ada@acme.test"] != "not-enrolled" || got["bob@acme.test"] != "active" {
+		t.Errorf("user list 2FA after the reset: %v, want ada not-enrolled, bob active", got)
 	}
 	if got := liveSessions(t, st, a1, a2, b1); !slices.Equal(got, []bool{false, false, true}) {
 		t.Errorf("live sessions %v, want only bob's", got)
@@ -751,6 +778,25 @@ func TestUserUnlock(t *testing.T) {
 		t.Fatalf("LockSignIn: %v %v", ok, err)
 	}
 
+	// Bob, enrolled, is locked out of code entry.
+	bob := seedUser(t, st, "acme", "bob@acme.test")
+	if err := st.BeginEnrollment(ctx, bob.ID, "secret"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ConfirmEnrollment(ctx, bob.ID, "secret", 1, []byte("recovery-hash")); err != nil {
+		t.Fatal(err)
+	}
+	codesUntil := until.Add(time.Hour)
+	if ok, err := st.SaveAttempts(ctx, bob.ID, 0, mfa.Attempts{Lockouts: 1, LockedUntil: codesUntil, Version: 1}); !ok || err != nil {
+		t.Fatalf("SaveAttempts: %v %v", ok, err)
+	}
+	rows := table(mustRun(t, env, "", "user", "list", "--tenant", "acme").stdout)
+	if len(rows) != 3 ||
+		!slices.Equal(rows[1][:6], []string{"ada@acme.test", "-", "member", "active", "not-enrolled", until.Format(time.RFC3339)}) ||
+		!slices.Equal(rows[2][:6], []string{"bob@acme.test", "-", "member", "active", "locked", codesUntil.Format(time.RFC3339)}) {
+		t.Errorf("user list does not show the locks: %q", rows)
+	}
+
 	r := mustRun(t, env, "", "user", "unlock", "--email", "ada@acme.test")
 	want := "cleared: password locked from 203.0.113.5 until " + until.Format(time.RFC3339) + "\nunlocked ada@acme.test"
 	if strings.TrimSpace(r.stdout) != want {
@@ -758,6 +804,9 @@ func TestUserUnlock(t *testing.T) {
 	}
 	if locks, _ := st.UserLocks(ctx, ada.ID); locks.Locked() {
 		t.Errorf("still locked: %+v", locks)
+	}
+	if got := twoFactorOfUsers(t, env, "acme"); got["ada@acme.test"] != "not-enrolled" || got["bob@acme.test"] != "locked:"+codesUntil.Format(time.RFC3339) {
+		t.Errorf("user list 2FA after unlocking ada: %v", got)
 	}
 	if e := lastAudit(t, st, ada.TenantID, "user.unlocked"); e.SubjectID != ada.ID || e.Detail != `{"password_locks":1,"code_lock":false,"via":"cli"}` {
 		t.Errorf("audit: %+v", e)
@@ -901,4 +950,72 @@ func TestAdminCommandsRefuseUnmigratedDatabase(t *testing.T) {
 			t.Errorf("tenant list after migrate:\n%s", r.stdout)
 		}
 	})
+}
+
+// TestHelpShowsPlainBooleanFlags: boolean flags read "--dev", not
+// "--dev[=true|false]", and still take no value or an explicit one.
+func TestHelpShowsPlainBooleanFlags(t *testing.T) {
+	env, _ := testEnv(t)
+	for _, args := range [][]string{{"tenant", "create", "--help"}, {"serve", "--help"}, {"user", "create", "--help"}, {"--help"}} {
+		r := mustRun(t, env, "", args...)
+		if strings.Contains(r.stdout, "[=") {
+			t.Errorf("portcullis %s shows a flag with [=...]:\n%s", strings.Join(args, " "), r.stdout)
+		}
+	}
+	r := mustRun(t, env, "", "tenant", "create", "--help")
+	for _, want := range []string{"  -h, --help ", "      --require-tfa ", "      --dev "} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("tenant create --help lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	// The flags still parse as booleans.
+	mustRun(t, env, "", "migrate")
+	mustRun(t, env, "", "tenant", "create", "--slug", "lax", "--name", "Lax", "--require-tfa=false")
+	mustRun(t, env, "", "tenant", "create", "--slug", "strict", "--name", "Strict", "--require-tfa")
+	rows := table(mustRun(t, env, "", "tenant", "list").stdout)
+	if len(rows) != 3 || rows[1][0] != "lax" || rows[1][2] != "false" || rows[2][0] != "strict" || rows[2][2] != "true" {
+		t.Errorf("tenant list: %q", rows)
+	}
+	if r := runCLI(t, env, "", "tenant", "list", "--dev=maybe"); r.code != exitUsage || !strings.Contains(r.stderr, "--dev") {
+		t.Errorf("--dev=maybe: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestVersionHelpShowsOwnFlags: version reads no configuration, so its help
+// lists no --config, --db and the like.
+func TestVersionHelpShowsOwnFlags(t *testing.T) {
+	r := mustRun(t, nil, "", "version", "--help")
+	for _, unwanted := range []string{"--config", "--db", "--issuer", "Global Flags"} {
+		if strings.Contains(r.stdout, unwanted) {
+			t.Errorf("version --help shows %q:\n%s", unwanted, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stdout, "portcullis version [flags]") || !strings.Contains(r.stdout, "--help") {
+		t.Errorf("version --help:\n%s", r.stdout)
+	}
+	// Other commands still list the configuration flags.
+	if r := mustRun(t, nil, "", "tenant", "list", "--help"); !strings.Contains(r.stdout, "--config") {
+		t.Errorf("tenant list --help lacks --config:\n%s", r.stdout)
+	}
+}
+
+// TestUnknownCommandSuggests: an unknown command names the nearest one.
+func TestUnknownCommandSuggests(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"tenan"}, `unknown command "tenan" for "portcullis"; did you mean "tenant"?`},
+		{[]string{"clinet", "list"}, `did you mean "client"?`},
+		{[]string{"user", "lst"}, `unknown command "lst" for "portcullis user"; did you mean "list"?`},
+		{[]string{"tenant", "requiretfa"}, `did you mean "require-tfa"?`},
+	} {
+		r := runCLI(t, nil, "", tc.args...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("portcullis %s: exit %d, stderr %q, want %q", strings.Join(tc.args, " "), r.code, r.stderr, tc.want)
+		}
+	}
+	if r := runCLI(t, nil, "", "frobnicate"); r.code != exitUsage || strings.Contains(r.stderr, "did you mean") {
+		t.Errorf("frobnicate: exit %d, stderr %q", r.code, r.stderr)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/portcullis-idp/portcullis/idp/config"
 	"github.com/portcullis-idp/portcullis/idp/secrets"
@@ -47,6 +48,7 @@ variables, and the flags below.`,
 	pf.String("config", "", "YAML configuration file (default $PORTCULLIS_CONFIG)")
 	config.RegisterFlags(pf)
 
+	root.SuggestionsMinimumDistance = 2
 	root.AddCommand(
 		newServeCmd(c),
 		newMigrateCmd(c),
@@ -57,7 +59,31 @@ variables, and the flags below.`,
 		newKeysCmd(c),
 		newVersionCmd(c),
 	)
+	plainBoolFlags(root)
 	return root
+}
+
+// plainBool is a boolean flag value that pflag's help prints as a plain
+// flag ("--dev"), not "--dev[=true|false]": pflag adds that to every value
+// that says IsBoolFlag, and this one does not say it. The flag still takes
+// no argument (its NoOptDefVal is "true") and still accepts --dev=false.
+type plainBool struct{ pflag.Value }
+
+// plainBoolFlags makes every boolean flag of cmd and its subcommands, the
+// --help and --version flags cobra adds included, a plainBool.
+func plainBoolFlags(cmd *cobra.Command) {
+	cmd.InitDefaultHelpFlag()
+	cmd.InitDefaultVersionFlag()
+	wrap := func(f *pflag.Flag) {
+		if _, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && f.Value.Type() == "bool" {
+			f.Value = plainBool{f.Value}
+		}
+	}
+	cmd.Flags().VisitAll(wrap)
+	cmd.PersistentFlags().VisitAll(wrap)
+	for _, sub := range cmd.Commands() {
+		plainBoolFlags(sub)
+	}
 }
 
 // group returns a command that only holds subcommands.
@@ -71,9 +97,26 @@ func group(use, short string, subs ...*cobra.Command) *cobra.Command {
 // or an error for a word that names no subcommand.
 func groupRun(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return usageError{fmt.Errorf("unknown command %q for %q (see '%s --help')", args[0], cmd.CommandPath(), cmd.CommandPath())}
+		return usageError{fmt.Errorf("unknown command %q for %q%s (see '%s --help')", args[0], cmd.CommandPath(), didYouMean(cmd, args[0]), cmd.CommandPath())}
 	}
 	return cmd.Help()
+}
+
+// didYouMean names the subcommands of cmd nearest to typed (cobra's
+// suggestions: within two edits, or starting with it), or is empty.
+func didYouMean(cmd *cobra.Command, typed string) string {
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2
+	}
+	names := cmd.SuggestionsFor(typed)
+	if len(names) == 0 {
+		return ""
+	}
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = fmt.Sprintf("%q", n)
+	}
+	return "; did you mean " + strings.Join(quoted, " or ") + "?"
 }
 
 // exactArgs is cobra.ExactArgs reporting a usage error.
