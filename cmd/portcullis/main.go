@@ -43,6 +43,7 @@ func main() {
 		stdout:    os.Stdout,
 		stderr:    os.Stderr,
 		lookupEnv: os.LookupEnv,
+		environ:   os.Environ,
 	}
 	os.Exit(c.run(context.Background(), os.Args[1:]))
 }
@@ -54,6 +55,7 @@ type cli struct {
 	stdout    io.Writer // results: tables, ids, secrets
 	stderr    io.Writer // logs and notes
 	lookupEnv func(key string) (string, bool)
+	environ   func() []string // the whole environment, to find misspelt PORTCULLIS_* variables
 
 	// serveStarted, when set, is called by serve once it answers requests
 	// (tests use it to find the addresses of servers started on port 0).

@@ -71,6 +71,13 @@ func runCLIContext(ctx context.Context, t *testing.T, env map[string]string, std
 			v, ok := env[k]
 			return v, ok
 		},
+		environ: func() []string {
+			var kv []string
+			for k, v := range env {
+				kv = append(kv, k+"="+v)
+			}
+			return kv
+		},
 		serveStarted: onStart,
 	}
 	code := c.run(ctx, args)
@@ -400,18 +407,20 @@ func TestServeWithoutSecretsKey(t *testing.T) {
 func TestConfigProblemsReportedTogether(t *testing.T) {
 	env, _ := testEnv(t)
 	env["PORTCULLIS_SESSION_IDLE"] = "soon"
+	env["PORTCULLIS_SESION_ABSOLUTE"] = "1h"
 	r := runCLI(t, env, "", "migrate", "--issuer", "ftp://id.example.com", "--log-level", "loud")
 	if r.code != exitUsage {
 		t.Errorf("exit %d, want %d", r.code, exitUsage)
 	}
-	// A value that does not parse stops Load before validation; fix it and
-	// the validation problems come together.
-	if !strings.Contains(r.stderr, "PORTCULLIS_SESSION_IDLE") {
-		t.Errorf("stderr:\n%s", r.stderr)
-	}
-	delete(env, "PORTCULLIS_SESSION_IDLE")
-	r = runCLI(t, env, "", "migrate", "--issuer", "ftp://id.example.com", "--log-level", "loud")
-	for _, want := range []string{"invalid configuration (2 problems)", "  issuer: ", "  log.level: "} {
+	// A value that does not parse, a misspelt variable and two invalid
+	// values: reported together, in one run.
+	for _, want := range []string{
+		"invalid configuration (4 problems)",
+		"  sessions.idle: environment variable PORTCULLIS_SESSION_IDLE: ",
+		`  PORTCULLIS_SESION_ABSOLUTE: unknown environment variable; did you mean "PORTCULLIS_SESSION_ABSOLUTE"?`,
+		"  issuer: ",
+		"  log.level: ",
+	} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}

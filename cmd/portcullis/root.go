@@ -140,7 +140,7 @@ func (c *cli) loadConfig(cmd *cobra.Command) (config.Config, error) {
 	if file == "" {
 		file, _ = c.lookupEnv("PORTCULLIS_CONFIG")
 	}
-	cfg, err := config.Load(config.LoadOptions{File: file, LookupEnv: c.lookupEnv, Flags: cmd.Flags()})
+	cfg, err := config.Load(config.LoadOptions{File: file, LookupEnv: c.lookupEnv, Environ: c.environ, Flags: cmd.Flags()})
 	if err != nil {
 		return config.Config{}, usageError{err}
 	}
