@@ -883,6 +883,7 @@ var adminCommands = [][]string{
 	{"user", "create", "--tenant", "acme", "--email", "a@acme.test"},
 	{"user", "reset-mfa", "--email", "a@acme.test"},
 	{"user", "unlock", "--email", "a@acme.test"},
+	{"user", "import", "--tenant", "acme", "--file", "-"},
 	{"sessions", "revoke", "--tenant", "acme"},
 	{"client", "create", "--name", "App", "--redirect-uri", "https://app.example.com/cb"},
 	{"client", "delete", "some-id"},
