@@ -35,8 +35,17 @@ const (
 var ErrDatabaseNewer = errors.New("database schema is newer than this binary; upgrade Portcullis")
 
 // ErrNoSchema means the database holds no Portcullis schema at all: it
-// was never migrated (or is not a Portcullis database).
-var ErrNoSchema = errors.New("database has no Portcullis schema; run `portcullis migrate` (or `portcullis serve`) to create it")
+// was never migrated (or is not a Portcullis database). It is the extreme
+// case of ErrSchemaBehind, and errors.Is reports it as that too.
+var ErrNoSchema error = noSchemaError{}
+
+type noSchemaError struct{}
+
+func (noSchemaError) Error() string {
+	return "database has no Portcullis schema; run `portcullis migrate` (or `portcullis serve`) to create it"
+}
+
+func (noSchemaError) Is(target error) bool { return target == ErrSchemaBehind }
 
 // ErrSchemaBehind means migrations are pending.
 var ErrSchemaBehind = errors.New("database schema is behind; run `portcullis migrate`")
