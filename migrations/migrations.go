@@ -34,6 +34,19 @@ const (
 // ErrDatabaseNewer means the database was migrated by a newer Portcullis.
 var ErrDatabaseNewer = errors.New("database schema is newer than this binary; upgrade Portcullis")
 
+// ErrNoSchema means the database holds no Portcullis schema at all: it
+// was never migrated (or is not a Portcullis database). It is the extreme
+// case of ErrSchemaBehind, and errors.Is reports it as that too.
+var ErrNoSchema error = noSchemaError{}
+
+type noSchemaError struct{}
+
+func (noSchemaError) Error() string {
+	return "database has no Portcullis schema; run `portcullis migrate` (or `portcullis serve`) to create it"
+}
+
+func (noSchemaError) Is(target error) bool { return target == ErrSchemaBehind }
+
 // ErrSchemaBehind means migrations are pending.
 var ErrSchemaBehind = errors.New("database schema is behind; run `portcullis migrate`")
 
@@ -101,8 +114,16 @@ func Apply(ctx context.Context, db *sql.DB, dialect Dialect) ([]int64, error) {
 	return applied, nil
 }
 
-// Check reports whether the schema is exactly current (used by readiness).
+// Check reports whether the schema is exactly current (used by readiness
+// and by the administration commands, which never migrate): ErrNoSchema
+// for a database never migrated, ErrSchemaBehind or ErrDatabaseNewer for
+// one at another version. It changes nothing in the database.
 func Check(ctx context.Context, db *sql.DB, dialect Dialect) error {
+	if ok, err := hasVersionTable(ctx, db, dialect); err != nil {
+		return err
+	} else if !ok {
+		return ErrNoSchema
+	}
 	p, err := provider(db, dialect, false)
 	if err != nil {
 		return err
@@ -122,4 +143,23 @@ func Check(ctx context.Context, db *sql.DB, dialect Dialect) error {
 		return ErrSchemaBehind
 	}
 	return nil
+}
+
+// versionTable is the table in which goose records the applied versions.
+const versionTable = goose.DefaultTablename
+
+// hasVersionTable reports whether the database has goose's version table
+// (on PostgreSQL, in the search_path), without creating it as goose would.
+func hasVersionTable(ctx context.Context, db *sql.DB, dialect Dialect) (bool, error) {
+	var ok bool
+	var err error
+	switch dialect {
+	case Postgres:
+		err = db.QueryRowContext(ctx, "SELECT to_regclass($1) IS NOT NULL", versionTable).Scan(&ok)
+	default:
+		var n int
+		err = db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", versionTable).Scan(&n)
+		ok = n > 0
+	}
+	return ok, err
 }

@@ -2,6 +2,7 @@ package migrations_test
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -299,5 +300,13 @@ func TestPendingRequestKindAndCodeSessions(t *testing.T) {
 				t.Errorf("stage after Down = %q, %v; want consent", stage, err)
 			}
 		})
+	}
+}
+
+// TestNoSchemaIsSchemaBehind: an empty database is reported as ErrNoSchema,
+// which callers that only know ErrSchemaBehind still recognise.
+func TestNoSchemaIsSchemaBehind(t *testing.T) {
+	if !errors.Is(migrations.ErrNoSchema, migrations.ErrSchemaBehind) || errors.Is(migrations.ErrSchemaBehind, migrations.ErrNoSchema) {
+		t.Error("ErrNoSchema must be an ErrSchemaBehind, not the other way round")
 	}
 }

@@ -319,7 +319,7 @@ redirect URIs. --web-origin= (empty) allows none.`,
 					return err
 				}
 			}
-			st, err := c.openStoreNoting(cmd.Context(), cfg)
+			st, err := openExistingStore(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}

@@ -17,7 +17,7 @@ import (
 const keycloakHash = "$pbkdf2-sha256$i=4096$c2FsdFNBTFRzYWx0U0FMVHNhbHRTQUxUc2FsdFNBTFRzYWx0$NIyJ28vTKy8y2BS4EW6EzysXNH68GAAYHE4qH7jdU+HGNVGMfaxH6Q=="
 
 func TestUserImport(t *testing.T) {
-	env, db := testEnv(t)
+	env, db := migratedEnv(t)
 	mustRun(t, env, "", "tenant", "create", "--slug", "acme", "--name", "Acme")
 	dir := t.TempDir()
 	write := func(name, text string) string {

@@ -39,7 +39,7 @@ servers use; rotate checks that it can decrypt the current key first.`,
 			if err != nil {
 				return err
 			}
-			st, err := c.openStoreNoting(cmd.Context(), cfg)
+			st, err := openExistingStore(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}

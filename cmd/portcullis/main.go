@@ -14,8 +14,9 @@
 //
 // Every command reads the same configuration (see package idp/config): a
 // YAML file given with --config, PORTCULLIS_* environment variables and the
-// common flags, in rising precedence. Commands that open the database bring
-// its schema up to date first.
+// common flags, in rising precedence. Only migrate and serve create the
+// database and bring its schema up to date; the other commands refuse a
+// missing or unmigrated database.
 //
 // The composition is: main builds a cli (streams, environment), newRootCmd
 // builds the cobra tree on it, and each command is one file that loads the
@@ -42,6 +43,7 @@ func main() {
 		stdout:    os.Stdout,
 		stderr:    os.Stderr,
 		lookupEnv: os.LookupEnv,
+		environ:   os.Environ,
 	}
 	os.Exit(c.run(context.Background(), os.Args[1:]))
 }
@@ -53,6 +55,7 @@ type cli struct {
 	stdout    io.Writer // results: tables, ids, secrets
 	stderr    io.Writer // logs and notes
 	lookupEnv func(key string) (string, bool)
+	environ   func() []string // the whole environment, to find misspelt PORTCULLIS_* variables
 
 	// serveStarted, when set, is called by serve once it answers requests
 	// (tests use it to find the addresses of servers started on port 0).

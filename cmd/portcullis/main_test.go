@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,6 +20,8 @@ import (
 	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/signing"
 	"github.com/portcullis-idp/portcullis/idp/store"
+	"github.com/portcullis-idp/portcullis/idp/store/storetest"
+	"github.com/portcullis-idp/portcullis/mfa"
 )
 
 // testKey is a valid secrets key: 32 bytes in base64.
@@ -67,6 +71,13 @@ func runCLIContext(ctx context.Context, t *testing.T, env map[string]string, std
 			v, ok := env[k]
 			return v, ok
 		},
+		environ: func() []string {
+			var kv []string
+			for k, v := range env {
+				kv = append(kv, k+"="+v)
+			}
+			return kv
+		},
 		serveStarted: onStart,
 	}
 	code := c.run(ctx, args)
@@ -96,6 +107,15 @@ func testEnv(t *testing.T) (map[string]string, string) {
 	}, db
 }
 
+// migratedEnv is testEnv with the database created and migrated, as
+// `portcullis migrate` leaves it: the administration commands need that.
+func migratedEnv(t *testing.T) (map[string]string, string) {
+	t.Helper()
+	env, db := testEnv(t)
+	mustRun(t, env, "", "migrate")
+	return env, db
+}
+
 // openTestStore opens the database the commands wrote, for checks, sealing
 // with testKey as serve does.
 func openTestStore(t *testing.T, db string) *store.Store {
@@ -114,16 +134,12 @@ func openTestStore(t *testing.T, db string) *store.Store {
 }
 
 func TestAdminCommands(t *testing.T) {
-	env, db := testEnv(t)
+	env, db := migratedEnv(t)
 	ctx := context.Background()
 
-	// The first command on an empty database migrates it.
 	r := mustRun(t, env, "", "tenant", "create", "--slug", "acme", "--name", "Acme Corp")
 	if !strings.Contains(r.stdout, "created tenant acme (Acme Corp)") || !strings.Contains(r.stdout, "require TFA: true") {
 		t.Errorf("tenant create printed:\n%s", r.stdout)
-	}
-	if !strings.Contains(r.stderr, "database schema migrated") {
-		t.Errorf("tenant create on an empty database did not say it migrated:\n%s", r.stderr)
 	}
 	mustRun(t, env, "", "tenant", "create", "--slug", "lax", "--name", "Lax Ltd", "--require-tfa=false")
 	if r := runCLI(t, env, "", "tenant", "create", "--slug", "acme", "--name", "Again"); r.code != exitFailure || !strings.Contains(r.stderr, `tenant "acme" already exists`) {
@@ -188,6 +204,11 @@ func TestAdminCommands(t *testing.T) {
 	r = mustRun(t, env, "", "user", "list", "--tenant", "acme")
 	if rows := table(r.stdout); len(rows) != 3 || rows[1][0] != "ada@acme.test" || rows[1][3] != "admin" || rows[2][0] != "bob@acme.test" {
 		t.Errorf("user list:\n%s", r.stdout)
+	}
+	if rows := table(r.stdout); len(rows) != 3 ||
+		!slices.Equal(rows[0][:6], []string{"EMAIL", "NAME", "ROLE", "STATUS", "2FA", "LOCKED_UNTIL"}) ||
+		!slices.Equal(rows[2][:7], []string{"bob@acme.test", "-", "member", "active", "not-enrolled", "-", "never"}) {
+		t.Errorf("user list does not show 2FA not-enrolled and no lock for bob:\n%s", r.stdout)
 	}
 
 	// client create --json: a confidential client with the defaults.
@@ -335,7 +356,7 @@ func TestMigrateFreshDatabase(t *testing.T) {
 }
 
 func TestKeysRotate(t *testing.T) {
-	env, db := testEnv(t)
+	env, db := migratedEnv(t)
 	ctx := context.Background()
 	mustRun(t, env, "", "keys", "rotate")
 	r := mustRun(t, env, "", "keys", "rotate")
@@ -386,18 +407,20 @@ func TestServeWithoutSecretsKey(t *testing.T) {
 func TestConfigProblemsReportedTogether(t *testing.T) {
 	env, _ := testEnv(t)
 	env["PORTCULLIS_SESSION_IDLE"] = "soon"
+	env["PORTCULLIS_SESION_ABSOLUTE"] = "1h"
 	r := runCLI(t, env, "", "migrate", "--issuer", "ftp://id.example.com", "--log-level", "loud")
 	if r.code != exitUsage {
 		t.Errorf("exit %d, want %d", r.code, exitUsage)
 	}
-	// A value that does not parse stops Load before validation; fix it and
-	// the validation problems come together.
-	if !strings.Contains(r.stderr, "PORTCULLIS_SESSION_IDLE") {
-		t.Errorf("stderr:\n%s", r.stderr)
-	}
-	delete(env, "PORTCULLIS_SESSION_IDLE")
-	r = runCLI(t, env, "", "migrate", "--issuer", "ftp://id.example.com", "--log-level", "loud")
-	for _, want := range []string{"invalid configuration (2 problems)", "  issuer: ", "  log.level: "} {
+	// A value that does not parse, a misspelt variable and two invalid
+	// values: reported together, in one run.
+	for _, want := range []string{
+		"invalid configuration (4 problems)",
+		"  sessions.idle: environment variable PORTCULLIS_SESSION_IDLE: ",
+		`  PORTCULLIS_SESION_ABSOLUTE: unknown environment variable; did you mean "PORTCULLIS_SESSION_ABSOLUTE"?`,
+		"  issuer: ",
+		"  log.level: ",
+	} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}
@@ -451,6 +474,21 @@ func TestCheckRedirectURI(t *testing.T) {
 			t.Errorf("checkRedirectURI(%q, public=%v) = %v, want ok=%v", tc.uri, tc.public, err, tc.ok)
 		}
 	}
+}
+
+// twoFactorOfUsers runs user list and returns the 2FA column by email,
+// with ":" and the LOCKED_UNTIL column appended when it is not "-".
+func twoFactorOfUsers(t *testing.T, env map[string]string, slug string) map[string]string {
+	t.Helper()
+	rows := table(mustRun(t, env, "", "user", "list", "--tenant", slug).stdout)
+	out := make(map[string]string)
+	for _, row := range rows[1:] { // users without a name: the columns do not shift
+		out[row[0]] = row[4]
+		if row[5] != "-" {
+			out[row[0]] += ":" + row[5]
+		}
+	}
+	return out
 }
 
 // table splits printed rows into their white-space separated fields.
@@ -556,7 +594,7 @@ func runFailing(t *testing.T, env map[string]string, cases []cliCase) {
 }
 
 func TestTenantRequireTFA(t *testing.T) {
-	env, db := testEnv(t)
+	env, db := migratedEnv(t)
 	ctx := context.Background()
 	mustRun(t, env, "", "tenant", "create", "--slug", "lax", "--name", "Lax Ltd", "--require-tfa=false")
 	mustRun(t, env, "", "tenant", "create", "--slug", "other", "--name", "Other")
@@ -621,7 +659,7 @@ func TestTenantRequireTFA(t *testing.T) {
 }
 
 func TestTenantSetSessions(t *testing.T) {
-	env, db := testEnv(t)
+	env, db := migratedEnv(t)
 	ctx := context.Background()
 	mustRun(t, env, "", "tenant", "create", "--slug", "acme", "--name", "Acme")
 	st := openTestStore(t, db)
@@ -681,7 +719,7 @@ func TestTenantSetSessions(t *testing.T) {
 }
 
 func TestUserResetMFA(t *testing.T) {
-	env, db := testEnv(t)
+	env, db := migratedEnv(t)
 	ctx := context.Background()
 	mustRun(t, env, "", "tenant", "create", "--slug", "acme", "--name", "Acme")
 	st := openTestStore(t, db)
@@ -695,6 +733,9 @@ func TestUserResetMFA(t *testing.T) {
 		}
 	}
 	a1, a2, b1 := seedSession(t, st, ada), seedSession(t, st, ada), seedSession(t, st, bob)
+	if got := twoFactorOfUsers(t, env, "acme"); got["ada@acme.test"] != "active" || got["bob@acme.test"] != "active" {
+		t.Errorf("user list 2FA before the reset: %v, want both active", got)
+	}
 
 	r := mustRun(t, env, "", "user", "reset-mfa", "--email", "Ada@Acme.test")
 	if strings.TrimSpace(r.stdout) != "reset two-factor sign-in of ada@acme.test; sessions ended: 2" {
@@ -708,6 +749,9 @@ func TestUserResetMFA(t *testing.T) {
 	}
 	if has, _ := st.HasActiveAuthenticator(ctx, bob.ID); !has {
 		t.Error("bob's authenticator was removed")
+	}
+	if got := twoFactorOfUsers(t, env, "acme"); got["ada@acme.test"] != "not-enrolled" || got["bob@acme.test"] != "active" {
+		t.Errorf("user list 2FA after the reset: %v, want ada not-enrolled, bob active", got)
 	}
 	if got := liveSessions(t, st, a1, a2, b1); !slices.Equal(got, []bool{false, false, true}) {
 		t.Errorf("live sessions %v, want only bob's", got)
@@ -724,7 +768,7 @@ func TestUserResetMFA(t *testing.T) {
 }
 
 func TestUserUnlock(t *testing.T) {
-	env, db := testEnv(t)
+	env, db := migratedEnv(t)
 	ctx := context.Background()
 	mustRun(t, env, "", "tenant", "create", "--slug", "acme", "--name", "Acme")
 	st := openTestStore(t, db)
@@ -743,6 +787,25 @@ func TestUserUnlock(t *testing.T) {
 		t.Fatalf("LockSignIn: %v %v", ok, err)
 	}
 
+	// Bob, enrolled, is locked out of code entry.
+	bob := seedUser(t, st, "acme", "bob@acme.test")
+	if err := st.BeginEnrollment(ctx, bob.ID, "secret"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ConfirmEnrollment(ctx, bob.ID, "secret", 1, []byte("recovery-hash")); err != nil {
+		t.Fatal(err)
+	}
+	codesUntil := until.Add(time.Hour)
+	if ok, err := st.SaveAttempts(ctx, bob.ID, 0, mfa.Attempts{Lockouts: 1, LockedUntil: codesUntil, Version: 1}); !ok || err != nil {
+		t.Fatalf("SaveAttempts: %v %v", ok, err)
+	}
+	rows := table(mustRun(t, env, "", "user", "list", "--tenant", "acme").stdout)
+	if len(rows) != 3 ||
+		!slices.Equal(rows[1][:6], []string{"ada@acme.test", "-", "member", "active", "not-enrolled", until.Format(time.RFC3339)}) ||
+		!slices.Equal(rows[2][:6], []string{"bob@acme.test", "-", "member", "active", "locked", codesUntil.Format(time.RFC3339)}) {
+		t.Errorf("user list does not show the locks: %q", rows)
+	}
+
 	r := mustRun(t, env, "", "user", "unlock", "--email", "ada@acme.test")
 	want := "cleared: password locked from 203.0.113.5 until " + until.Format(time.RFC3339) + "\nunlocked ada@acme.test"
 	if strings.TrimSpace(r.stdout) != want {
@@ -750,6 +813,9 @@ func TestUserUnlock(t *testing.T) {
 	}
 	if locks, _ := st.UserLocks(ctx, ada.ID); locks.Locked() {
 		t.Errorf("still locked: %+v", locks)
+	}
+	if got := twoFactorOfUsers(t, env, "acme"); got["ada@acme.test"] != "not-enrolled" || got["bob@acme.test"] != "locked:"+codesUntil.Format(time.RFC3339) {
+		t.Errorf("user list 2FA after unlocking ada: %v", got)
 	}
 	if e := lastAudit(t, st, ada.TenantID, "user.unlocked"); e.SubjectID != ada.ID || e.Detail != `{"password_locks":1,"code_lock":false,"via":"cli"}` {
 		t.Errorf("audit: %+v", e)
@@ -765,7 +831,7 @@ func TestUserUnlock(t *testing.T) {
 }
 
 func TestSessionsRevoke(t *testing.T) {
-	env, db := testEnv(t)
+	env, db := migratedEnv(t)
 	mustRun(t, env, "", "tenant", "create", "--slug", "acme", "--name", "Acme")
 	mustRun(t, env, "", "tenant", "create", "--slug", "other", "--name", "Other")
 	st := openTestStore(t, db)
@@ -803,4 +869,163 @@ func TestSessionsRevoke(t *testing.T) {
 		{"unknown tenant", []string{"sessions", "revoke", "--tenant", "nope"}, exitFailure, `no tenant "nope"`},
 		{"unknown subcommand", []string{"sessions", "frobnicate"}, exitUsage, "unknown command"},
 	})
+}
+
+// adminCommands are command lines of every command that opens the database
+// and is neither migrate nor serve.
+var adminCommands = [][]string{
+	{"user", "list", "--tenant", "acme"},
+	{"tenant", "list"},
+	{"client", "list"},
+	{"tenant", "create", "--slug", "acme", "--name", "Acme"},
+	{"tenant", "require-tfa", "--slug", "acme", "--off"},
+	{"tenant", "set-sessions", "--slug", "acme", "--idle", "1h"},
+	{"user", "create", "--tenant", "acme", "--email", "a@acme.test"},
+	{"user", "reset-mfa", "--email", "a@acme.test"},
+	{"user", "unlock", "--email", "a@acme.test"},
+	{"user", "import", "--tenant", "acme", "--file", "-"},
+	{"sessions", "revoke", "--tenant", "acme"},
+	{"client", "create", "--name", "App", "--redirect-uri", "https://app.example.com/cb"},
+	{"client", "delete", "some-id"},
+	{"keys", "rotate"},
+}
+
+// TestAdminCommandsLeaveNoFileBehind: a command other than migrate and serve
+// given a SQLite file that does not exist fails, says to run migrate, and
+// creates neither the file nor its directory.
+func TestAdminCommandsLeaveNoFileBehind(t *testing.T) {
+	for _, args := range adminCommands {
+		t.Run(strings.Join(args[:2], " "), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "x")
+			db := filepath.Join(dir, "p.db")
+			env := map[string]string{"PORTCULLIS_SECRETS_KEY": testKey}
+			r := runCLI(t, env, "", append(args, "--db", "sqlite:"+db)...)
+			if r.code != exitFailure || !strings.Contains(r.stderr, "no database at "+db) || !strings.Contains(r.stderr, "run 'portcullis migrate'") {
+				t.Errorf("exit %d (want %d), stderr %q", r.code, exitFailure, r.stderr)
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("%s exists after the command (%v)", dir, err)
+			}
+		})
+	}
+	// migrate creates it.
+	db := filepath.Join(t.TempDir(), "x", "p.db")
+	mustRun(t, map[string]string{}, "", "migrate", "--db", "sqlite:"+db)
+	if _, err := os.Stat(db); err != nil {
+		t.Errorf("migrate did not create the database: %v", err)
+	}
+}
+
+// TestAdminCommandsRefuseUnmigratedDatabase: an existing database without
+// the schema (an empty SQLite file, an empty PostgreSQL schema) is refused
+// and left as it was.
+func TestAdminCommandsRefuseUnmigratedDatabase(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		db := filepath.Join(t.TempDir(), "p.db")
+		if err := os.WriteFile(db, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		env := map[string]string{"PORTCULLIS_SECRETS_KEY": testKey, "PORTCULLIS_DB": "sqlite:" + db}
+		for _, args := range adminCommands {
+			r := runCLI(t, env, "", args...)
+			if r.code != exitFailure || !strings.Contains(r.stderr, "is not migrated: run 'portcullis migrate'") {
+				t.Errorf("portcullis %s: exit %d, stderr %q", strings.Join(args, " "), r.code, r.stderr)
+			}
+		}
+		st := openTestStore(t, db)
+		if err := st.CheckSchema(context.Background()); !errors.Is(err, store.ErrNoSchema) {
+			t.Errorf("after the refused commands, CheckSchema = %v, want ErrNoSchema", err)
+		}
+	})
+	t.Run("postgres", func(t *testing.T) {
+		cfg := storetest.PostgresConfig(t)
+		env := map[string]string{"PORTCULLIS_SECRETS_KEY": testKey, "PORTCULLIS_DB": cfg.DSN}
+		for _, args := range [][]string{{"user", "list", "--tenant", "acme"}, {"tenant", "create", "--slug", "acme", "--name", "Acme"}} {
+			r := runCLI(t, env, "", args...)
+			if r.code != exitFailure || !strings.Contains(r.stderr, "is not migrated: run 'portcullis migrate'") {
+				t.Errorf("portcullis %s: exit %d, stderr %q", strings.Join(args, " "), r.code, r.stderr)
+			}
+		}
+		st, err := store.Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if err := st.CheckSchema(context.Background()); !errors.Is(err, store.ErrNoSchema) {
+			t.Errorf("after the refused commands, CheckSchema = %v, want ErrNoSchema", err)
+		}
+		mustRun(t, env, "", "migrate")
+		mustRun(t, env, "", "tenant", "create", "--slug", "acme", "--name", "Acme")
+		if r := mustRun(t, env, "", "tenant", "list"); !strings.Contains(r.stdout, "acme") {
+			t.Errorf("tenant list after migrate:\n%s", r.stdout)
+		}
+	})
+}
+
+// TestHelpShowsPlainBooleanFlags: boolean flags read "--dev", not
+// "--dev[=true|false]", and still take no value or an explicit one.
+func TestHelpShowsPlainBooleanFlags(t *testing.T) {
+	env, _ := testEnv(t)
+	for _, args := range [][]string{{"tenant", "create", "--help"}, {"serve", "--help"}, {"user", "create", "--help"}, {"--help"}} {
+		r := mustRun(t, env, "", args...)
+		if strings.Contains(r.stdout, "[=") {
+			t.Errorf("portcullis %s shows a flag with [=...]:\n%s", strings.Join(args, " "), r.stdout)
+		}
+	}
+	r := mustRun(t, env, "", "tenant", "create", "--help")
+	for _, want := range []string{"  -h, --help ", "      --require-tfa ", "      --dev "} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("tenant create --help lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	// The flags still parse as booleans.
+	mustRun(t, env, "", "migrate")
+	mustRun(t, env, "", "tenant", "create", "--slug", "lax", "--name", "Lax", "--require-tfa=false")
+	mustRun(t, env, "", "tenant", "create", "--slug", "strict", "--name", "Strict", "--require-tfa")
+	rows := table(mustRun(t, env, "", "tenant", "list").stdout)
+	if len(rows) != 3 || rows[1][0] != "lax" || rows[1][2] != "false" || rows[2][0] != "strict" || rows[2][2] != "true" {
+		t.Errorf("tenant list: %q", rows)
+	}
+	if r := runCLI(t, env, "", "tenant", "list", "--dev=maybe"); r.code != exitUsage || !strings.Contains(r.stderr, "--dev") {
+		t.Errorf("--dev=maybe: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestVersionHelpShowsOwnFlags: version reads no configuration, so its help
+// lists no --config, --db and the like.
+func TestVersionHelpShowsOwnFlags(t *testing.T) {
+	r := mustRun(t, nil, "", "version", "--help")
+	for _, unwanted := range []string{"--config", "--db", "--issuer", "Global Flags"} {
+		if strings.Contains(r.stdout, unwanted) {
+			t.Errorf("version --help shows %q:\n%s", unwanted, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stdout, "portcullis version [flags]") || !strings.Contains(r.stdout, "--help") {
+		t.Errorf("version --help:\n%s", r.stdout)
+	}
+	// Other commands still list the configuration flags.
+	if r := mustRun(t, nil, "", "tenant", "list", "--help"); !strings.Contains(r.stdout, "--config") {
+		t.Errorf("tenant list --help lacks --config:\n%s", r.stdout)
+	}
+}
+
+// TestUnknownCommandSuggests: an unknown command names the nearest one.
+func TestUnknownCommandSuggests(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"tenan"}, `unknown command "tenan" for "portcullis"; did you mean "tenant"?`},
+		{[]string{"clinet", "list"}, `did you mean "client"?`},
+		{[]string{"user", "lst"}, `unknown command "lst" for "portcullis user"; did you mean "list"?`},
+		{[]string{"tenant", "requiretfa"}, `did you mean "require-tfa"?`},
+	} {
+		r := runCLI(t, nil, "", tc.args...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("portcullis %s: exit %d, stderr %q, want %q", strings.Join(tc.args, " "), r.code, r.stderr, tc.want)
+		}
+	}
+	if r := runCLI(t, nil, "", "frobnicate"); r.code != exitUsage || strings.Contains(r.stderr, "did you mean") {
+		t.Errorf("frobnicate: exit %d, stderr %q", r.code, r.stderr)
+	}
 }

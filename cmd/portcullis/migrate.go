@@ -12,9 +12,11 @@ func newMigrateCmd(c *cli) *cobra.Command {
 		Short: "Bring the database schema up to date",
 		Long: `Apply the pending schema migrations and print their versions.
 
-serve and the administration commands do the same at start; run migrate on
-its own to upgrade the schema before rolling out new replicas. A database
-migrated by a newer Portcullis is refused, never touched.`,
+Only migrate and serve (which migrates at start) create or change the
+schema: the administration commands refuse a missing or unmigrated
+database. Run migrate on its own to create the database, or to upgrade the
+schema before rolling out new replicas. A database migrated by a newer
+Portcullis is refused, never touched.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := c.loadConfig(cmd)

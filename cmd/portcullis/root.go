@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/portcullis-idp/portcullis/idp/config"
 	"github.com/portcullis-idp/portcullis/idp/secrets"
@@ -47,6 +48,7 @@ variables, and the flags below.`,
 	pf.String("config", "", "YAML configuration file (default $PORTCULLIS_CONFIG)")
 	config.RegisterFlags(pf)
 
+	root.SuggestionsMinimumDistance = 2
 	root.AddCommand(
 		newServeCmd(c),
 		newMigrateCmd(c),
@@ -57,7 +59,31 @@ variables, and the flags below.`,
 		newKeysCmd(c),
 		newVersionCmd(c),
 	)
+	plainBoolFlags(root)
 	return root
+}
+
+// plainBool is a boolean flag value that pflag's help prints as a plain
+// flag ("--dev"), not "--dev[=true|false]": pflag adds that to every value
+// that says IsBoolFlag, and this one does not say it. The flag still takes
+// no argument (its NoOptDefVal is "true") and still accepts --dev=false.
+type plainBool struct{ pflag.Value }
+
+// plainBoolFlags makes every boolean flag of cmd and its subcommands, the
+// --help and --version flags cobra adds included, a plainBool.
+func plainBoolFlags(cmd *cobra.Command) {
+	cmd.InitDefaultHelpFlag()
+	cmd.InitDefaultVersionFlag()
+	wrap := func(f *pflag.Flag) {
+		if _, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && f.Value.Type() == "bool" {
+			f.Value = plainBool{f.Value}
+		}
+	}
+	cmd.Flags().VisitAll(wrap)
+	cmd.PersistentFlags().VisitAll(wrap)
+	for _, sub := range cmd.Commands() {
+		plainBoolFlags(sub)
+	}
 }
 
 // group returns a command that only holds subcommands.
@@ -71,9 +97,26 @@ func group(use, short string, subs ...*cobra.Command) *cobra.Command {
 // or an error for a word that names no subcommand.
 func groupRun(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return usageError{fmt.Errorf("unknown command %q for %q (see '%s --help')", args[0], cmd.CommandPath(), cmd.CommandPath())}
+		return usageError{fmt.Errorf("unknown command %q for %q%s (see '%s --help')", args[0], cmd.CommandPath(), didYouMean(cmd, args[0]), cmd.CommandPath())}
 	}
 	return cmd.Help()
+}
+
+// didYouMean names the subcommands of cmd nearest to typed (cobra's
+// suggestions: within two edits, or starting with it), or is empty.
+func didYouMean(cmd *cobra.Command, typed string) string {
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2
+	}
+	names := cmd.SuggestionsFor(typed)
+	if len(names) == 0 {
+		return ""
+	}
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = fmt.Sprintf("%q", n)
+	}
+	return "; did you mean " + strings.Join(quoted, " or ") + "?"
 }
 
 // exactArgs is cobra.ExactArgs reporting a usage error.
@@ -97,7 +140,7 @@ func (c *cli) loadConfig(cmd *cobra.Command) (config.Config, error) {
 	if file == "" {
 		file, _ = c.lookupEnv("PORTCULLIS_CONFIG")
 	}
-	cfg, err := config.Load(config.LoadOptions{File: file, LookupEnv: c.lookupEnv, Flags: cmd.Flags()})
+	cfg, err := config.Load(config.LoadOptions{File: file, LookupEnv: c.lookupEnv, Environ: c.environ, Flags: cmd.Flags()})
 	if err != nil {
 		return config.Config{}, usageError{err}
 	}
@@ -194,36 +237,55 @@ func dbWhere(cfg config.Config) string {
 }
 
 // openAdminStore loads the configuration and opens the store for an
-// administration command.
+// administration command: an existing, migrated database only.
 func (c *cli) openAdminStore(cmd *cobra.Command) (*store.Store, config.Config, error) {
 	cfg, err := c.loadConfig(cmd)
 	if err != nil {
 		return nil, cfg, err
 	}
-	st, err := c.openStoreNoting(cmd.Context(), cfg)
+	st, err := openExistingStore(cmd.Context(), cfg)
 	return st, cfg, err
 }
 
-// openStoreNoting is openStore for the administration commands: it notes
-// on stderr any migration it applied, so that stdout keeps only the result.
-func (c *cli) openStoreNoting(ctx context.Context, cfg config.Config) (*store.Store, error) {
-	st, applied, err := openStore(ctx, cfg, nil)
+// openExistingStore opens the configured database for the administration
+// commands, which never create or migrate one: only migrate and serve do.
+// A missing SQLite file (nothing is created, not even its directory), a
+// database without the schema, or one whose schema is behind or ahead of
+// this binary is an error that says what to run.
+func openExistingStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
+	driver, dsn := cfg.DBDriverAndDSN()
+	if driver == config.DriverSQLite {
+		path, _, _ := strings.Cut(dsn, "?")
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no database at %s: run 'portcullis migrate' (or 'portcullis serve') to create it, or point --db or PORTCULLIS_DB at an existing one", path)
+		} else if err != nil {
+			return nil, fmt.Errorf("database %s: %w", path, err)
+		}
+	}
+	st, err := store.Open(store.Config{
+		Driver:       driver,
+		DSN:          dsn,
+		MaxOpenConns: cfg.DB.MaxOpenConns,
+		MaxIdleConns: cfg.DB.MaxIdleConns,
+	})
 	if err != nil {
 		return nil, err
 	}
-	if len(applied) > 0 {
-		fmt.Fprintf(c.stderr, "portcullis: database schema migrated (applied %s)\n", versionList(applied))
+	if err := connect(ctx, st, cfg); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	if err := st.CheckSchema(ctx); err != nil {
+		_ = st.Close()
+		switch {
+		case errors.Is(err, store.ErrNoSchema):
+			return nil, fmt.Errorf("the database at %s is not migrated: run 'portcullis migrate' (or 'portcullis serve') first", dbWhere(cfg))
+		case errors.Is(err, store.ErrSchemaBehind):
+			return nil, fmt.Errorf("the database schema at %s is older than this binary: run 'portcullis migrate' first", dbWhere(cfg))
+		}
+		return nil, fmt.Errorf("database at %s: %w", dbWhere(cfg), err)
 	}
 	return st, nil
-}
-
-// versionList formats migration versions as "1, 2, 3".
-func versionList(vs []int64) string {
-	s := make([]string, len(vs))
-	for i, v := range vs {
-		s[i] = fmt.Sprint(v)
-	}
-	return strings.Join(s, ", ")
 }
 
 // openTenantStore is openAdminStore for a command about one tenant: it

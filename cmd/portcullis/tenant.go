@@ -70,7 +70,7 @@ func newTenantCreateCmd(c *cli) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&slug, "slug", "", "short name used in URLs and commands (required)")
 	f.StringVar(&name, "name", "", "display name (required)")
-	f.BoolVar(&requireTFA, "require-tfa", true, "require two-factor sign-in for every user of the tenant")
+	f.BoolVar(&requireTFA, "require-tfa", true, "require two-factor sign-in for every user of the tenant (--require-tfa=false: do not)")
 	return cmd
 }
 

@@ -154,8 +154,16 @@ func newUserListCmd(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			mfa, err := st.MFAStatus(ctx, t.ID)
+			if err != nil {
+				return err
+			}
+			passwordLocks, err := st.TenantPasswordLocks(ctx, t.ID)
+			if err != nil {
+				return err
+			}
 			tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "EMAIL\tNAME\tROLE\tSTATUS\tLAST_LOGIN\tID")
+			fmt.Fprintln(tw, "EMAIL\tNAME\tROLE\tSTATUS\t2FA\tLOCKED_UNTIL\tLAST_LOGIN\tID")
 			for _, u := range users {
 				status, last := "active", "never"
 				if u.Disabled {
@@ -164,13 +172,42 @@ func newUserListCmd(c *cli) *cobra.Command {
 				if u.LastLoginAt != nil {
 					last = u.LastLoginAt.UTC().Format(time.RFC3339)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Email, dash(u.Name), u.Role, status, last, u.ID)
+				tfa, locked := twoFactorColumns(mfa[u.ID], passwordLocks[u.ID])
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.Email, dash(u.Name), u.Role, status, tfa, locked, last, u.ID)
 			}
 			return tw.Flush()
 		},
 	}
 	cmd.Flags().StringVar(&tenant, "tenant", "", "slug of the tenant (required)")
 	return cmd
+}
+
+// twoFactorColumns gives the 2FA and LOCKED_UNTIL columns of user list.
+// 2FA is "active" (a confirmed authenticator), "not-enrolled", or "locked"
+// (code entry locked after wrong codes). LOCKED_UNTIL is when the last lock
+// of the user ends, code or password (from any address), or "-": what
+// 'portcullis user unlock' would clear.
+func twoFactorColumns(mfa store.MFAState, passwordLocks []store.SignInCounter) (tfa, lockedUntil string) {
+	tfa = "not-enrolled"
+	switch {
+	case mfa.LockedUntil != nil:
+		tfa = "locked"
+	case mfa.Active:
+		tfa = "active"
+	}
+	var until time.Time
+	if mfa.LockedUntil != nil {
+		until = *mfa.LockedUntil
+	}
+	for _, l := range passwordLocks {
+		if l.LockedUntil != nil && l.LockedUntil.After(until) {
+			until = *l.LockedUntil
+		}
+	}
+	if until.IsZero() {
+		return tfa, "-"
+	}
+	return tfa, until.UTC().Format(time.RFC3339)
 }
 
 func newUserResetMFACmd(c *cli) *cobra.Command {

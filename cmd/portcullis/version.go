@@ -8,7 +8,7 @@ import (
 )
 
 func newVersionCmd(c *cli) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  exactArgs(0),
@@ -16,4 +16,17 @@ func newVersionCmd(c *cli) *cobra.Command {
 			fmt.Fprintf(c.stdout, "portcullis %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		},
 	}
+	// version reads no configuration: its help lists only its own flags,
+	// not the configuration flags every other command inherits.
+	cmd.SetUsageTemplate(ownFlagsUsage)
+	return cmd
 }
+
+// ownFlagsUsage is cobra's usage template for a command without
+// subcommands, without the "Global Flags" section.
+const ownFlagsUsage = `Usage:
+  {{.UseLine}}{{if .HasAvailableLocalFlags}}
+
+Flags:
+{{.LocalFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}
+`

@@ -53,12 +53,17 @@ func Default() Config {
 
 // deriveDefaults fills the defaults that depend on other settings. set holds
 // the dotted YAML keys some source (file, environment, flag) gave a value.
-func deriveDefaults(c *Config, set map[string]bool) {
-	if c.Dev && !set["log.format"] {
+func deriveDefaults(c *Config, set origins) {
+	if c.Dev && set["log.format"] == "" {
 		c.Log.Format = "text"
 	}
-	if !set["db.max_idle_conns"] {
+	if set["db.max_idle_conns"] == "" {
 		c.DB.MaxIdleConns = c.DB.MaxOpenConns
+	}
+	// An absolute session lifetime set below the default idle timeout takes
+	// the idle timeout down with it, unless some source set that too.
+	if set["sessions.idle"] == "" && c.Sessions.Absolute > 0 && c.Sessions.Absolute < c.Sessions.Idle {
+		c.Sessions.Idle = c.Sessions.Absolute
 	}
 }
 

@@ -8,17 +8,29 @@
 //
 //  1. Default(), the only place a default value is written;
 //  2. the YAML file given with --config (LoadOptions.File), decoded strictly:
-//     an unknown key, a duplicate key or a value of the wrong type is an
-//     error naming its line;
-//  3. the environment (PORTCULLIS_*; an empty variable counts as unset);
+//     an unknown key (with the nearest known key: "did you mean
+//     \"sessions.idle\"?"), a duplicate key or a value of the wrong type is
+//     an error naming its line;
+//  3. the environment (PORTCULLIS_*; an empty variable counts as unset). A
+//     PORTCULLIS_* variable that names no setting is an error too, with the
+//     nearest name, since a misspelt one would be ignored silently; only
+//     PORTCULLIS_CONFIG and the PORTCULLIS_TEST_* and PORTCULLIS_LOAD_*
+//     variables of the tests and the load tool are let through;
 //  4. the flags of RegisterFlags that the user actually set.
 //
-// Then two defaults that depend on other settings are derived, unless some
-// source set them: log.format is "text" when dev is on, else "json"; and
-// db.max_idle_conns equals db.max_open_conns. The issuer loses any trailing
-// slash. ResolveSecrets reads the *_file settings and Validate checks the
-// lot. Every problem is reported in one error, each on its own line as
-// "field: problem", so that an operator fixes them all in one pass.
+// Then the defaults that depend on other settings are derived, unless some
+// source set them: log.format is "text" when dev is on, else "json";
+// db.max_idle_conns equals db.max_open_conns; and sessions.idle is
+// min(24h, sessions.absolute), so that setting sessions.absolute alone
+// (say to 8h) works. The issuer loses any trailing slash. ResolveSecrets
+// reads the *_file settings and Validate checks the lot.
+//
+// Every problem, decoding and validation alike, is reported in one error
+// (ValidationErrors), each on its own line as "field: problem", so that an
+// operator fixes them all in one pass; a value that did not parse is not
+// validated again. When two settings conflict (sessions.idle above
+// sessions.absolute) the message gives each value and where it came from:
+// the file and line, the environment variable, the flag, or the default.
 //
 // A value and its *_file variant exclude each other within one source; a
 // higher source setting either one replaces both below it (so
@@ -52,7 +64,7 @@
 //	tokens.auth_code_lifespan      PORTCULLIS_AUTH_CODE_LIFESPAN                    1m
 //	tokens.id_token_lifespan       PORTCULLIS_ID_TOKEN_LIFESPAN                     1h
 //	sessions.absolute              PORTCULLIS_SESSION_ABSOLUTE                      168h
-//	sessions.idle                  PORTCULLIS_SESSION_IDLE                          24h
+//	sessions.idle                  PORTCULLIS_SESSION_IDLE                          24h, or sessions.absolute if lower
 //	demo.listen                    PORTCULLIS_DEMO_LISTEN                           127.0.0.1:8081
 //	shutdown_timeout               PORTCULLIS_SHUTDOWN_TIMEOUT                      15s
 //	trusted_proxies                PORTCULLIS_TRUSTED_PROXIES                       none (comma-separated CIDRs)

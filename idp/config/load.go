@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -20,10 +22,26 @@ type LoadOptions struct {
 	// LookupEnv reads an environment variable: os.LookupEnv in production,
 	// a map in tests. Nil means os.LookupEnv.
 	LookupEnv func(key string) (string, bool)
+	// Environ lists the environment as KEY=value strings, to find
+	// PORTCULLIS_* variables that name no setting. Nil means os.Environ
+	// when LookupEnv is nil too, and no such check otherwise.
+	Environ func() []string
 	// Flags is the parsed command line, with the flags of RegisterFlags
 	// among others. Only flags the user actually set (Changed) count. Nil
 	// means none.
 	Flags *pflag.FlagSet
+}
+
+// origins records, for each dotted key some source set, where its value
+// came from: "config file F line N", "environment variable X" or "flag --x".
+type origins map[string]string
+
+// of names where key's value came from, "the default" when no source set it.
+func (o origins) of(key string) string {
+	if w := o[key]; w != "" {
+		return w
+	}
+	return "the default"
 }
 
 // Load builds the configuration from, in rising precedence, Default(), the
@@ -31,96 +49,125 @@ type LoadOptions struct {
 // defaults, normalizes the issuer, reads the *_file secrets
 // (ResolveSecrets) and validates the result (Validate).
 //
-// The file is decoded strictly: an unknown key, a duplicate key or a value of
-// the wrong type is an error naming its line. An environment variable or
-// flag whose value does not parse is an error naming it. Problems are
-// reported together, not one per run: every decoding problem at once, or
-// else every validation problem at once (as ValidationErrors). On error the
-// returned Config is the zero value.
+// The file is decoded strictly: an unknown key (with the nearest known one
+// as a suggestion), a duplicate key or a value of the wrong type is an error
+// naming its line. An environment variable or flag whose value does not
+// parse is an error naming it, and so is a PORTCULLIS_* variable that names
+// no setting (see Environ). Every problem, decoding and validation alike,
+// comes back at once as ValidationErrors; a setting whose value did not
+// parse is not validated again. On error the returned Config is the zero
+// value.
 //
 // A missing secrets key is not an error here; MasterKey reports it when the
 // key is needed.
 func Load(opts LoadOptions) (Config, error) {
 	c := Default()
-	set := make(map[string]bool)
-	var errs []error
+	set := make(origins)
+	var p problems
+	failed := make(map[string]bool) // keys whose value did not parse
 
 	if opts.File != "" {
-		if err := decodeFile(opts.File, &c, set); err != nil {
-			errs = append(errs, err)
-		}
+		decodeFile(opts.File, &c, set, &p)
 	}
-	lookup := opts.LookupEnv
+	lookup, environ := opts.LookupEnv, opts.Environ
 	if lookup == nil {
 		lookup = os.LookupEnv
+		if environ == nil {
+			environ = os.Environ
+		}
 	}
-	errs = append(errs, applyEnv(&c, lookup, set)...)
+	applyEnv(&c, lookup, set, &p, failed)
+	if environ != nil {
+		checkEnvNames(environ(), &p)
+	}
 	if opts.Flags != nil {
-		errs = append(errs, applyFlags(&c, opts.Flags, set)...)
-	}
-	if len(errs) > 0 {
-		return Config{}, errors.Join(errs...)
+		applyFlags(&c, opts.Flags, set, &p, failed)
 	}
 
 	deriveDefaults(&c, set)
 	normalize(&c)
 
-	var problems ValidationErrors
-	for _, err := range []error{c.ResolveSecrets(), c.Validate()} {
+	for _, err := range []error{c.ResolveSecrets(), c.validate(set)} {
 		var v ValidationErrors
 		switch {
 		case err == nil:
 		case errors.As(err, &v):
-			problems = append(problems, v...)
+			for _, e := range v {
+				if !failed[e.Field] {
+					p = append(p, e)
+				}
+			}
 		default:
-			return Config{}, err
+			p.addf("configuration", "%v", err)
 		}
 	}
-	if len(problems) > 0 {
-		return Config{}, problems
+	if len(p) > 0 {
+		return Config{}, ValidationErrors(p)
 	}
 	return c, nil
 }
 
-// decodeFile decodes the YAML file at path over c, strictly, and records in
-// set the dotted keys the file gives.
-func decodeFile(path string, c *Config, set map[string]bool) error {
+// decodeFile decodes the YAML file at path over c, strictly, records in set
+// the dotted keys the file gives, and adds to p every problem it finds.
+func decodeFile(path string, c *Config, set origins, p *problems) {
+	where := "config file " + path
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("config file: %w", err)
+		p.addf("config file", "%v", err)
+		return
 	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		p.addf(where, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return
+	}
+	if len(doc.Content) == 1 {
+		collectKeys(doc.Content[0], "", where, set, p)
+	}
+
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
+	var te *yaml.TypeError
 	switch err := dec.Decode(c); {
 	case errors.Is(err, io.EOF):
-		return nil // an empty file (or only comments) leaves the defaults
+		return // an empty file (or only comments) leaves the defaults
+	case errors.As(err, &te):
+		for _, msg := range te.Errors {
+			if !unknownField.MatchString(msg) { // reported by collectKeys, with a suggestion
+				p.addf(where, "%s", msg)
+			}
+		}
 	case err != nil:
-		return fmt.Errorf("config file %s: %w", path, err)
+		p.addf(where, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config file %s: want one YAML document, found more (line %d)", path, extra.Line)
+		p.addf(where, "want one YAML document, found more (line %d)", extra.Line)
 	}
-
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("config file %s: %w", path, err)
-	}
-	if len(doc.Content) == 1 {
-		collectKeys(doc.Content[0], "", set)
-	}
-	return nil
 }
 
-// collectKeys records the dotted path of every key of the mapping n.
-func collectKeys(n *yaml.Node, prefix string, set map[string]bool) {
+// unknownField matches yaml.v3's message for a key KnownFields refuses.
+var unknownField = regexp.MustCompile(`^line \d+: field .* not found in type `)
+
+// collectKeys records in set the dotted path of every known key of the
+// mapping n, with where and its line, and adds an unknown key to p with the
+// nearest known key as a suggestion.
+func collectKeys(n *yaml.Node, prefix, where string, set origins, p *problems) {
 	if n.Kind != yaml.MappingNode {
 		return
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		key := prefix + n.Content[i].Value
-		set[key] = true
-		collectKeys(n.Content[i+1], key+".", set)
+		k := n.Content[i]
+		key := prefix + k.Value
+		switch {
+		case knownKeys[key]:
+			set[key] = fmt.Sprintf("%s line %d", where, k.Line)
+		case knownSections[key]:
+			collectKeys(n.Content[i+1], key+".", where, set, p)
+		default:
+			p.addf(key, "unknown key (%s line %d)%s", where, k.Line, didYouMean(key, yamlKeys()))
+		}
 	}
 }
 
@@ -217,8 +264,7 @@ func envName(key string) string {
 }
 
 // applyEnv applies the environment over c. An empty variable counts as unset.
-func applyEnv(c *Config, lookup func(string) (string, bool), set map[string]bool) []error {
-	var errs []error
+func applyEnv(c *Config, lookup func(string) (string, bool), set origins, p *problems, failed map[string]bool) {
 	here := make(map[string]bool)
 	for _, s := range settings {
 		name := envName(s.key)
@@ -227,23 +273,42 @@ func applyEnv(c *Config, lookup func(string) (string, bool), set map[string]bool
 			continue
 		}
 		if err := s.set(c, v); err != nil {
-			errs = append(errs, fmt.Errorf("environment variable %s: %w", name, err))
+			p.addf(s.key, "environment variable %s: %v", name, err)
+			failed[s.key] = true
 			continue
 		}
-		here[s.key], set[s.key] = true, true
+		here[s.key], set[s.key] = true, "environment variable "+name
 	}
-	for _, p := range exclusive {
-		if here[p[0]] && here[p[1]] {
-			errs = append(errs, fmt.Errorf("environment variables %s and %s are both set; set only one", envName(p[0]), envName(p[1])))
+	for _, pair := range exclusive {
+		if here[pair[0]] && here[pair[1]] {
+			p.addf(pair[1], "environment variables %s and %s are both set; set only one", envName(pair[0]), envName(pair[1]))
 		}
 	}
-	return errs
+}
+
+// envNotSettings are the PORTCULLIS_* variables, or prefixes of them, that
+// are not settings and are not reported as unknown: the configuration file
+// of cmd/portcullis, and those of the tests and of the load tool.
+var envNotSettings = []string{"PORTCULLIS_CONFIG", "PORTCULLIS_TEST_", "PORTCULLIS_LOAD_"}
+
+// checkEnvNames adds to p every PORTCULLIS_* variable of environ (set, even
+// if empty) that names no setting, with the nearest one as a suggestion: a
+// misspelt variable would otherwise be ignored without a word.
+func checkEnvNames(environ []string, p *problems) {
+	known := envNames()
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "PORTCULLIS_") || slices.Contains(known, name) ||
+			slices.ContainsFunc(envNotSettings, func(prefix string) bool { return strings.HasPrefix(name, prefix) }) {
+			continue
+		}
+		p.addf(name, "unknown environment variable%s", didYouMean(name, known))
+	}
 }
 
 // applyFlags applies the flags the user set over c. An empty value counts as
 // unset, as it does in the environment.
-func applyFlags(c *Config, fs *pflag.FlagSet, set map[string]bool) []error {
-	var errs []error
+func applyFlags(c *Config, fs *pflag.FlagSet, set origins, p *problems, failed map[string]bool) {
 	for _, s := range settings {
 		if s.flag == "" {
 			continue
@@ -257,12 +322,12 @@ func applyFlags(c *Config, fs *pflag.FlagSet, set map[string]bool) []error {
 			continue
 		}
 		if err := s.set(c, v); err != nil {
-			errs = append(errs, fmt.Errorf("flag --%s: %w", s.flag, err))
+			p.addf(s.key, "flag --%s: %v", s.flag, err)
+			failed[s.key] = true
 			continue
 		}
-		set[s.key] = true
+		set[s.key] = "flag --" + s.flag
 	}
-	return errs
 }
 
 // RegisterFlags adds the common configuration flags to fs: --issuer,

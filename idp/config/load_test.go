@@ -157,19 +157,19 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			file: "issuer: https://id.example.com\nlisten_addr: :8080\n",
-			errs: []string{"line 2: field listen_addr not found"},
+			errs: []string{`listen_addr: unknown key (config file `, `portcullis.yaml line 2); did you mean "listen"?`},
 		},
 		{
 			name: "unknown nested key",
 			file: "db:\n  max_open_conns: 3\n  dns: postgres://x\n",
-			errs: []string{"line 3: field dns not found"},
+			errs: []string{`db.dns: unknown key (config file `, `portcullis.yaml line 3); did you mean "db.dsn"?`},
 		},
 		{
 			name: "every decoding problem at once",
 			file: "tokens:\n  access_token_lifespan: 15\nsessions:\n  idel: 1h\ndb:\n  max_open_conns: many\n",
 			errs: []string{
 				`line 2: want a duration such as "15m" or "720h", got "15"`,
-				"line 4: field idel not found",
+				`sessions.idel: unknown key (config file `, `portcullis.yaml line 4); did you mean "sessions.idle"?`,
 				"line 6: cannot unmarshal !!str `many` into int",
 			},
 		},

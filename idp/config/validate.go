@@ -44,7 +44,11 @@ func (p *problems) addf(field, format string, args ...any) {
 // ValidationErrors, or nil. It reads no files: a *_file setting is checked
 // once ResolveSecrets has read it. A missing secrets key is not a problem
 // here (see MasterKey).
-func (c *Config) Validate() error {
+func (c *Config) Validate() error { return c.validate(nil) }
+
+// validate is Validate; set, when not nil, says where each value came from,
+// for the messages about two settings that conflict.
+func (c *Config) validate(set origins) error {
 	var p problems
 
 	if problem := checkIssuer(c.Issuer); problem != "" {
@@ -116,7 +120,12 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.Sessions.Idle > 0 && c.Sessions.Absolute > 0 && c.Sessions.Idle > c.Sessions.Absolute {
-		p.addf("sessions.idle", "must not exceed sessions.absolute (%s), got %s", c.Sessions.Absolute, c.Sessions.Idle)
+		if set == nil {
+			p.addf("sessions.idle", "must not exceed sessions.absolute (%s), got %s", c.Sessions.Absolute, c.Sessions.Idle)
+		} else {
+			p.addf("sessions.idle", "%s (from %s) must not exceed sessions.absolute, %s (from %s): lower sessions.idle or raise sessions.absolute",
+				c.Sessions.Idle, set.of("sessions.idle"), c.Sessions.Absolute, set.of("sessions.absolute"))
+		}
 	}
 
 	if problem := checkHostPort(c.Demo.Listen); problem != "" {

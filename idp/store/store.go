@@ -269,6 +269,21 @@ func (s *Store) Ready(ctx context.Context) error {
 	return migrations.Check(ctx, s.sqlDB, s.dialect)
 }
 
+// The answers of CheckSchema (and Ready) about the schema, re-exported so
+// that callers of the store need not import migrations.
+var (
+	ErrNoSchema      = migrations.ErrNoSchema      // never migrated
+	ErrSchemaBehind  = migrations.ErrSchemaBehind  // migrations pending
+	ErrDatabaseNewer = migrations.ErrDatabaseNewer // migrated by a newer binary
+)
+
+// CheckSchema reports whether the schema is exactly current, without
+// changing anything: ErrNoSchema, ErrSchemaBehind or ErrDatabaseNewer when
+// it is not. The administration commands use it instead of Migrate.
+func (s *Store) CheckSchema(ctx context.Context) error {
+	return migrations.Check(ctx, s.sqlDB, s.dialect)
+}
+
 // Close releases the pool.
 func (s *Store) Close() error { return s.sqlDB.Close() }
 
