@@ -164,7 +164,7 @@ var wantIn = map[string][]string{
 	},
 	"recovery_key_issued": {`ABCD EFGH`, `href="/account/recovery-key.txt"`, `href="/account"`},
 	"demo_home":           {`Portcullis demo app`, `href="/login"`},
-	"demo_claims":         {`<pre`, `&#34;sub&#34;: &#34;&lt;b&gt;&#34;`, `href="/logout"`, `Sign out`},
+	"demo_claims":         {`<pre`, `&#34;sub&#34;: &#34;&lt;b&gt;&#34;`, `<form method="post" action="/logout">`, `Sign out`},
 	"admin": {
 		`<form class="form" method="post" action="/admin/require-tfa">`, `name="require_tfa" value="on"`,
 		`type="radio" id="sessions-clear" name="sessions" value="clear" required`, `Clear all user sessions`,
