@@ -254,15 +254,21 @@ func TestForcedEnrollmentThenCode(t *testing.T) {
 		if !strings.Contains(body, `src="data:image/png;base64,`) || !strings.Contains(body, first.Grouped()) {
 			t.Fatal("step 1 lacks the QR code or the grouped secret")
 		}
-		// Starting again makes a new secret, and nothing is active yet.
+		// A reload (or the Back button) shows the same secret; only "Start
+		// over" makes a new one, and nothing is active yet.
 		_, body = b.get(e.issuer + "/enroll?auth_request=" + ar)
+		if again := secretFromPage(t, body); again != first {
+			t.Fatal("visiting step 1 again drew a new secret")
+		}
+		_, body = b.get(e.issuer + "/enroll?auth_request=" + ar + "&restart=1")
 		if second := secretFromPage(t, body); second == first {
-			t.Fatal("starting again kept the same secret")
+			t.Fatal("starting over kept the same secret")
 		}
 		if has, _ := e.store.HasActiveAuthenticator(ctx, e.user.ID); has {
 			t.Fatal("an authenticator is active before the confirming code")
 		}
 		u.app = e.app(secretFromPage(t, body))
+		secret := secretFromPage(t, body)
 		// Later steps cannot be reached before their turn.
 		if resp, _ := b.post(e.issuer+"/enroll/verify", url.Values{"auth_request": {ar}, "code": {u.app.code(t)}}); resp.StatusCode != http.StatusBadRequest {
 			t.Fatalf("skipping to step 3 answered %d", resp.StatusCode)
@@ -282,6 +288,24 @@ func TestForcedEnrollmentThenCode(t *testing.T) {
 		resp, _ = b.post(e.issuer+"/enroll/recovery-key", url.Values{"auth_request": {ar}, "stored": {"yes"}})
 		if resp.Request.URL.Path != "/enroll/verify" {
 			t.Fatalf("after the key: %s", resp.Request.URL)
+		}
+		// Back from step 3 shows the same key (never "Sign-in expired"),
+		// Back to step 1 the same secret; going forward again works.
+		resp, body = b.get(e.issuer + "/enroll/recovery-key?auth_request=" + ar)
+		if resp.StatusCode != http.StatusOK || recoveryKeyFromPage(t, body) != u.recoveryKey {
+			t.Fatalf("Back to step 2: %d, same key %v", resp.StatusCode, resp.StatusCode == http.StatusOK && recoveryKeyFromPage(t, body) == u.recoveryKey)
+		}
+		_, body = b.get(e.issuer + "/enroll?auth_request=" + ar)
+		if secretFromPage(t, body) != secret {
+			t.Fatal("Back to step 1 drew a new secret")
+		}
+		_, body = b.post(e.issuer+"/enroll", url.Values{"auth_request": {ar}})
+		if recoveryKeyFromPage(t, body) != u.recoveryKey {
+			t.Fatal("step 2 again shows another key")
+		}
+		resp, _ = b.post(e.issuer+"/enroll/recovery-key", url.Values{"auth_request": {ar}, "stored": {"yes"}})
+		if resp.Request.URL.Path != "/enroll/verify" {
+			t.Fatalf("after the key again: %s", resp.Request.URL)
 		}
 		resp, body = b.post(e.issuer+"/enroll/verify", url.Values{"auth_request": {ar}, "code": {u.app.wrongCode(t)}})
 		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "not correct") {

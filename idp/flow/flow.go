@@ -60,13 +60,14 @@ var transitions = map[Stage][]Stage{
 	// A code signs in; a spent recovery key (or an authenticator reset by
 	// an admin meanwhile) decides afresh, as after a password.
 	StageCode: {StageSignedIn, StageCode, StageEnroll},
-	// Every visit to step 1 draws a new secret; enrolled meanwhile in
-	// another tab: a code instead.
+	// Step 1 again draws a new secret only on "Start over"; enrolled
+	// meanwhile in another tab: a code instead. The Back button goes to
+	// an earlier step.
 	StageEnroll:    {StageEnroll, StageEnrollKey, StageCode},
 	StageEnrollKey: {StageEnroll, StageEnrollVerify, StageCode},
 	// The confirming code signs in; a secret replaced in another tab
 	// starts over.
-	StageEnrollVerify: {StageEnroll, StageSignedIn, StageCode},
+	StageEnrollVerify: {StageEnroll, StageEnrollKey, StageSignedIn, StageCode},
 	// On resume the authorization endpoint may find the session gone
 	// (login) or a step-up asked for (code, enroll); the consent page's
 	// Allow moves a signed-in request to consented.

@@ -1,6 +1,7 @@
 package signin
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -21,10 +22,13 @@ const TOTPIssuer = "Portcullis"
 
 const msgKeyNotAcked = "Confirm that you have stored your recovery key before you continue."
 
-// showEnroll is step 1. Every visit draws a new secret and recovery key:
-// "start over" is a visit, and a half-finished enrollment never becomes
-// active (the pending authenticator is replaced, the key lives only
-// sealed in the pending request).
+// showEnroll is step 1. The first visit draws a secret and a recovery
+// key; later visits of the same pending request (the Back button, a
+// reload) show the same ones, so a code app set up from the first QR code
+// still works. Only "Start over" (?restart=1) draws new ones. A
+// half-finished enrollment never becomes active: the pending
+// authenticator is replaced, and the key lives only sealed in the pending
+// request.
 func (p *Pages) showEnroll(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	st, err := p.loadStep(r, flow.StageEnroll, flow.StageEnrollKey, flow.StageEnrollVerify)
@@ -32,27 +36,38 @@ func (p *Pages) showEnroll(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	u := st.user
-	e, err := mfa.NewEnrollment(nil, TOTPIssuer, u.Email)
+	e, ok, err := p.pendingEnrollment(ctx, st)
 	if err != nil {
 		return err
 	}
-	sealedKey, err := p.Store.SealRecoveryKey(st.pending.ID, e.RecoveryKey)
-	if err != nil {
-		return err
-	}
-	if err := p.Store.BeginEnrollment(ctx, u.ID, e.Secret); errors.Is(err, store.ErrMFAActive) {
-		// Enrolled meanwhile (another tab): ask for a code instead.
-		if st.pending.Kind() == flow.KindAccount {
-			return p.continueFlow(w, r, st.pending)
+	if ok && !r.URL.Query().Has("restart") {
+		if st.pending.Stage() != flow.StageEnroll { // back from a later step
+			if err := p.Flows.Advance(ctx, st.pending, flow.StageEnroll); err != nil {
+				return err
+			}
 		}
-		return p.moveTo(w, r, st.pending, flow.StageCode)
-	} else if err != nil {
-		return err
+	} else {
+		if e, err = mfa.NewEnrollment(nil, TOTPIssuer, u.Email); err != nil {
+			return err
+		}
+		sealedKey, err := p.Store.SealRecoveryKey(st.pending.ID, e.RecoveryKey)
+		if err != nil {
+			return err
+		}
+		if err := p.Store.BeginEnrollment(ctx, u.ID, e.Secret); errors.Is(err, store.ErrMFAActive) {
+			// Enrolled meanwhile (another tab): ask for a code instead.
+			if st.pending.Kind() == flow.KindAccount {
+				return p.continueFlow(w, r, st.pending)
+			}
+			return p.moveTo(w, r, st.pending, flow.StageCode)
+		} else if err != nil {
+			return err
+		}
+		if err := p.Flows.Advance(ctx, st.pending, flow.StageEnroll, flow.Sealed(sealedKey)); err != nil {
+			return err
+		}
+		p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFAEnrollmentStarted, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 	}
-	if err := p.Flows.Advance(ctx, st.pending, flow.StageEnroll, flow.Sealed(sealedKey)); err != nil {
-		return err
-	}
-	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFAEnrollmentStarted, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 	png, err := mfa.QRCodePNG(e.KeyURI, 200)
 	if err != nil {
 		return err
@@ -75,6 +90,42 @@ func (p *Pages) showEnroll(w http.ResponseWriter, r *http.Request) error {
 		AccountName:   u.Email,
 		Issuer:        TOTPIssuer,
 	})
+}
+
+// pendingEnrollment is the enrollment this pending request already shows:
+// the user's pending secret and the key sealed in the request; ok is
+// false when there is none (a first visit, or replaced meanwhile).
+func (p *Pages) pendingEnrollment(ctx context.Context, st *step) (mfa.Enrollment, bool, error) {
+	if st.pending.SecretData == "" {
+		return mfa.Enrollment{}, false, nil
+	}
+	secret, err := p.Store.PendingAuthenticator(ctx, st.user.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return mfa.Enrollment{}, false, nil
+	}
+	if err != nil {
+		return mfa.Enrollment{}, false, err
+	}
+	key, err := p.Store.AuthRequestRecoveryKey(&st.pending.AuthRequest)
+	if err != nil {
+		return mfa.Enrollment{}, false, nil // unreadable: draw anew
+	}
+	return mfa.Enrollment{Secret: secret, KeyURI: mfa.KeyURI(TOTPIssuer, st.user.Email, secret), RecoveryKey: key}, true, nil
+}
+
+// showEnrollKey is step 2; from step 3 (the Back button) it goes back to
+// step 2 and shows the same key.
+func (p *Pages) showEnrollKey(w http.ResponseWriter, r *http.Request) error {
+	st, err := p.loadStep(r, flow.StageEnrollKey, flow.StageEnrollVerify)
+	if err != nil {
+		return err
+	}
+	if st.pending.Stage() == flow.StageEnrollVerify {
+		if err := p.Flows.Advance(r.Context(), st.pending, flow.StageEnrollKey); err != nil {
+			return err
+		}
+	}
+	return p.renderEnrollKey(w, r, st, "", http.StatusOK)
 }
 
 func (p *Pages) submitEnroll(w http.ResponseWriter, r *http.Request) error {
@@ -148,7 +199,7 @@ func (p *Pages) renderEnrollVerify(w http.ResponseWriter, r *http.Request, st *s
 		Action:        flow.PathEnrollVerify,
 		AuthRequestID: st.pending.ID,
 		Error:         msg,
-		RestartURL:    flow.PageURL(flow.PathEnroll, st.pending.ID),
+		RestartURL:    flow.PageURL(flow.PathEnroll, st.pending.ID) + "&restart=1",
 	})
 }
 

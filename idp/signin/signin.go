@@ -57,7 +57,7 @@ func (p *Pages) Mount(rt *web.Router) {
 	rt.Form("POST "+flow.PathRecovery, p.submitRecovery)
 	rt.Page("GET "+flow.PathEnroll, p.showEnroll)
 	rt.Form("POST "+flow.PathEnroll, p.submitEnroll)
-	rt.Page("GET "+flow.PathEnrollKey, p.show(p.renderEnrollKey, flow.StageEnrollKey))
+	rt.Page("GET "+flow.PathEnrollKey, p.showEnrollKey)
 	rt.Form("POST "+flow.PathEnrollKey, p.submitEnrollKey)
 	rt.Page("GET "+flow.PathEnrollKeyFile, p.downloadEnrollKey)
 	rt.Page("GET "+flow.PathEnrollVerify, p.show(p.renderEnrollVerify, flow.StageEnrollVerify))
