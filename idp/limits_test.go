@@ -462,3 +462,39 @@ func TestSecondFactorPagesSayWhoAndWhere(t *testing.T) {
 		}
 	})
 }
+
+// TestHomePage: / says what this server is and links to the account page
+// when signed out; signed in it links to the account page, and for an
+// admin to the admin page too.
+func TestHomePage(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		b := newBrowser(t)
+		resp, body := b.get(e.issuer + "/")
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, `href="/account">Sign in to your account</a>`) || strings.Contains(body, `href="/admin"`) {
+			t.Fatalf("signed out: %d\n%s", resp.StatusCode, body)
+		}
+		relying := e.rp(e.client, e.secret)
+		e.authorize(b, authURLFor(relying, oauth2.GenerateVerifier()), "ada@example.com", testPassword)
+		_, body = b.get(e.issuer + "/")
+		if !strings.Contains(body, `href="/account">Your account</a>`) || strings.Contains(body, `href="/admin"`) {
+			t.Fatalf("signed in: %s", body)
+		}
+		a := e.newAdmin(t)
+		_, body = e.adminBrowser(t, a).get(e.issuer + "/")
+		if !strings.Contains(body, `href="/admin">Administration</a>`) {
+			t.Fatalf("admin: %s", body)
+		}
+		if resp, _ := b.get(e.issuer + "/nothing-here"); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("an unknown path: %d", resp.StatusCode)
+		}
+	})
+}
+
+// TestHomePageInBrowser: the signed-out start page looks finished (the
+// page audit at every viewport).
+func TestHomePageInBrowser(t *testing.T) {
+	ctx := chromium(t)
+	e := newEnv(t, func(tb testing.TB) *store.Store { return storetest.OpenSQLite(tb) })
+	must(t, chromedp.Do(ctx, chromedp.Navigate(e.issuer+"/"), chromedp.WaitVisible(chromedp.CSS(`main h1`))))
+	capture(t, ctx, "home")
+}

@@ -50,6 +50,7 @@ var routeTable = map[string][]string{
 		"POST /enroll/verify",
 	},
 	"idp/account": {
+		"GET /{$}",
 		"GET /account",
 		"POST /account/2fa/activate",
 		"POST /account/2fa/deactivate",
@@ -111,7 +112,7 @@ func TestRoutes(t *testing.T) {
 	}
 	for path, ms := range methods {
 		wrong := http.MethodDelete
-		url := e.issuer + strings.ReplaceAll(path, "{id}", "some-id")
+		url := e.issuer + strings.ReplaceAll(strings.ReplaceAll(path, "{id}", "some-id"), "{$}", "")
 		req, err := http.NewRequest(wrong, url, nil)
 		must(t, err)
 		resp, err := http.DefaultClient.Do(req)

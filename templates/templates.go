@@ -38,6 +38,7 @@ const (
 	pageDemoClaims        = "demo_claims.html"
 	pageAdmin             = "admin.html"
 	pageFailedCodes       = "failed_codes.html"
+	pageHome              = "home.html"
 )
 
 // requiredPages is every page Load must find; a missing one fails Load.
@@ -59,6 +60,7 @@ var requiredPages = []string{
 	pageDemoClaims,
 	pageAdmin,
 	pageFailedCodes,
+	pageHome,
 }
 
 // Templates holds every page, parsed once. It is safe for concurrent use.
@@ -263,6 +265,20 @@ type LogoutConfirmPage struct {
 func (t *Templates) LogoutConfirm(w io.Writer, p LogoutConfirmPage) error {
 	p.Page = p.Page.titled("Sign out")
 	return t.render(w, pageLogoutConfirm, p)
+}
+
+// HomePage is the start page, /: where to go when signed in, what this
+// server is when not.
+type HomePage struct {
+	Page
+	Email string // signed in as; empty when not signed in
+	Admin bool   // links to /admin
+}
+
+// Home renders the start page.
+func (t *Templates) Home(w io.Writer, p HomePage) error {
+	p.Page = p.Page.titled("Portcullis")
+	return t.render(w, pageHome, p)
 }
 
 // SignedOutPage confirms the session has ended.

@@ -18,6 +18,9 @@ const hostile = `<script>alert("x")</script>`
 func samplePages(t *Templates) map[string]func(io.Writer) error {
 	page := Page{RequestID: "req-123", CSPNonce: "nonce-abc", SignedInAs: "ada@example.com"}
 	return map[string]func(io.Writer) error{
+		"home": func(w io.Writer) error {
+			return t.Home(w, HomePage{Page: page, Email: hostile, Admin: true})
+		},
 		"failed_codes": func(w io.Writer) error {
 			return t.FailedCodes(w, FailedCodesPage{Page: page, Count: 3, ContinueURL: "/oauth2/auth/resume?auth_request=ar-1&x=" + hostile})
 		},
@@ -126,6 +129,7 @@ var wantIn = map[string][]string{
 		`name="decision" value="yes">Sign out<`, `name="decision" value="no">Stay signed in<`, `&lt;script&gt;`,
 	},
 	"signed_out": {`href="https://app.example.com/"`},
+	"home":       {`&lt;script&gt;`, `href="/account">Your account</a>`, `href="/admin">Administration</a>`},
 	"totp_challenge": {
 		`name="auth_request" value="ar-1"`,
 		`name="code" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" maxlength="6" required autofocus`,

@@ -82,6 +82,7 @@ func (a *Page) Mount(rt *web.Router) {
 	act := func(h func(http.ResponseWriter, *http.Request, *browser.SignedIn) error) web.PageFunc {
 		return a.Gate.StrongAction(errSignedOut, errStepUp, h)
 	}
+	rt.Page("GET /{$}", a.showHome)
 	rt.Page("GET "+pathAccount, a.showAccount)
 	rt.Form("POST "+pathAccountActivate, act(a.activate2FA))
 	rt.Form("POST "+pathAccountDeactivate, act(a.deactivate2FA))
@@ -89,6 +90,21 @@ func (a *Page) Mount(rt *web.Router) {
 	rt.Form("POST "+pathAccountEndSession, act(a.endAccountSession))
 	rt.Form("POST "+pathAccountEndOthers, act(a.endOtherSessions))
 	rt.Form("POST "+pathAccountPassword, act(a.changePassword))
+}
+
+// showHome is the start page: links to the account page (and the admin
+// page for admins) when signed in, what this server is when not.
+func (a *Page) showHome(w http.ResponseWriter, r *http.Request) error {
+	si, err := a.Sessions.Current(r)
+	if err != nil {
+		return err
+	}
+	page := templates.HomePage{Page: templates.Page{RequestID: web.RequestID(r.Context())}}
+	if si != nil {
+		page.SignedInAs, page.Email, page.Admin = si.User.Email, si.User.Email, si.User.IsAdmin()
+	}
+	web.PageHeaders(w, "")
+	return a.Templates.Home(w, page)
 }
 
 var errSignedOut = &web.Error{Code: http.StatusUnauthorized, Heading: "You are signed out",
