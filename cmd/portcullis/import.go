@@ -25,6 +25,9 @@ const (
 	importMaxLineLen = 64 << 10
 )
 
+// errTooManyUsers stops reading a file past importMaxUsers records.
+var errTooManyUsers = fmt.Sprintf("more than %d users in one file; split it", importMaxUsers)
+
 // importRecord is one user of an import file.
 type importRecord struct {
 	line         int
@@ -160,9 +163,8 @@ func readImport(in io.Reader, format string) ([]importRecord, []string) {
 				}
 				rec.Admin = admin
 			}
-			records = append(records, rec)
-			if len(records) > importMaxUsers {
-				return nil, []string{fmt.Sprintf("more than %d users in one file; split it", importMaxUsers)}
+			if records = append(records, rec); len(records) > importMaxUsers {
+				return nil, []string{errTooManyUsers}
 			}
 		}
 		return records, bad
@@ -188,9 +190,8 @@ func readImport(in io.Reader, format string) ([]importRecord, []string) {
 			continue
 		}
 		rec.line = n
-		records = append(records, rec)
-		if len(records) > importMaxUsers {
-			return nil, []string{fmt.Sprintf("more than %d users in one file; split it", importMaxUsers)}
+		if records = append(records, rec); len(records) > importMaxUsers {
+			return nil, []string{errTooManyUsers}
 		}
 	}
 	return records, bad

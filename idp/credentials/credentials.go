@@ -86,20 +86,7 @@ type Refusal struct {
 
 // LockedMessage tells the user how long code entry stays locked.
 func (c *Checker) LockedMessage(locked *mfa.LockedOutError) string {
-	remaining := locked.Remaining(c.Codes.Clock.Now())
-	if remaining < 50*time.Second {
-		secs := int(remaining.Round(time.Second) / time.Second)
-		if secs < 1 {
-			secs = 1
-		}
-		return fmt.Sprintf("Too many wrong attempts. Try again in %d seconds.", secs)
-	}
-	mins := int((remaining + time.Minute - 1) / time.Minute)
-	unit := "minutes"
-	if mins == 1 {
-		unit = "minute"
-	}
-	return fmt.Sprintf("Too many wrong attempts. Try again in %d %s.", mins, unit)
+	return "Too many wrong attempts. Try again in " + web.WaitText(locked.Remaining(c.Codes.Clock.Now())) + "."
 }
 
 // lockedRefusal is the 429 answer while code entry is locked.

@@ -339,9 +339,7 @@ func (a *app) logout(w http.ResponseWriter, r *http.Request) error {
 const logoutStateCookieName = "portcullis_demo_logout"
 
 func (a *app) logoutStateCookie(value string, maxAge int) *http.Cookie {
-	c := a.flowCookie(value, maxAge)
-	c.Name = logoutStateCookieName
-	return c
+	return a.cookie(logoutStateCookieName, value, maxAge)
 }
 
 func (a *app) matchesLogoutState(r *http.Request) bool {

@@ -98,8 +98,13 @@ func (a *app) clearFlow(w http.ResponseWriter) {
 }
 
 func (a *app) flowCookie(value string, maxAge int) *http.Cookie {
+	return a.cookie(flowCookie, value, maxAge)
+}
+
+// cookie is every cookie the demo sets (flow, session, logout state).
+func (a *app) cookie(name, value string, maxAge int) *http.Cookie {
 	return &http.Cookie{
-		Name:     flowCookie,
+		Name:     name,
 		Value:    value,
 		Path:     "/",
 		MaxAge:   maxAge,

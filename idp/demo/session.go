@@ -104,15 +104,7 @@ func (a *app) current(r *http.Request) (session, bool) {
 }
 
 func (a *app) sessionCookie(value string, maxAge int) *http.Cookie {
-	return &http.Cookie{
-		Name:     sessionCookie,
-		Value:    value,
-		Path:     "/",
-		MaxAge:   maxAge,
-		HttpOnly: true,
-		Secure:   a.secure,
-		SameSite: http.SameSiteLaxMode,
-	}
+	return a.cookie(sessionCookie, value, maxAge)
 }
 
 // backchannelLogoutEvent is the event a logout token carries
