@@ -295,13 +295,11 @@ func (s *Store) ActiveAuthenticator(ctx context.Context, userID string) (secret 
 	return secret, rows[0].LastStep, nil
 }
 
-// HasActiveAuthenticator reports whether the user has a confirmed
-// authenticator.
+// HasActiveAuthenticator reports whether the user has a confirmed second
+// factor of any kind: the TOTP authenticator or a WebAuthn credential.
 func (s *Store) HasActiveAuthenticator(ctx context.Context, userID string) (bool, error) {
-	var n int64
-	err := s.conn(ctx).Model(&mfaAuthenticatorRow{}).
-		Where("user_id = ? AND confirmed_at IS NOT NULL", userID).Count(&n).Error
-	return n > 0, err
+	f, err := s.SecondFactorsOf(ctx, userID)
+	return f.Any(), err
 }
 
 // ConfirmEnrollment activates the user's pending authenticator after the
@@ -395,8 +393,9 @@ func (s *Store) RecoveryKeyMatches(ctx context.Context, userID string, hash []by
 }
 
 // UseRecoveryKey spends the user's recovery key if hash matches it and it
-// is unused, and then, in the same transaction, deletes the user's
-// authenticator so the user enrolls again. It reports false (and changes
+// is unused, and then, in the same transaction, deletes the user's second
+// factors (the TOTP authenticator and every passkey: whoever lost one may
+// have lost the others) so the user enrolls again. It reports false (and changes
 // nothing) when there is no key, the key does not match or was spent.
 //
 // The hash is compared in constant time in Go; the UPDATE that spends the
@@ -436,8 +435,10 @@ func (s *Store) UseRecoveryKey(ctx context.Context, userID string, hash []byte) 
 		if res.RowsAffected != 1 {
 			return nil // spent or replaced by a concurrent request
 		}
-		if err := db.Where("user_id = ?", userID).Delete(&mfaAuthenticatorRow{}).Error; err != nil {
-			return err
+		for _, model := range []any{&mfaAuthenticatorRow{}, &WebAuthnCredential{}} {
+			if err := db.Where("user_id = ?", userID).Delete(model).Error; err != nil {
+				return err
+			}
 		}
 		spent = true
 		return nil
@@ -450,13 +451,14 @@ func (s *Store) UseRecoveryKey(ctx context.Context, userID string, hash []byte) 
 
 // --- administration ---
 
-// ResetMFA removes the user's authenticator (pending or confirmed), recovery
-// key and attempt counter, in one transaction. The user enrolls again at the
+// ResetMFA removes all of the user's second factors (the TOTP
+// authenticator, pending or confirmed, and every WebAuthn credential),
+// the recovery key and the attempt counter, in one transaction. The user enrolls again at the
 // next sign-in; a user with nothing to remove is not an error.
 func (s *Store) ResetMFA(ctx context.Context, userID string) error {
 	return s.InTx(ctx, func(ctx context.Context) error {
 		db := s.conn(ctx)
-		for _, model := range []any{&mfaAuthenticatorRow{}, &mfaRecoveryKeyRow{}, &mfaAttemptsRow{}} {
+		for _, model := range []any{&mfaAuthenticatorRow{}, &WebAuthnCredential{}, &mfaRecoveryKeyRow{}, &mfaAttemptsRow{}} {
 			if err := db.Where("user_id = ?", userID).Delete(model).Error; err != nil {
 				return err
 			}
@@ -467,7 +469,9 @@ func (s *Store) ResetMFA(ctx context.Context, userID string) error {
 
 // MFAState is what the admin user list shows about one user's second factor.
 type MFAState struct {
-	Active      bool       // a confirmed authenticator exists
+	Active      bool       // a confirmed second factor exists (of any kind)
+	TOTP        bool       // the confirmed TOTP authenticator
+	Passkeys    int        // WebAuthn credentials
 	LockedUntil *time.Time // code entry is locked until then; nil when not locked now
 }
 
@@ -494,7 +498,19 @@ func (s *Store) MFAStatus(ctx context.Context, tenantID string) (map[string]MFAS
 	}
 	for _, id := range active {
 		if st, ok := status[id]; ok {
+			st.Active, st.TOTP = true, true
+			status[id] = st
+		}
+	}
+	var keys []string
+	if err := db.Model(&WebAuthnCredential{}).Where("user_id IN (?)", ofTenant).
+		Pluck("user_id", &keys).Error; err != nil {
+		return nil, err
+	}
+	for _, id := range keys {
+		if st, ok := status[id]; ok {
 			st.Active = true
+			st.Passkeys++
 			status[id] = st
 		}
 	}

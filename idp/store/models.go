@@ -134,11 +134,23 @@ type AuthRequest struct {
 	// until the confirming code stores its hash: sealed by SealRecoveryKey,
 	// opened by AuthRequestRecoveryKey.
 	SecretData string
-	CreatedAt  time.Time
-	ExpiresAt  time.Time
+	// Factor is the second factor being enrolled ("", FactorTOTP or
+	// FactorWebAuthn); Ceremony is the WebAuthn ceremony in progress
+	// (its challenge, JSON), single use: the move that completes it
+	// clears it, conditionally on the value read.
+	Factor    string
+	Ceremony  string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 func (AuthRequest) TableName() string { return "auth_requests" }
+
+// Second factors a user may hold.
+const (
+	FactorTOTP     = "totp"
+	FactorWebAuthn = "webauthn"
+)
 
 // tokenRow persists one fosite request under one signature; kind tells
 // which handler wrote it.

@@ -80,6 +80,8 @@ var cases = []struct {
 	{"Logout/EnqueueOnEndForClientsWithURI", testLogoutEnqueue},
 	{"Logout/ConcurrentClaimsDisjoint", testLogoutClaimExclusive},
 	{"Logout/DeliveredAndFailedNeverClaimed", testLogoutDoneNeverClaimed},
+	{"WebAuthn/CredentialsAndFactors", testWebAuthnCredentials},
+	{"WebAuthn/SignCounterOnlyForward", testWebAuthnSignCounter},
 }
 
 // Run runs the contract against the stores newStore opens: each case gets
