@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,6 +87,7 @@ func newEnvWith(t testing.TB, open func(testing.TB) *store.Store, tune func(*idp
 	if tune != nil {
 		tune(&opts)
 	}
+	e.issuer = opts.Issuer
 	e.master = master
 	e.srv, err = idp.New(ctx, opts)
 	if err != nil {
@@ -144,6 +146,11 @@ func forEachBackendWith(t *testing.T, tune func(*idp.Options), f func(t *testing
 		t.Run(name, func(t *testing.T) { f(t, newEnvWith(t, open, tune)) })
 	}
 }
+
+// withLocalhost names the issuer by the host name localhost instead of
+// 127.0.0.1 (the server still listens on 127.0.0.1 only): WebAuthn needs
+// a domain name as relying-party id, so passkeys are offered only then.
+func withLocalhost(o *idp.Options) { o.Issuer = strings.Replace(o.Issuer, "127.0.0.1", "localhost", 1) }
 
 // withProxy makes the test client (127.0.0.1) a trusted proxy, so a
 // browser's from field sets its client address.

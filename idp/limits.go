@@ -63,7 +63,7 @@ func (s *Server) rateLimited(next http.Handler) http.Handler {
 		switch r.URL.Path {
 		case flow.PathLogin:
 			buckets, limit = s.limits.password, "password"
-		case flow.PathCode, flow.PathRecovery, flow.PathEnrollVerify:
+		case flow.PathCode, flow.PathRecovery, flow.PathEnrollVerify, flow.PathPasskey:
 			buckets, limit = s.limits.code, "code"
 		}
 		if buckets != nil {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/portcullis-idp/portcullis/idp/claims"
+	"github.com/portcullis-idp/portcullis/idp/credentials/passkeytest"
 	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/mfa"
@@ -105,6 +106,9 @@ type mfaUser struct {
 	app             *authenticator
 	recoveryKey     string
 	pages           []string // paths seen during the last signIn
+	// passkey, when set, is the user's passkey authenticator: enrollment
+	// chooses a passkey and the passkey page is answered with it.
+	passkey *passkeytest.Authenticator
 }
 
 // signIn drives an authorization request through every page Portcullis
@@ -147,6 +151,14 @@ func (e *env) signIn(b *browser, authURL string, u *mfaUser) *url.URL {
 			resp, body = b.post(e.issuer+"/login/code", url.Values{
 				"auth_request": {hiddenAuthRequest(e.t, body)}, "code": {u.app.code(e.t)}})
 		case "/enroll":
+			if strings.Contains(body, `action="/enroll/choose"`) { // passkeys are on offer
+				factor := "totp"
+				if u.passkey != nil {
+					factor = "webauthn"
+				}
+				resp, body = b.post(e.issuer+"/enroll/choose", url.Values{"auth_request": {hiddenAuthRequest(e.t, body)}, "factor": {factor}})
+				continue
+			}
 			u.app = e.app(secretFromPage(e.t, body))
 			resp, body = b.post(e.issuer+"/enroll", url.Values{"auth_request": {hiddenAuthRequest(e.t, body)}})
 		case "/enroll/recovery-key":
@@ -154,8 +166,16 @@ func (e *env) signIn(b *browser, authURL string, u *mfaUser) *url.URL {
 			resp, body = b.post(e.issuer+"/enroll/recovery-key", url.Values{
 				"auth_request": {hiddenAuthRequest(e.t, body)}, "stored": {"yes"}})
 		case "/enroll/verify":
+			if u.passkey != nil {
+				resp, body = b.post(e.issuer+"/enroll/verify", url.Values{"auth_request": {hiddenAuthRequest(e.t, body)},
+					"name": {"Test passkey"}, "credential": {createPasskey(e.t, u.passkey, body)}})
+				continue
+			}
 			resp, body = b.post(e.issuer+"/enroll/verify", url.Values{
 				"auth_request": {hiddenAuthRequest(e.t, body)}, "code": {u.app.code(e.t)}})
+		case "/login/passkey":
+			resp, body = b.post(e.issuer+"/login/passkey", url.Values{"auth_request": {hiddenAuthRequest(e.t, body)},
+				"credential": {usePasskey(e.t, u.passkey, body)}})
 		case "/consent":
 			resp, body = b.post(e.issuer+"/consent", url.Values{
 				"auth_request": {hiddenAuthRequest(e.t, body)}, "decision": {"allow"}})

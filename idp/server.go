@@ -243,6 +243,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	s.pages = &web.Pages{Templates: o.Templates, Log: o.Logger, Known: knownErrors}
 	gate := &signin.Gate{Flows: flows, Sessions: sess, Templates: o.Templates, Authenticators: st}
+	passkeys, err := credentials.NewPasskeys(o.Issuer)
+	if err != nil {
+		return nil, err
+	}
 
 	s.oauth = &oauth.Endpoints{
 		Store: st, Provider: provider, AccessTokens: accessTokens, Flows: flows, Sessions: sess,
@@ -253,8 +257,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	domains := []interface{ Mount(*web.Router) }{
 		s.oauth,
-		&signin.Pages{Store: st, Flows: flows, Sessions: sess, Credentials: s.creds, Templates: o.Templates},
-		&account.Page{Store: st, Gate: gate, Sessions: sess, Credentials: s.creds, Templates: o.Templates},
+		&signin.Pages{Store: st, Flows: flows, Sessions: sess, Credentials: s.creds, Passkeys: passkeys, Templates: o.Templates},
+		&account.Page{Store: st, Gate: gate, Sessions: sess, Credentials: s.creds, Passkeys: passkeys, Templates: o.Templates},
 		&admin.Admin{Store: st, Gate: gate, Sessions: sess, Templates: o.Templates, Pages: s.pages, Tokens: provider},
 		&logout.Logout{Store: st, Flows: flows, Sessions: sess, Gate: gate, Keys: s.keys, Templates: o.Templates, Issuer: o.Issuer},
 	}

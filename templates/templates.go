@@ -39,6 +39,9 @@ const (
 	pageAdmin             = "admin.html"
 	pageFailedCodes       = "failed_codes.html"
 	pageHome              = "home.html"
+	pageEnrollChoose      = "enroll_choose.html"
+	pagePasskeyChallenge  = "passkey_challenge.html"
+	pageEnrollPasskey     = "enroll_passkey.html"
 )
 
 // requiredPages is every page Load must find; a missing one fails Load.
@@ -61,6 +64,9 @@ var requiredPages = []string{
 	pageAdmin,
 	pageFailedCodes,
 	pageHome,
+	pageEnrollChoose,
+	pagePasskeyChallenge,
+	pageEnrollPasskey,
 }
 
 // Templates holds every page, parsed once. It is safe for concurrent use.
@@ -314,6 +320,7 @@ type TOTPChallengePage struct {
 	AuthRequestID string // hidden field "auth_request"
 	Error         string
 	RecoveryURL   string
+	PasskeyURL    string // "Use a passkey instead", for a user who has one
 }
 
 // TOTPChallenge renders the second-step code form.
@@ -391,6 +398,70 @@ func (t *Templates) EnrollVerify(w io.Writer, p EnrollVerifyPage) error {
 	return t.render(w, pageEnrollVerify, p)
 }
 
+// EnrollChoosePage is the first step of enrollment when there is a
+// choice: a passkey or an authenticator app.
+type EnrollChoosePage struct {
+	Page
+	Action        string
+	AuthRequestID string
+	OfferPasskey  bool
+	OfferTOTP     bool
+	PasskeyOnly   bool   // the app asked for the phishing-resistant level
+	Chosen        string // the factor chosen before (Back), preselected
+	AfterRecovery bool
+	Error         string
+}
+
+// EnrollChoose renders the choice of second factor.
+func (t *Templates) EnrollChoose(w io.Writer, p EnrollChoosePage) error {
+	p.Page = p.Page.titled("Choose your second factor")
+	return t.render(w, pageEnrollChoose, p)
+}
+
+// WebAuthnForm is a WebAuthn ceremony on a page: the options the script
+// hands to the browser and the form that posts its answer.
+type WebAuthnForm struct {
+	Action        string
+	AuthRequestID string
+	Options       template.JS // JSON from encoding/json, which escapes <, > and &
+	Purpose       string      // "register" or "login"
+	Button        string
+	NameField     bool
+	Name          string
+	Error         string
+}
+
+// PasskeyChallengePage asks for a passkey after the password.
+type PasskeyChallengePage struct {
+	Page
+	WebAuthnForm
+	PasskeyRequired bool   // the app asked for the phishing-resistant level
+	CodeURL         string // "Use your authenticator app instead"; "" when there is none
+	RecoveryURL     string
+}
+
+// PasskeyChallenge renders the passkey step.
+func (t *Templates) PasskeyChallenge(w io.Writer, p PasskeyChallengePage) error {
+	p.Page = p.Page.titled("Use your passkey")
+	return t.render(w, pagePasskeyChallenge, p)
+}
+
+// EnrollPasskeyPage creates a passkey: enrollment's confirming step, or
+// adding one from the account page.
+type EnrollPasskeyPage struct {
+	Page
+	WebAuthnForm
+	Step      int    // 3 during enrollment, 0 when adding from the account page
+	ChooseURL string // back to the choice of factor, during enrollment
+	CancelURL string // back to the account page, when adding
+}
+
+// EnrollPasskey renders the passkey registration.
+func (t *Templates) EnrollPasskey(w io.Writer, p EnrollPasskeyPage) error {
+	p.Page = p.Page.titled("Create your passkey")
+	return t.render(w, pageEnrollPasskey, p)
+}
+
 // SessionRow is one of the user's sessions on the account page.
 type SessionRow struct {
 	ID            string // also posted as hidden field "session"
@@ -410,9 +481,25 @@ const (
 	FormPassword       = "password"
 )
 
+// FactorRow is one second factor on the account page.
+type FactorRow struct {
+	Kind     string // "Authenticator app", "Passkey or security key", "Passkey (synced)"
+	Name     string
+	Added    string
+	LastUsed string
+	Value    string // posted as "factor" to remove it
+}
+
 // AccountPage is the user's own account page.
 type AccountPage struct {
 	Page
+	Factors            []FactorRow
+	HasTOTP            bool // the code fields apply; without the app, a fresh session does
+	Fresh              bool // the session passed its second factor a moment ago
+	LastFactorLocked   bool // the tenant requires 2FA and one factor is left
+	VerifyAction       string
+	AddPasskeyAction   string // "" when passkeys are not available
+	RemoveFactorAction string
 	Email                string
 	Name                 string
 	TenantName           string

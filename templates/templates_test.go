@@ -66,13 +66,34 @@ func samplePages(t *Templates) map[string]func(io.Writer) error {
 		},
 		"account": func(w io.Writer) error {
 			return t.Account(w, AccountPage{Page: page, Email: "ada@example.com", Name: "Ada", TenantName: "Acme",
-				TFAActive: true, Error: "That code is not right.", ErrorFor: FormPassword,
+				TFAActive: true, Error: "That code is not right.", ErrorFor: FormPassword, HasTOTP: true, Fresh: true,
+				Factors: []FactorRow{
+					{Kind: "Authenticator app", Name: "Authenticator app", Added: "today", LastUsed: "now", Value: "totp"},
+					{Kind: "Passkey or security key", Name: hostile, Added: "today", LastUsed: "Never", Value: "cred-1"},
+				},
+				RemoveFactorAction: "/account/factors/remove", AddPasskeyAction: "/account/passkeys/add", VerifyAction: "/account/verify",
 				DeactivateAction: "/account/2fa/deactivate", NewRecoveryKeyAction: "/account/2fa/recovery-key",
 				Sessions: []SessionRow{
 					{ID: "s1", Device: "Firefox on Linux", IP: "192.0.2.1", Started: "today", LastActive: "now", Current: true, TFA: true, SignOutAction: "/account/sessions/s1/sign-out"},
 					{ID: "s2", Device: hostile, IP: "192.0.2.2", Started: "yesterday", LastActive: "1 h ago", SignOutAction: "/account/sessions/s2/sign-out"},
 				},
 				SignOutOthersAction: "/account/sessions/sign-out-others", PasswordAction: "/account/password"})
+		},
+		"enroll_choose": func(w io.Writer) error {
+			return t.EnrollChoose(w, EnrollChoosePage{Page: page, Action: "/enroll/choose", AuthRequestID: "ar-1",
+				OfferPasskey: true, OfferTOTP: true, Chosen: "webauthn", AfterRecovery: true, Error: "Choose one."})
+		},
+		"passkey_challenge": func(w io.Writer) error {
+			return t.PasskeyChallenge(w, PasskeyChallengePage{Page: page,
+				WebAuthnForm: WebAuthnForm{Action: "/login/passkey", AuthRequestID: "ar-1", Options: `{"publicKey":{"challenge":"\u003c/script\u003e"}}`,
+					Purpose: "login", Button: "Use passkey", Error: "No."},
+				CodeURL: "/login/code?auth_request=ar-1&use=code", RecoveryURL: "/login/recovery?auth_request=ar-1"})
+		},
+		"enroll_passkey": func(w io.Writer) error {
+			return t.EnrollPasskey(w, EnrollPasskeyPage{Page: page,
+				WebAuthnForm: WebAuthnForm{Action: "/enroll/verify", AuthRequestID: "ar-1", Options: `{"publicKey":{}}`,
+					Purpose: "register", Button: "Create passkey", NameField: true, Name: hostile},
+				Step: 3, ChooseURL: "/enroll?auth_request=ar-1&choose=1"})
 		},
 		"recovery_key_issued": func(w io.Writer) error {
 			return t.RecoveryKeyIssued(w, RecoveryKeyIssuedPage{Page: page, GroupedKey: "ABCD EFGH", DownloadURL: "/account/recovery-key.txt", ContinueURL: "/account"})
@@ -165,6 +186,21 @@ var wantIn = map[string][]string{
 		`name="new_password" type="password" autocomplete="new-password"`,
 		`id="password-code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code"`,
 		`aria-describedby="password-code-hint account-error" aria-invalid="true"`, `&lt;script&gt;`,
+		`action="/account/factors/remove"`, `name="factor" value="cred-1"`, `action="/account/passkeys/add"`, `Add a passkey or security key`,
+	},
+	"enroll_choose": {
+		`action="/enroll/choose"`, `name="factor" value="webauthn" required checked`, `name="factor" value="totp" required>`,
+		`Passkey or security key`, `Authenticator app`, `aria-describedby="factor-error"`, `You used your recovery key`,
+	},
+	"passkey_challenge": {
+		`<script type="application/json" id="webauthn-options">{"publicKey":{"challenge":"\u003c/script\u003e"}}</script>`,
+		`id="webauthn-form" data-purpose="login"`, `name="credential" id="webauthn-credential"`, `disabled>Use passkey</button>`,
+		`<script nonce="nonce-abc" src="/static/webauthn.js"></script>`, `<noscript>`,
+		`Use your authenticator app instead`, `Use your recovery key`,
+	},
+	"enroll_passkey": {
+		`Step 3 of 3`, `data-purpose="register"`, `id="passkey-name" name="name" type="text" maxlength="64" required autocomplete="off" value="&lt;script&gt;`,
+		`Choose another second factor`, `<script nonce="nonce-abc" src="/static/webauthn.js"></script>`,
 	},
 	"recovery_key_issued": {`ABCD EFGH`, `href="/account/recovery-key.txt"`, `href="/account"`},
 	"demo_home":           {`Portcullis demo app`, `href="/login"`},
@@ -227,7 +263,10 @@ func TestEveryPageRenders(t *testing.T) {
 			if strings.Contains(out, "style=") || strings.Contains(out, "<style") {
 				t.Errorf("page has inline style")
 			}
-			if got, want := strings.Contains(out, "<script"), name == "form_post"; got != want {
+			// Scripts only where a page cannot work without one: the
+			// form_post auto-submit and the WebAuthn ceremonies.
+			scripted := name == "form_post" || name == "passkey_challenge" || name == "enroll_passkey"
+			if got, want := strings.Contains(out, "<script"), scripted; got != want {
 				t.Errorf("contains <script = %v, want %v", got, want)
 			}
 			if strings.Contains(out, "ZgotmplZ") {

@@ -7,6 +7,7 @@ package account
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -37,6 +38,9 @@ const (
 	pathAccountEndSession    = "/account/sessions/end"
 	pathAccountEndOthers     = "/account/sessions/end-others"
 	pathAccountPassword      = "/account/password"
+	pathAccountVerify        = "/account/verify"
+	pathAccountAddPasskey    = "/account/passkeys/add"
+	pathAccountRemoveFactor  = "/account/factors/remove"
 	msgDeactivateRefused     = "Your organisation requires two-factor authentication, so it cannot be turned off for your account."
 	msgPasswordTooShort      = "Choose a new password of at least 12 characters."
 	msgCurrentPasswordWrong  = "Your current password is not correct."
@@ -52,7 +56,21 @@ var accountNotices = map[string]string{
 	"session_ended":    "The session was signed out.",
 	"others_ended":     "You were signed out everywhere else.",
 	"password_changed": "Your password was changed and your other sessions were signed out.",
+	"verified":         "You confirmed it is you. For the next 5 minutes you can add or remove a second factor.",
+	"passkey_added":    "Your passkey was added.",
+	"factor_removed":   "The second factor was removed.",
 }
+
+// freshFor is how long after passing a second factor a session may add
+// or remove one without passing it again (as GitHub's "sudo mode").
+const freshFor = 5 * time.Minute
+
+const (
+	msgNotFresh      = "Confirm it is you first (Confirm with your second factor, above), then try again within 5 minutes."
+	msgLastFactor    = "Your organisation requires two-factor authentication, so your last second factor cannot be removed. Add another one first."
+	msgNoSuchFactor  = "That second factor is not on your account (removed already?)."
+	msgNoPasskeysNow = "Passkeys are not available on this server: it must be reached by a domain name, not an IP address."
+)
 
 // Page serves the account page.
 type Page struct {
@@ -60,7 +78,10 @@ type Page struct {
 	Gate        *signin.Gate
 	Sessions    *browser.Sessions
 	Credentials *credentials.Checker
-	Templates   *templates.Templates
+	// Passkeys tells whether passkeys can be added (the ceremony itself
+	// runs on the sign-in pages' enrollment step).
+	Passkeys  *credentials.Passkeys
+	Templates *templates.Templates
 }
 
 // Store is what the account page needs of the database.
@@ -73,6 +94,10 @@ type Store interface {
 	EndSession(ctx context.Context, id, reason string) ([]store.EndedSession, error)
 	EndUserSessions(ctx context.Context, userID, exceptSessionID, reason string) ([]store.EndedSession, error)
 	SetPasswordHash(ctx context.Context, userID, hash string) error
+	Factors(ctx context.Context, userID string) ([]store.Factor, error)
+	SecondFactorsOf(ctx context.Context, userID string) (store.SecondFactors, error)
+	RemoveWebAuthnCredential(ctx context.Context, userID, id string) error
+	RemoveTOTP(ctx context.Context, userID string) error
 }
 
 // Mount adds the account page and its actions to the route table.
@@ -90,6 +115,9 @@ func (a *Page) Mount(rt *web.Router) {
 	rt.Form("POST "+pathAccountEndSession, act(a.endAccountSession))
 	rt.Form("POST "+pathAccountEndOthers, act(a.endOtherSessions))
 	rt.Form("POST "+pathAccountPassword, act(a.changePassword))
+	rt.Form("POST "+pathAccountVerify, act(a.verify))
+	rt.Form("POST "+pathAccountAddPasskey, act(a.addPasskey))
+	rt.Form("POST "+pathAccountRemoveFactor, act(a.removeFactor))
 }
 
 // showHome is the start page: links to the account page (and the admin
@@ -150,6 +178,31 @@ func (a *Page) renderAccount(w http.ResponseWriter, r *http.Request, si *browser
 	if !active {
 		page.ActivateURL = pathAccountActivate
 	}
+	factors, err := a.Store.Factors(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	for _, f := range factors {
+		row := templates.FactorRow{Name: f.Name, Added: web.FormatTime(f.CreatedAt), LastUsed: "Never", Value: f.ID}
+		if f.LastUsedAt != nil {
+			row.LastUsed = web.FormatTime(*f.LastUsedAt)
+		}
+		switch {
+		case f.Kind == store.FactorTOTP:
+			row.Kind, row.Value, page.HasTOTP = "Authenticator app", store.FactorTOTP, true
+		case f.Synced:
+			row.Kind = "Passkey (synced)"
+		default:
+			row.Kind = "Passkey or security key"
+		}
+		page.Factors = append(page.Factors, row)
+	}
+	page.Fresh = a.fresh(si)
+	page.LastFactorLocked = tenant.RequireTFA && len(factors) <= 1
+	page.VerifyAction, page.RemoveFactorAction = pathAccountVerify, pathAccountRemoveFactor
+	if a.Passkeys.Available() && active {
+		page.AddPasskeyAction = pathAccountAddPasskey
+	}
 	others := 0
 	for _, bs := range sessions {
 		current := bs.ID == si.Session.ID
@@ -181,13 +234,113 @@ func (a *Page) renderAccount(w http.ResponseWriter, r *http.Request, si *browser
 	return a.Templates.Account(w, page)
 }
 
-// freshCode checks the code posted with an account action.
+// freshCode checks the code posted with an account action. A user
+// without the app (passkeys only) has no code to type: their session must
+// have passed its second factor in the last few minutes instead (fresh).
 func (a *Page) freshCode(r *http.Request, u *store.User) (*credentials.Refusal, error) {
 	refused, err := a.Credentials.Code(r, u, r.PostForm.Get("code"))
 	if errors.Is(err, credentials.ErrNotActive) {
-		return &credentials.Refusal{Msg: credentials.MsgNotActive, Status: http.StatusConflict}, nil
+		f, ferr := a.Store.SecondFactorsOf(r.Context(), u.ID)
+		if ferr != nil {
+			return nil, ferr
+		}
+		si, serr := a.Sessions.Current(r)
+		if serr != nil {
+			return nil, serr
+		}
+		switch {
+		case !f.WebAuthn:
+			return &credentials.Refusal{Msg: credentials.MsgNotActive, Status: http.StatusConflict}, nil
+		case si == nil || !a.fresh(si):
+			return &credentials.Refusal{Msg: msgNotFresh, Status: http.StatusForbidden}, nil
+		}
+		return nil, nil
 	}
 	return refused, err
+}
+
+// fresh reports whether si passed its second factor within freshFor.
+func (a *Page) fresh(si *browser.SignedIn) bool {
+	return si.Session.ACR == claims.ACRMFA && a.Sessions.Now().Sub(si.Session.AuthTime) < freshFor
+}
+
+// verify sends the browser to pass its second factor again (a step-up of
+// this session); it comes back to the account page, fresh.
+func (a *Page) verify(w http.ResponseWriter, r *http.Request, si *browser.SignedIn) error {
+	return a.Gate.Start(w, r, flow.StageCode, flow.AccountForm(pathAccount, "verified"), si)
+}
+
+// addPasskey starts the passkey ceremony for a user who has a second
+// factor already (a first one is enrollment: Activate 2FA), from a fresh
+// session. It runs on the enrollment's confirming step, without a new
+// recovery key.
+func (a *Page) addPasskey(w http.ResponseWriter, r *http.Request, si *browser.SignedIn) error {
+	if !a.Passkeys.Available() {
+		return a.renderAccount(w, r, si, "", msgNoPasskeysNow, "", http.StatusConflict)
+	}
+	active, err := a.Store.HasActiveAuthenticator(r.Context(), si.User.ID)
+	if err != nil {
+		return err
+	}
+	if !active {
+		return a.Gate.Start(w, r, flow.StageEnroll, flow.AccountForm(pathAccount, "activated"), si)
+	}
+	if !a.fresh(si) {
+		return a.renderAccount(w, r, si, "", msgNotFresh, "", http.StatusForbidden)
+	}
+	return a.Gate.StartFactor(w, r, flow.StageEnrollVerify, store.FactorWebAuthn, flow.AccountForm(pathAccount, "passkey_added"), si)
+}
+
+// removeFactor removes one passkey or the app from a fresh session. The
+// last one is refused while the tenant requires two factors; without that
+// requirement, removing the last one turns two-factor authentication off
+// (the recovery key goes with it).
+func (a *Page) removeFactor(w http.ResponseWriter, r *http.Request, si *browser.SignedIn) error {
+	ctx := r.Context()
+	u := si.User
+	if !a.fresh(si) {
+		return a.renderAccount(w, r, si, "", msgNotFresh, "", http.StatusForbidden)
+	}
+	factors, err := a.Store.Factors(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	which := r.PostForm.Get("factor")
+	var victim *store.Factor
+	for i, f := range factors {
+		if (f.Kind == store.FactorTOTP && which == store.FactorTOTP) || (f.Kind == store.FactorWebAuthn && f.ID == which && which != "") {
+			victim = &factors[i]
+		}
+	}
+	if victim == nil {
+		return a.renderAccount(w, r, si, "", msgNoSuchFactor, "", http.StatusNotFound)
+	}
+	if len(factors) == 1 {
+		if si.Tenant.RequireTFA {
+			return a.renderAccount(w, r, si, "", msgLastFactor, "", http.StatusForbidden)
+		}
+		if err := a.Store.ResetMFA(ctx, u.ID); err != nil {
+			return err
+		}
+		a.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFADeactivated, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
+		http.Redirect(w, r, pathAccount+"?"+flow.DoneParam+"=deactivated", http.StatusSeeOther)
+		return nil
+	}
+	if victim.Kind == store.FactorTOTP {
+		err = a.Store.RemoveTOTP(ctx, u.ID)
+	} else {
+		err = a.Store.RemoveWebAuthnCredential(ctx, u.ID, victim.ID)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return a.renderAccount(w, r, si, "", msgNoSuchFactor, "", http.StatusNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	detail, _ := json.Marshal(map[string]string{"factor": victim.Kind, "credential": victim.ID, "name": victim.Name})
+	a.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFAFactorRemoved, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID, Detail: string(detail)})
+	http.Redirect(w, r, pathAccount+"?"+flow.DoneParam+"=factor_removed", http.StatusSeeOther)
+	return nil
 }
 
 // describeUserAgent names the browser and system of a User-Agent well
@@ -377,7 +530,7 @@ func (a *Page) changePassword(w http.ResponseWriter, r *http.Request, si *browse
 		if err != nil {
 			return err
 		}
-		if refused != nil && (refused.Status == http.StatusBadRequest || refused.Status == http.StatusTooManyRequests) {
+		if refused != nil && (refused.Status == http.StatusBadRequest || refused.Status == http.StatusTooManyRequests || refused.Status == http.StatusForbidden) {
 			refused.Headers(w)
 			return fail(refused.Msg, refused.Status)
 		}

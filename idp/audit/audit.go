@@ -24,6 +24,9 @@ const (
 	MFAEnrollmentCompleted Event = "mfa.enrollment_completed"
 	MFARecoveryRegenerated Event = "mfa.recovery_regenerated"
 	MFADeactivated         Event = "mfa.deactivated"
+	MFAFactorAdded         Event = "mfa.factor_added"
+	MFAFactorRemoved       Event = "mfa.factor_removed"
+	MFAPasskeyRefused      Event = "mfa.passkey_refused"
 
 	// The account page and logout.
 	PasswordChanged      Event = "password.changed"
@@ -84,7 +87,8 @@ var catalogue = []Spec{
 	{Event: LoginFailed, Label: "Sign-in failed", Subject: PartyUser},
 	{Event: LoginLockout, Label: "Password entry locked after wrong passwords", Subject: PartyUser, Detail: []string{"until", "scope", "address"}},
 	{Event: LoginLocked, Label: "Password refused while locked", Subject: PartyUser, Detail: []string{"until", "scope", "address"}},
-	{Event: LoginMFA, Label: "Code accepted", Actor: PartyUser, Subject: PartyUser},
+	// factor is "totp" or "webauthn"; credential names the passkey used.
+	{Event: LoginMFA, Label: "Second factor accepted", Actor: PartyUser, Subject: PartyUser, Detail: []string{"factor", "credential"}},
 
 	// reason is "wrong" or "reused".
 	{Event: MFACodeFailed, Label: "Wrong code", Actor: PartyUser, Subject: PartyUser, Detail: []string{"reason"}},
@@ -93,9 +97,16 @@ var catalogue = []Spec{
 	{Event: MFARecoveryUsed, Label: "Recovery key used", Actor: PartyUser, Subject: PartyUser, Detail: []string{"sessions_ended"}},
 	{Event: MFARecoveryFailed, Label: "Wrong recovery key", Actor: PartyUser, Subject: PartyUser},
 	{Event: MFAEnrollmentStarted, Label: "2FA setup started", Actor: PartyUser, Subject: PartyUser},
-	{Event: MFAEnrollmentCompleted, Label: "2FA set up", Actor: PartyUser, Subject: PartyUser, Detail: []string{"sessions_ended"}},
+	{Event: MFAEnrollmentCompleted, Label: "2FA set up", Actor: PartyUser, Subject: PartyUser, Detail: []string{"sessions_ended", "factor", "credential"}},
 	{Event: MFARecoveryRegenerated, Label: "New recovery key", Actor: PartyUser, Subject: PartyUser},
 	{Event: MFADeactivated, Label: "2FA turned off", Actor: PartyUser, Subject: PartyUser},
+	// A second factor added beside others, or removed, from the account
+	// page; credential is the passkey's id (absent for the app).
+	{Event: MFAFactorAdded, Label: "Second factor added", Actor: PartyUser, Subject: PartyUser, Detail: []string{"factor", "credential", "name"}},
+	{Event: MFAFactorRemoved, Label: "Second factor removed", Actor: PartyUser, Subject: PartyUser, Detail: []string{"factor", "credential", "name"}},
+	// reason is "counter" (the sign counter went back: a cloned key?),
+	// "unknown" (not the user's) or "invalid" (the response did not verify).
+	{Event: MFAPasskeyRefused, Label: "Passkey refused", Actor: PartyUser, Subject: PartyUser, Detail: []string{"reason", "credential"}},
 
 	// sessions_ended counts the user's other sessions, which end with it.
 	{Event: PasswordChanged, Label: "Password changed", Actor: PartyUser, Subject: PartyUser, Detail: []string{"sessions_ended"}},

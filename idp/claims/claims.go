@@ -39,13 +39,48 @@ var AdvertisedScopes = append(slices.Clone(SupportedScopes), ScopeAdmin)
 const (
 	ACRPassword = "urn:portcullis:loa:1fa" // password only
 	ACRMFA      = "urn:portcullis:loa:2fa" // password and a second factor
+	// ACRPhishingResistant is issued only to an app that asked for it
+	// (acr_values or the claims parameter) and only after a passkey or
+	// security key; others see ACRMFA for the same sign-in, so an app
+	// comparing acr with ACRMFA keeps working.
+	ACRPhishingResistant = "urn:portcullis:loa:phr"
 )
+
+// ACRValuesSupported lists the levels for discovery.
+var ACRValuesSupported = []string{ACRPassword, ACRMFA, ACRPhishingResistant}
 
 // Authentication methods (RFC 8176) Portcullis issues in `amr`.
 var (
 	AMRPassword = []string{"pwd"}
 	AMRMFA      = []string{"pwd", "otp", "mfa"} // a password and a TOTP code
 )
+
+// AMRWebAuthn is the amr of a password and a WebAuthn credential: "hwk"
+// (a key held in hardware) for a device-bound passkey or security key,
+// "swk" for a synced passkey (the authenticator says it is backed up: its
+// private key exists outside the device, in a cloud account).
+func AMRWebAuthn(synced bool) []string {
+	if synced {
+		return []string{"pwd", "swk", "mfa"}
+	}
+	return []string{"pwd", "hwk", "mfa"}
+}
+
+// PhishingResistant reports whether a session's amr says it passed a
+// WebAuthn credential (the only phishing-resistant factor).
+func PhishingResistant(amr []string) bool {
+	return slices.Contains(amr, "hwk") || slices.Contains(amr, "swk")
+}
+
+// ACRFor is the acr an ID token carries for a session at acr with amr:
+// the phishing-resistant level when the app asked for it and the session
+// reached it, else the session's own level.
+func ACRFor(acr string, amr []string, wantsPhishingResistant bool) string {
+	if wantsPhishingResistant && acr == ACRMFA && PhishingResistant(amr) {
+		return ACRPhishingResistant
+	}
+	return acr
+}
 
 // Supported are the claims Portcullis can put in ID tokens or userinfo
 // responses.
@@ -154,11 +189,22 @@ func ParseRequest(raw string) (*Request, error) {
 // level, through acr_values or an acr member of the claims parameter
 // (voluntary or essential alike: Portcullis can always satisfy it). cr is
 // the parsed claims parameter, or nil.
+// The phishing-resistant level includes the MFA level.
 func WantsMFA(form url.Values, cr *Request) bool {
-	if slices.Contains(strings.Fields(form.Get("acr_values")), ACRMFA) {
+	return wants(form, cr, ACRMFA) || WantsPhishingResistant(form, cr)
+}
+
+// WantsPhishingResistant reports whether an authorization request asks
+// for the phishing-resistant level (a passkey or security key).
+func WantsPhishingResistant(form url.Values, cr *Request) bool {
+	return wants(form, cr, ACRPhishingResistant)
+}
+
+func wants(form url.Values, cr *Request, acr string) bool {
+	if slices.Contains(strings.Fields(form.Get("acr_values")), acr) {
 		return true
 	}
-	return cr != nil && slices.Contains(cr.ACR, ACRMFA)
+	return cr != nil && slices.Contains(cr.ACR, acr)
 }
 
 // forbiddenRedirectSchemes can never be redirect targets: they run code or

@@ -39,6 +39,8 @@ const (
 	PathLogin         = "/login"
 	PathCode          = "/login/code"
 	PathRecovery      = "/login/recovery"
+	PathPasskey       = "/login/passkey"
+	PathEnrollChoose  = "/enroll/choose"
 	PathEnroll        = "/enroll"
 	PathEnrollKey     = "/enroll/recovery-key"
 	PathEnrollKeyFile = "/enroll/recovery-key.txt"
@@ -65,9 +67,9 @@ var transitions = map[Stage][]Stage{
 	// an earlier step.
 	StageEnroll:    {StageEnroll, StageEnrollKey, StageCode},
 	StageEnrollKey: {StageEnroll, StageEnrollVerify, StageCode},
-	// The confirming code signs in; a secret replaced in another tab
-	// starts over.
-	StageEnrollVerify: {StageEnroll, StageEnrollKey, StageSignedIn, StageCode},
+	// The confirming code or passkey signs in; a secret replaced in
+	// another tab starts over; a new WebAuthn ceremony stays.
+	StageEnrollVerify: {StageEnroll, StageEnrollKey, StageSignedIn, StageCode, StageEnrollVerify},
 	// On resume the authorization endpoint may find the session gone
 	// (login) or a step-up asked for (code, enroll); the consent page's
 	// Allow moves a signed-in request to consented.
@@ -79,7 +81,9 @@ var transitions = map[Stage][]Stage{
 // starts are the stages each kind of request may be created at.
 var starts = map[Kind][]Stage{
 	KindAuthorize: {StageLogin, StageCode, StageEnroll, StageSignedIn},
-	KindAccount:   {StageLogin, StageCode, StageEnroll}, // sign-in, an admin's step-up, activation
+	// A sign-in, an admin's step-up, activation; adding a passkey beside
+	// other factors starts at its confirming step.
+	KindAccount: {StageLogin, StageCode, StageEnroll, StageEnrollVerify},
 	KindLogout:    {StageLogout},
 }
 
@@ -190,6 +194,7 @@ type Start struct {
 	RequestedAt time.Time
 	UserID      string // known already: a step-up or an account action
 	SessionID   string // the session a step-up upgrades
+	Factor      string // the factor being enrolled, when known at the start
 }
 
 // Start stores a new pending request.
@@ -205,7 +210,7 @@ func (f *Flows) Start(ctx context.Context, s Start) (*Pending, error) {
 	now := f.now()
 	p := &Pending{AuthRequest: store.AuthRequest{
 		ID: f.NewID(), BrowserID: s.BrowserID, Kind: string(s.Kind), ClientID: s.ClientID,
-		Form: s.Form.Encode(), Stage: string(s.Stage), UserID: s.UserID, SessionID: s.SessionID,
+		Form: s.Form.Encode(), Stage: string(s.Stage), UserID: s.UserID, SessionID: s.SessionID, Factor: s.Factor,
 		CreatedAt: s.RequestedAt.UTC(), ExpiresAt: now.Add(TTL),
 	}, form: s.Form}
 	if p.CreatedAt.IsZero() {
@@ -249,6 +254,15 @@ func Session(id string) Learnt { return func(a *store.AuthRequest) { a.SessionID
 
 // Sealed records the sealed data of an enrollment in progress ("" drops it).
 func Sealed(data string) Learnt { return func(a *store.AuthRequest) { a.SecretData = data } }
+
+// Factor records the second factor the user chose to enroll ("" forgets
+// the choice).
+func Factor(kind string) Learnt { return func(a *store.AuthRequest) { a.Factor = kind } }
+
+// Ceremony records the WebAuthn ceremony begun ("" ends it: a completed
+// ceremony is cleared by the move that completes it, so its challenge is
+// answered once).
+func Ceremony(data string) Learnt { return func(a *store.AuthRequest) { a.Ceremony = data } }
 
 // Advance moves p to stage to, recording what the step learnt, if p is
 // still where this request found it; otherwise (another tab, a replay) it

@@ -52,6 +52,9 @@ const (
 	LevelNone     Level = iota // no session, or one that must sign in again
 	LevelPassword              // a password (now or in a live session)
 	LevelMFA                   // a password and a second factor
+	// LevelPhishingResistant: a password and a passkey or security key
+	// (WebAuthn), which a look-alike site cannot relay.
+	LevelPhishingResistant
 )
 
 // Facts are what NextFactor decides on.
@@ -63,9 +66,15 @@ type Facts struct {
 	FreshPassword     bool
 	TenantRequiresTFA bool
 	AppWantsMFA       bool // acr_values or the claims parameter asked for the MFA level
+	// AppWantsPhishingResistant: the app asked for the phishing-resistant
+	// level, which only a passkey reaches.
+	AppWantsPhishingResistant bool
 	// HasAuthenticator is asked only when the answer matters (it costs a
 	// query).
 	HasAuthenticator func(context.Context) (bool, error)
+	// HasPasskey is asked only when the phishing-resistant level is
+	// wanted and not reached.
+	HasPasskey func(context.Context) (bool, error)
 	// ConsentNeeded is asked only once the user is signed in well enough;
 	// nil means "not this request's business" (after a password, consent
 	// is decided on resume).
@@ -79,11 +88,24 @@ type Facts struct {
 //   - the MFA level required (by the app, or by the tenant at a fresh
 //     sign-in) and not reached: the code, or enrollment without an
 //     authenticator;
+//   - the phishing-resistant level asked for and not reached: the
+//     second-factor page (which then offers only a passkey), or
+//     enrollment of a passkey without one;
 //   - then consent, when the app needs it;
 //   - else done.
 func NextFactor(ctx context.Context, f Facts) (Step, error) {
 	if f.Level == LevelNone {
 		return StepPassword, nil
+	}
+	if f.AppWantsPhishingResistant && f.Level < LevelPhishingResistant {
+		has, err := f.HasPasskey(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if has {
+			return StepCode, nil
+		}
+		return StepEnroll, nil
 	}
 	needMFA := f.Level < LevelMFA && (f.AppWantsMFA || f.FreshPassword && f.TenantRequiresTFA)
 	if needMFA || f.FreshPassword && f.Level < LevelMFA {

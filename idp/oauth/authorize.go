@@ -186,9 +186,14 @@ func (e *Endpoints) decide(w http.ResponseWriter, r *http.Request, az *authoriza
 		// (at a fresh password), so sessions that existed before an admin
 		// required two factors run to their end unless the admin cleared
 		// them.
-		AppWantsMFA: claims.WantsMFA(form, az.claims),
+		AppWantsMFA:               claims.WantsMFA(form, az.claims),
+		AppWantsPhishingResistant: claims.WantsPhishingResistant(form, az.claims),
 		HasAuthenticator: func(ctx context.Context) (bool, error) {
 			return e.Store.HasActiveAuthenticator(ctx, si.User.ID)
+		},
+		HasPasskey: func(ctx context.Context) (bool, error) {
+			f, err := e.Store.SecondFactorsOf(ctx, si.User.ID)
+			return f.WebAuthn, err
 		},
 		ConsentNeeded: func(ctx context.Context) (bool, error) {
 			if client.SkipConsent || consented {
@@ -268,7 +273,10 @@ func (e *Endpoints) level(si *browser.SignedIn, az *authorization) (flow.Level, 
 			return flow.LevelNone, nil
 		}
 	}
-	if si.Session.ACR == claims.ACRMFA {
+	switch {
+	case si.Session.ACR == claims.ACRMFA && claims.PhishingResistant(si.Session.AMR):
+		return flow.LevelPhishingResistant, nil
+	case si.Session.ACR == claims.ACRMFA:
 		return flow.LevelMFA, nil
 	}
 	return flow.LevelPassword, nil
@@ -339,6 +347,8 @@ func (e *Endpoints) issueCode(w http.ResponseWriter, r *http.Request, az *author
 		ar.GrantScope(sc)
 	}
 	session := e.userSession(si, ar.GetGrantedScopes(), az.claims, ar.GetRequestedAt())
+	session.Claims.AuthenticationContextClassReference = claims.ACRFor(si.Session.ACR, si.Session.AMR,
+		claims.WantsPhishingResistant(ar.GetRequestForm(), az.claims))
 	resp, err := e.Provider.NewAuthorizeResponse(ctx, ar, session)
 	if err != nil {
 		return refuse(ar, err)

@@ -57,7 +57,7 @@ func (e *Endpoints) buildDiscovery() ([]byte, error) {
 		"display_values_supported":                       []string{"page"},
 		"ui_locales_supported":                           []string{"en"},
 		"claims_locales_supported":                       []string{"en"},
-		"acr_values_supported":                           []string{claims.ACRPassword, claims.ACRMFA},
+		"acr_values_supported":                           claims.ACRValuesSupported,
 	}
 	return json.MarshalIndent(doc, "", "  ")
 }

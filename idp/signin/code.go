@@ -19,6 +19,12 @@ func (p *Pages) showCode(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if passkey, _, err := p.secondFactorPage(r, st); err != nil {
+		return err
+	} else if passkey {
+		http.Redirect(w, r, flow.PageURL(flow.PathPasskey, st.pending.ID), http.StatusSeeOther)
+		return nil
+	}
 	msg, err := p.Credentials.Locked(r.Context(), st.user)
 	if err != nil {
 		return err
@@ -27,20 +33,33 @@ func (p *Pages) showCode(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (p *Pages) renderCode(w http.ResponseWriter, r *http.Request, st *step, msg string, status int) error {
-	page(w, status)
-	return p.Templates.TOTPChallenge(w, templates.TOTPChallengePage{
+	f, err := p.Store.SecondFactorsOf(r.Context(), st.user.ID)
+	if err != nil {
+		return err
+	}
+	pg := templates.TOTPChallengePage{
 		Page:          p.header(r, st),
 		Action:        flow.PathCode,
 		AuthRequestID: st.pending.ID,
 		Error:         msg,
 		RecoveryURL:   flow.PageURL(flow.PathRecovery, st.pending.ID),
-	})
+	}
+	if f.WebAuthn && p.Passkeys.Available() {
+		pg.PasskeyURL = flow.PageURL(flow.PathPasskey, st.pending.ID)
+	}
+	page(w, status)
+	return p.Templates.TOTPChallenge(w, pg)
 }
 
 func (p *Pages) submitCode(w http.ResponseWriter, r *http.Request) error {
 	st, err := p.loadStep(r, flow.StageCode)
 	if err != nil {
 		return err
+	}
+	if wantsPhishingResistant(st.pending) {
+		// A code cannot reach the level the app asked for.
+		http.Redirect(w, r, flow.PageURL(flow.PathPasskey, st.pending.ID), http.StatusSeeOther)
+		return nil
 	}
 	priorFailures, refused, err := p.Credentials.CodeCounting(r, st.user, r.PostForm.Get("code"))
 	if errors.Is(err, credentials.ErrNotActive) {

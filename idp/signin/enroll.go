@@ -35,6 +35,11 @@ func (p *Pages) showEnroll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// With passkeys on offer, step 1 is the choice until the app was
+	// chosen (and again on "Choose another second factor").
+	if passkey, _ := p.factorChoice(st); passkey && (st.pending.Factor != store.FactorTOTP || r.URL.Query().Has("choose")) {
+		return p.renderEnrollChoose(w, r, st, "", http.StatusOK)
+	}
 	u := st.user
 	e, ok, err := p.pendingEnrollment(ctx, st)
 	if err != nil {
@@ -193,6 +198,9 @@ func (p *Pages) submitEnrollKey(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (p *Pages) renderEnrollVerify(w http.ResponseWriter, r *http.Request, st *step, msg string, status int) error {
+	if st.pending.Factor == store.FactorWebAuthn {
+		return p.renderEnrollPasskey(w, r, st, msg, "", status)
+	}
 	page(w, status)
 	return p.Templates.EnrollVerify(w, templates.EnrollVerifyPage{
 		Page:          p.header(r, st),
@@ -212,6 +220,9 @@ func (p *Pages) submitEnrollVerify(w http.ResponseWriter, r *http.Request) error
 	st, err := p.loadStep(r, flow.StageEnrollVerify)
 	if err != nil {
 		return err
+	}
+	if st.pending.Factor == store.FactorWebAuthn {
+		return p.submitEnrollPasskey(w, r, st)
 	}
 	u := st.user
 	secret, err := p.Store.PendingAuthenticator(ctx, u.ID)
@@ -242,8 +253,9 @@ func (p *Pages) submitEnrollVerify(w http.ResponseWriter, r *http.Request) error
 	// (all but the one this enrollment upgrades; a new one is at the MFA
 	// level).
 	ended, err := p.endWeakerSessions(r, u.ID, st.pending.SessionID, store.EndReasonMFAGained)
+	st.passed = passedFactor{kind: store.FactorTOTP}
 	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFAEnrollmentCompleted, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID,
-		Detail: fmt.Sprintf(`{"sessions_ended":%d}`, ended)})
+		Detail: st.passed.detail(fmt.Sprintf(`"sessions_ended":%d`, ended))})
 	if err != nil {
 		return err
 	}

@@ -84,11 +84,17 @@ func (g *Gate) SignedIn(w http.ResponseWriter, r *http.Request, returnTo string,
 // Start begins an account flow at stage (a sign-in, or enrollment from
 // the account page for the signed-in si) and sends the browser to it.
 func (g *Gate) Start(w http.ResponseWriter, r *http.Request, stage flow.Stage, form map[string][]string, si *browser.SignedIn) error {
+	return g.StartFactor(w, r, stage, "", form, si)
+}
+
+// StartFactor is Start for the enrollment of a known factor (adding a
+// passkey from the account page).
+func (g *Gate) StartFactor(w http.ResponseWriter, r *http.Request, stage flow.Stage, factor string, form map[string][]string, si *browser.SignedIn) error {
 	bid, err := g.Sessions.Binding(w, r)
 	if err != nil {
 		return err
 	}
-	start := flow.Start{Kind: flow.KindAccount, Stage: stage, BrowserID: bid, Form: form}
+	start := flow.Start{Kind: flow.KindAccount, Stage: stage, BrowserID: bid, Form: form, Factor: factor}
 	if si != nil {
 		start.UserID, start.SessionID = si.User.ID, si.Session.ID
 	}

@@ -36,6 +36,11 @@ type Store interface {
 	EndUserSessionsBelow(ctx context.Context, userID, keepID, acr, reason string) ([]store.EndedSession, error)
 	SealRecoveryKey(requestID string, key mfa.RecoveryKey) (string, error)
 	AuthRequestRecoveryKey(ar *store.AuthRequest) (mfa.RecoveryKey, error)
+	SecondFactorsOf(ctx context.Context, userID string) (store.SecondFactors, error)
+	WebAuthnCredentials(ctx context.Context, userID string) ([]store.WebAuthnCredential, error)
+	AddWebAuthnCredential(ctx context.Context, c *store.WebAuthnCredential, recoveryHash []byte) error
+	UseWebAuthnCredential(ctx context.Context, userID, id string, signCount uint32, backupState bool) error
+	Audit(ctx context.Context, e *store.AuditEvent) error
 }
 
 // Pages serves the sign-in pages.
@@ -44,7 +49,10 @@ type Pages struct {
 	Flows       *flow.Flows
 	Sessions    *browser.Sessions
 	Credentials *credentials.Checker
-	Templates   *templates.Templates
+	// Passkeys runs the WebAuthn ceremonies; without a relying party
+	// (an issuer on an IP address) passkeys are not offered.
+	Passkeys  *credentials.Passkeys
+	Templates *templates.Templates
 }
 
 // Mount adds the sign-in pages to the route table.
@@ -62,6 +70,9 @@ func (p *Pages) Mount(rt *web.Router) {
 	rt.Page("GET "+flow.PathEnrollKeyFile, p.downloadEnrollKey)
 	rt.Page("GET "+flow.PathEnrollVerify, p.show(p.renderEnrollVerify, flow.StageEnrollVerify))
 	rt.Form("POST "+flow.PathEnrollVerify, p.submitEnrollVerify)
+	rt.Page("GET "+flow.PathPasskey, p.showPasskey)
+	rt.Form("POST "+flow.PathPasskey, p.submitPasskey)
+	rt.Form("POST "+flow.PathEnrollChoose, p.submitEnrollChoose)
 }
 
 // renderer draws a step's page with a message (or none) and a status.
@@ -110,6 +121,41 @@ type step struct {
 	// priorFailures are the wrong codes tried since the user's last
 	// accepted one (set by the code step; the user is told).
 	priorFailures int
+	// passed is the second factor that completed this step (set by the
+	// step that accepted it): its amr and what the audit row says.
+	passed passedFactor
+}
+
+// passedFactor is an accepted second factor.
+type passedFactor struct {
+	kind       string // store.FactorTOTP or store.FactorWebAuthn
+	credential string // the passkey's id
+	synced     bool   // a synced passkey ("swk")
+}
+
+// amr is the session's amr after f.
+func (f passedFactor) amr() []string {
+	if f.kind == store.FactorWebAuthn {
+		return claims.AMRWebAuthn(f.synced)
+	}
+	return claims.AMRMFA
+}
+
+// detail is the audit detail naming f.
+func (f passedFactor) detail(extra string) string {
+	kind := f.kind
+	if kind == "" {
+		kind = store.FactorTOTP
+	}
+	d := `{` + extra
+	if extra != "" {
+		d += ","
+	}
+	d += `"factor":"` + kind + `"`
+	if f.credential != "" {
+		d += `,"credential":` + jsonString(f.credential)
+	}
+	return d + `}`
 }
 
 // loadStep loads the pending request at one of stages, with the user who
@@ -203,7 +249,7 @@ func (p *Pages) completeSecondFactor(w http.ResponseWriter, r *http.Request, st 
 		if si == nil || si.Session.ID != st.pending.SessionID || si.User.ID != st.user.ID {
 			return web.ErrRequestExpired
 		}
-		if err := p.Sessions.Upgrade(w, r, si, claims.AMRMFA, claims.ACRMFA); err != nil {
+		if err := p.Sessions.Upgrade(w, r, si, st.passed.amr(), claims.ACRMFA); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return web.ErrRequestExpired
 			}
@@ -211,16 +257,18 @@ func (p *Pages) completeSecondFactor(w http.ResponseWriter, r *http.Request, st 
 		}
 		sessionID = si.Session.ID
 	} else {
-		bs, err := p.Sessions.Start(w, r, st.user, st.tenant, claims.AMRMFA, claims.ACRMFA)
+		bs, err := p.Sessions.Start(w, r, st.user, st.tenant, st.passed.amr(), claims.ACRMFA)
 		if err != nil {
 			return err
 		}
 		sessionID = bs.ID
 	}
-	if err := p.Flows.Advance(ctx, st.pending, flow.StageSignedIn, flow.Session(sessionID), flow.Sealed("")); err != nil {
+	if err := p.Flows.Advance(ctx, st.pending, flow.StageSignedIn, flow.Session(sessionID), flow.Sealed(""),
+		flow.Factor(""), flow.Ceremony("")); err != nil {
 		return err
 	}
-	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.LoginMFA, TenantID: st.user.TenantID, ActorID: st.user.ID, SubjectID: st.user.ID})
+	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.LoginMFA, TenantID: st.user.TenantID, ActorID: st.user.ID, SubjectID: st.user.ID,
+		Detail: st.passed.detail("")})
 	if st.priorFailures == 0 {
 		return p.continueFlow(w, r, st.pending)
 	}

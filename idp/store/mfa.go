@@ -37,6 +37,7 @@ var errEmptyRecoveryHash = errors.New("store: empty recovery key hash")
 // the user's counter row, mfaAttemptsRow.LastStep.
 type mfaAuthenticatorRow struct {
 	UserID      string `gorm:"primaryKey"`
+	Name        string // shown on the account page; the column's default until renamed
 	Secret      string // sealed, see sealed.go
 	ConfirmedAt *time.Time
 	CreatedAt   time.Time

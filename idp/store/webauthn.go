@@ -180,3 +180,16 @@ func (s *Store) SecondFactorsOf(ctx context.Context, userID string) (SecondFacto
 		userID, userID).Scan(&row).Error
 	return SecondFactors{TOTP: row.TOTP > 0, WebAuthn: row.WebAuthn > 0}, err
 }
+
+// RemoveTOTP deletes the user's TOTP authenticator (pending or
+// confirmed); ErrNotFound when there is none.
+func (s *Store) RemoveTOTP(ctx context.Context, userID string) error {
+	res := s.conn(ctx).Where("user_id = ?", userID).Delete(&mfaAuthenticatorRow{})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

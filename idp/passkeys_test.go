@@ -1,0 +1,278 @@
+package idp_test
+
+import (
+	"context"
+	"html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2"
+
+	"github.com/portcullis-idp/portcullis/idp/claims"
+	"github.com/portcullis-idp/portcullis/idp/credentials/passkeytest"
+	"github.com/portcullis-idp/portcullis/idp/store"
+)
+
+var webauthnOptionsRe = regexp.MustCompile(`<script type="application/json" id="webauthn-options">(.*?)</script>`)
+
+// webauthnOptions are the options a passkey page hands the browser.
+func webauthnOptions(t testing.TB, body string) []byte {
+	t.Helper()
+	m := webauthnOptionsRe.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no WebAuthn options on the page:\n%s", body)
+	}
+	return []byte(m[1])
+}
+
+// createPasskey answers a registration page with a new credential.
+func createPasskey(t testing.TB, a *passkeytest.Authenticator, body string) string {
+	t.Helper()
+	resp, err := a.Create(webauthnOptions(t, body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// usePasskey answers a passkey sign-in page.
+func usePasskey(t testing.TB, a *passkeytest.Authenticator, body string) string {
+	t.Helper()
+	if a == nil {
+		t.Fatalf("the passkey page, for a user without a passkey:\n%s", body)
+	}
+	resp, err := a.Get(webauthnOptions(t, body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// TestPasskeyEnrollmentAndSignIn: in a tenant that requires 2FA, the first
+// sign-in offers the choice; choosing a passkey shows the recovery key,
+// then creates the passkey, and the app gets amr [pwd hwk mfa] at the MFA
+// level. The next sign-in asks for the passkey (with the recovery key as
+// the way out), refuses an answer from another origin and a counter that
+// went back (audited), and accepts a good one.
+func TestPasskeyEnrollmentAndSignIn(t *testing.T) {
+	forEachBackendWith(t, withLocalhost, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		e.requireTFA(true)
+		relying := e.rp(e.client, e.secret)
+		key := passkeytest.New(e.issuer)
+
+		b := newBrowser(t)
+		verifier := oauth2.GenerateVerifier()
+		_, body := b.get(authURLFor(relying, verifier))
+		resp, body := b.post(e.issuer+"/login", url.Values{
+			"auth_request": {hiddenAuthRequest(t, body)}, "email": {e.user.Email}, "password": {testPassword}})
+		if resp.Request.URL.Path != "/enroll" || !strings.Contains(body, `value="webauthn"`) || !strings.Contains(body, `value="totp"`) {
+			t.Fatalf("after the password: %s\n%s", resp.Request.URL, body)
+		}
+		ar := hiddenAuthRequest(t, body)
+		if resp, _ := b.post(e.issuer+"/enroll/choose", url.Values{"auth_request": {ar}, "factor": {"sms"}}); resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("an unknown factor: %d", resp.StatusCode)
+		}
+		resp, body = b.post(e.issuer+"/enroll/choose", url.Values{"auth_request": {ar}, "factor": {"webauthn"}})
+		if resp.Request.URL.Path != "/enroll/recovery-key" {
+			t.Fatalf("after choosing a passkey: %s", resp.Request.URL)
+		}
+		recovery := recoveryKeyFromPage(t, body)
+		resp, body = b.post(e.issuer+"/enroll/recovery-key", url.Values{"auth_request": {ar}, "stored": {"yes"}})
+		if resp.Request.URL.Path != "/enroll/verify" || !strings.Contains(body, `data-purpose="register"`) || !strings.Contains(body, "Step 3 of 3") {
+			t.Fatalf("step 3: %s\n%s", resp.Request.URL, body)
+		}
+		// The CSP lets exactly the page's script run.
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'nonce-") {
+			t.Errorf("CSP = %q", csp)
+		}
+		// A reload keeps the ceremony; a bad name or answer changes nothing.
+		_, again := b.get(e.issuer + "/enroll/verify?auth_request=" + ar)
+		if string(webauthnOptions(t, again)) != string(webauthnOptions(t, body)) {
+			t.Error("a reload began a new ceremony")
+		}
+		resp, _ = b.post(e.issuer+"/enroll/verify", url.Values{"auth_request": {ar}, "name": {""}, "credential": {createPasskey(t, passkeytest.New(e.issuer), body)}})
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("empty name: %d", resp.StatusCode)
+		}
+		resp, body = b.post(e.issuer+"/enroll/verify", url.Values{"auth_request": {ar}, "name": {"Laptop"}, "credential": {"{}"}})
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, html.EscapeString("could not be checked")) {
+			t.Fatalf("garbage answer: %d\n%s", resp.StatusCode, body)
+		}
+		if has, _ := e.store.HasActiveAuthenticator(ctx, e.user.ID); has {
+			t.Fatal("a factor is active before the ceremony completed")
+		}
+		resp, body = b.post(e.issuer+"/enroll/verify", url.Values{"auth_request": {ar}, "name": {"Laptop"}, "credential": {createPasskey(t, key, body)}})
+		e.consentIfAsked(b, resp, body)
+		if b.landed == nil {
+			t.Fatalf("enrollment did not continue to the app: %s\n%s", b.last.Request.URL, body)
+		}
+		_, c := e.tokenFor(relying, b.landed, verifier)
+		if c.ACR != claims.ACRMFA || !slices.Equal(c.AMR, []string{"pwd", "hwk", "mfa"}) {
+			t.Fatalf("after enrolling a passkey: acr %q amr %v", c.ACR, c.AMR)
+		}
+		creds, err := e.store.WebAuthnCredentials(ctx, e.user.ID)
+		if err != nil || len(creds) != 1 || creds[0].Name != "Laptop" {
+			t.Fatalf("stored credentials: %+v, %v", creds, err)
+		}
+
+		// The next sign-in: the passkey page, with the recovery key as the
+		// way out and no app link (there is no app).
+		b2 := newBrowser(t)
+		verifier = oauth2.GenerateVerifier()
+		_, body = b2.get(authURLFor(relying, verifier))
+		resp, body = b2.post(e.issuer+"/login", url.Values{
+			"auth_request": {hiddenAuthRequest(t, body)}, "email": {e.user.Email}, "password": {testPassword}})
+		if resp.Request.URL.Path != "/login/passkey" || !strings.Contains(body, "Use your recovery key") || strings.Contains(body, "authenticator app instead") {
+			t.Fatalf("after the password: %s\n%s", resp.Request.URL, body)
+		}
+		ar = hiddenAuthRequest(t, body)
+		phish := passkeytest.New("http://localhost.evil.test")
+		phish.Creds = key.Creds
+		resp, body = b2.post(e.issuer+"/login/passkey", url.Values{"auth_request": {ar}, "credential": {usePasskey(t, phish, body)}})
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("an answer made for another origin: %d", resp.StatusCode)
+		}
+		good := usePasskey(t, key, body)
+		resp, body = b2.post(e.issuer+"/login/passkey", url.Values{"auth_request": {ar}, "credential": {good}})
+		e.consentIfAsked(b2, resp, body)
+		if b2.landed == nil {
+			t.Fatalf("the passkey did not sign in: %s\n%s", b2.last.Request.URL, body)
+		}
+		_, c = e.tokenFor(relying, b2.landed, verifier)
+		if c.ACR != claims.ACRMFA || !slices.Equal(c.AMR, []string{"pwd", "hwk", "mfa"}) {
+			t.Fatalf("passkey sign-in: acr %q amr %v", c.ACR, c.AMR)
+		}
+		// The same answer again, on a new sign-in: its challenge is spent.
+		b3 := newBrowser(t)
+		_, body = b3.get(authURLFor(relying, oauth2.GenerateVerifier()))
+		_, body = b3.post(e.issuer+"/login", url.Values{
+			"auth_request": {hiddenAuthRequest(t, body)}, "email": {e.user.Email}, "password": {testPassword}})
+		ar = hiddenAuthRequest(t, body)
+		if resp, _ := b3.post(e.issuer+"/login/passkey", url.Values{"auth_request": {ar}, "credential": {good}}); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("a replayed answer: %d", resp.StatusCode)
+		}
+		// A cloned key: its counter is behind the stored one.
+		key.Creds[0].Counter = 0
+		_, body = b3.get(e.issuer + "/login/passkey?auth_request=" + ar)
+		resp, body = b3.post(e.issuer+"/login/passkey", url.Values{"auth_request": {ar}, "credential": {usePasskey(t, key, body)}})
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "counter went back") {
+			t.Fatalf("a counter that went back: %d\n%s", resp.StatusCode, body)
+		}
+		// The recovery key still works, and removes the passkey.
+		resp, _ = b3.post(e.issuer+"/login/recovery", url.Values{"auth_request": {ar}, "recovery_key": {recovery}})
+		if resp.Request.URL.Path != "/enroll" {
+			t.Fatalf("after the recovery key: %s", resp.Request.URL)
+		}
+		if f, _ := e.store.SecondFactorsOf(ctx, e.user.ID); f.Any() {
+			t.Errorf("factors after the recovery key: %+v", f)
+		}
+
+		events := e.auditEvents(e.user.Email)
+		for _, want := range []string{"mfa.enrollment_started", "mfa.enrollment_completed", "mfa.passkey_refused", "login.mfa", "mfa.recovery_used"} {
+			if !slices.Contains(events, want) {
+				t.Errorf("audit log lacks %s: %v", want, events)
+			}
+		}
+		evs, err := e.store.ListAudit(ctx, store.AuditFilter{TenantID: e.tenant.ID, SubjectID: e.user.ID})
+		must(t, err)
+		var reasons []string
+		for _, ev := range evs {
+			if ev.Event == "mfa.passkey_refused" {
+				reasons = append(reasons, ev.Detail)
+			}
+		}
+		if !slices.ContainsFunc(reasons, func(d string) bool { return strings.Contains(d, `"reason":"counter"`) }) {
+			t.Errorf("no refusal for the counter: %v", reasons)
+		}
+	})
+}
+
+// TestPhishingResistantStepUp: an app asking for urn:portcullis:loa:phr
+// gets it only through a passkey. A user signed in with a code is sent to
+// enroll a passkey (the choice offers nothing else, and a code is refused
+// there); after it the ID token says loa:phr with amr hwk, while an app
+// that asks for nothing sees loa:2fa for the same kind of sign-in. A
+// synced passkey gives swk. Discovery lists the level.
+func TestPhishingResistantStepUp(t *testing.T) {
+	forEachBackendWith(t, withLocalhost, func(t *testing.T, e *env) {
+		e.requireTFA(true)
+		relying := e.rp(e.client, e.secret)
+		u := &mfaUser{email: e.user.Email, password: testPassword}
+		b := newBrowser(t)
+		verifier := oauth2.GenerateVerifier()
+		e.signIn(b, authURLFor(relying, verifier), u) // enrolls the app (TOTP)
+		_, c := e.tokenFor(relying, b.landed, verifier)
+		wantMFAClaims(t, c)
+
+		// Same browser, the app now asks for the phishing-resistant level.
+		b.landed = nil
+		verifier = oauth2.GenerateVerifier()
+		phr := oauth2.SetAuthURLParam("acr_values", claims.ACRPhishingResistant)
+		resp, body := b.get(authURLFor(relying, verifier, phr))
+		if resp.Request.URL.Path != "/enroll" || strings.Contains(body, `value="totp"`) || !strings.Contains(body, `value="webauthn"`) {
+			t.Fatalf("a TOTP session asked for loa:phr: %s\n%s", resp.Request.URL, body)
+		}
+		ar := hiddenAuthRequest(t, body)
+		if resp, _ := b.post(e.issuer+"/enroll/choose", url.Values{"auth_request": {ar}, "factor": {"totp"}}); resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("choosing the app for loa:phr: %d", resp.StatusCode)
+		}
+		u.passkey = passkeytest.New(e.issuer)
+		u.passkey.Synced = true
+		e.signIn(b, e.issuer+"/enroll?auth_request="+ar, u)
+		_, c = e.tokenFor(relying, b.landed, verifier)
+		if c.ACR != claims.ACRPhishingResistant || !slices.Equal(c.AMR, []string{"pwd", "swk", "mfa"}) {
+			t.Fatalf("after the passkey step-up: acr %q amr %v", c.ACR, c.AMR)
+		}
+
+		// A fresh sign-in asking for loa:phr: the passkey page, without the
+		// app as an alternative; a posted code is sent back to it.
+		b2 := newBrowser(t)
+		verifier = oauth2.GenerateVerifier()
+		_, body = b2.get(authURLFor(relying, verifier, phr))
+		resp, body = b2.post(e.issuer+"/login", url.Values{
+			"auth_request": {hiddenAuthRequest(t, body)}, "email": {u.email}, "password": {u.password}})
+		if resp.Request.URL.Path != "/login/passkey" || strings.Contains(body, "authenticator app instead") || !strings.Contains(body, "code from an app is not enough") {
+			t.Fatalf("fresh loa:phr sign-in: %s\n%s", resp.Request.URL, body)
+		}
+		ar = hiddenAuthRequest(t, body)
+		resp, _ = b2.get(e.issuer + "/login/code?auth_request=" + ar + "&use=code")
+		if resp.Request.URL.Path != "/login/passkey" {
+			t.Fatalf("the code page for loa:phr: %s", resp.Request.URL)
+		}
+		resp, body = b2.post(e.issuer+"/login/code", url.Values{"auth_request": {ar}, "code": {u.app.code(t)}})
+		if resp.Request.URL.Path != "/login/passkey" {
+			t.Fatalf("a code posted for loa:phr: %s", resp.Request.URL)
+		}
+		e.signIn(b2, e.issuer+"/login/passkey?auth_request="+ar, u)
+		_, c = e.tokenFor(relying, b2.landed, verifier)
+		if c.ACR != claims.ACRPhishingResistant {
+			t.Fatalf("fresh loa:phr: acr %q amr %v", c.ACR, c.AMR)
+		}
+
+		// Without acr_values: a user with both is asked for the passkey
+		// first, may use the app instead, and the app sees loa:2fa.
+		b3 := newBrowser(t)
+		verifier = oauth2.GenerateVerifier()
+		_, body = b3.get(authURLFor(relying, verifier))
+		resp, body = b3.post(e.issuer+"/login", url.Values{
+			"auth_request": {hiddenAuthRequest(t, body)}, "email": {u.email}, "password": {u.password}})
+		if resp.Request.URL.Path != "/login/passkey" || !strings.Contains(body, "Use your authenticator app instead") {
+			t.Fatalf("both factors: %s\n%s", resp.Request.URL, body)
+		}
+		e.signIn(b3, e.issuer+"/login/passkey?auth_request="+hiddenAuthRequest(t, body), u)
+		_, c = e.tokenFor(relying, b3.landed, verifier)
+		if c.ACR != claims.ACRMFA || !slices.Equal(c.AMR, []string{"pwd", "swk", "mfa"}) {
+			t.Fatalf("no acr asked: acr %q amr %v", c.ACR, c.AMR)
+		}
+
+		_, disc := newBrowser(t).get(e.issuer + "/.well-known/openid-configuration")
+		if !strings.Contains(disc, claims.ACRPhishingResistant) {
+			t.Errorf("discovery lacks %s", claims.ACRPhishingResistant)
+		}
+	})
+}

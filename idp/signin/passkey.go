@@ -1,0 +1,351 @@
+package signin
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/portcullis-idp/portcullis/idp/audit"
+	"github.com/portcullis-idp/portcullis/idp/claims"
+	"github.com/portcullis-idp/portcullis/idp/credentials"
+	"github.com/portcullis-idp/portcullis/idp/flow"
+	"github.com/portcullis-idp/portcullis/idp/secrets"
+	"github.com/portcullis-idp/portcullis/idp/store"
+	"github.com/portcullis-idp/portcullis/idp/web"
+	"github.com/portcullis-idp/portcullis/mfa"
+	"github.com/portcullis-idp/portcullis/templates"
+)
+
+// jsonString is s as a JSON string.
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// Passkeys and security keys (WebAuthn) as the second factor: the sign-in
+// step at /login/passkey and the passkey branch of enrollment. Each
+// ceremony's challenge lives in the pending request (its Ceremony
+// column); the move that accepts an answer clears it, conditionally on the
+// value read, so an answer is accepted once however many replicas see it.
+
+const (
+	msgChooseFactor = "Choose a passkey or an authenticator app."
+	msgPasskeyName  = "Give the passkey a name of at most 64 characters."
+	// defaultPasskeyName is the name field's first value.
+	defaultPasskeyName = "Passkey"
+)
+
+// wantsPhishingResistant reports whether the app behind pending asked
+// for a passkey (the phishing-resistant level).
+func wantsPhishingResistant(pending *flow.Pending) bool {
+	form := pending.Form()
+	cr, _ := claims.ParseRequest(form.Get("claims"))
+	return claims.WantsPhishingResistant(form, cr)
+}
+
+// scriptNonce is a fresh nonce for the page's one script.
+func scriptNonce() string { return secrets.RandomToken()[:22] }
+
+// secondFactorPage is where the second-factor step of st goes: the
+// passkey page for a user with a passkey (unless they chose the app with
+// ?use=code and the app did not ask for a passkey), else the code page.
+func (p *Pages) secondFactorPage(r *http.Request, st *step) (passkey bool, f store.SecondFactors, err error) {
+	f, err = p.Store.SecondFactorsOf(r.Context(), st.user.ID)
+	if err != nil || !f.WebAuthn || !p.Passkeys.Available() {
+		return false, f, err
+	}
+	if wantsPhishingResistant(st.pending) || !f.TOTP {
+		return true, f, nil
+	}
+	return r.URL.Query().Get("use") != "code", f, nil
+}
+
+// --- sign-in with a passkey ---
+
+func (p *Pages) showPasskey(w http.ResponseWriter, r *http.Request) error {
+	st, err := p.loadStep(r, flow.StageCode)
+	if err != nil {
+		return err
+	}
+	return p.renderPasskey(w, r, st, "", http.StatusOK)
+}
+
+// renderPasskey draws the passkey step with the pending request's login
+// ceremony, beginning a new one when there is none or it expired. A user
+// without passkeys (removed meanwhile) goes to the code page.
+func (p *Pages) renderPasskey(w http.ResponseWriter, r *http.Request, st *step, msg string, status int) error {
+	ctx := r.Context()
+	creds, err := p.Store.WebAuthnCredentials(ctx, st.user.ID)
+	if err != nil {
+		return err
+	}
+	if len(creds) == 0 || !p.Passkeys.Available() {
+		http.Redirect(w, r, flow.PageURL(flow.PathCode, st.pending.ID)+"&use=code", http.StatusSeeOther)
+		return nil
+	}
+	c, ok := credentials.DecodeCeremony(st.pending.Ceremony, credentials.PurposeLogin, time.Now())
+	if !ok {
+		if c, err = p.Passkeys.BeginLogin(st.user, creds); err != nil {
+			return err
+		}
+		if err := p.Flows.Advance(ctx, st.pending, flow.StageCode, flow.Ceremony(c.Encode())); err != nil {
+			return err
+		}
+	}
+	f, err := p.Store.SecondFactorsOf(ctx, st.user.ID)
+	if err != nil {
+		return err
+	}
+	required := wantsPhishingResistant(st.pending)
+	page := templates.PasskeyChallengePage{
+		Page: p.header(r, st),
+		WebAuthnForm: templates.WebAuthnForm{
+			Action: flow.PathPasskey, AuthRequestID: st.pending.ID, Options: template.JS(c.Options),
+			Purpose: credentials.PurposeLogin, Button: "Use passkey", Error: msg,
+		},
+		PasskeyRequired: required,
+		RecoveryURL:     flow.PageURL(flow.PathRecovery, st.pending.ID),
+	}
+	if f.TOTP && !required {
+		page.CodeURL = flow.PageURL(flow.PathCode, st.pending.ID) + "&use=code"
+	}
+	page.CSPNonce = scriptNonce()
+	web.PageHeaders(w, page.CSPNonce)
+	w.WriteHeader(status)
+	return p.Templates.PasskeyChallenge(w, page)
+}
+
+// submitPasskey accepts the browser's answer to the login ceremony. The
+// ceremony is consumed first (one winner), then the credential's sign
+// counter is recorded (a counter that went back is refused and audited),
+// then the user is signed in at the MFA level with amr hwk or swk.
+func (p *Pages) submitPasskey(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	st, err := p.loadStep(r, flow.StageCode)
+	if err != nil {
+		return err
+	}
+	c, ok := credentials.DecodeCeremony(st.pending.Ceremony, credentials.PurposeLogin, time.Now())
+	if !ok {
+		// Expired, or answered already (another tab, a replay).
+		return p.renderPasskey(w, r, st, credentials.MsgPasskeyFailed, http.StatusBadRequest)
+	}
+	creds, err := p.Store.WebAuthnCredentials(ctx, st.user.ID)
+	if err != nil {
+		return err
+	}
+	a, err := p.Passkeys.FinishLogin(st.user, creds, c, r.PostForm.Get("credential"))
+	if err == nil {
+		// The challenge is spent whatever happens next.
+		if err = p.Flows.Advance(ctx, st.pending, flow.StageCode, flow.Ceremony("")); err != nil {
+			return err
+		}
+		err = p.Store.UseWebAuthnCredential(ctx, st.user.ID, a.CredentialID, a.SignCount, a.BackupState)
+	}
+	if err != nil {
+		if errors.Is(err, credentials.ErrNoPasskeys) {
+			return err
+		}
+		p.auditRefusedPasskey(r, st, a, err)
+		return p.renderPasskey(w, r, st, credentials.PasskeyMessage(err), http.StatusUnauthorized)
+	}
+	st.passed = passedFactor{kind: store.FactorWebAuthn, credential: a.CredentialID, synced: a.BackupState}
+	return p.completeSecondFactor(w, r, st)
+}
+
+// auditRefusedPasskey records a refused assertion with its reason.
+func (p *Pages) auditRefusedPasskey(r *http.Request, st *step, a *credentials.Assertion, err error) {
+	reason := "invalid"
+	switch {
+	case errors.Is(err, credentials.ErrPasskeyCloned), errors.Is(err, store.ErrCounterWentBack):
+		reason = "counter"
+	case errors.Is(err, credentials.ErrPasskeyUnknown), errors.Is(err, store.ErrNotFound):
+		reason = "unknown"
+	}
+	detail := `{"reason":"` + reason + `"`
+	if a != nil {
+		detail += `,"credential":"` + a.CredentialID + `"`
+	}
+	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFAPasskeyRefused, TenantID: st.user.TenantID,
+		ActorID: st.user.ID, SubjectID: st.user.ID, Detail: detail + `}`})
+}
+
+// --- enrollment: the choice, and creating the passkey ---
+
+// factorChoice is what enrollment may offer st: a passkey when the
+// relying party can have one, the app unless the app asked for a passkey.
+func (p *Pages) factorChoice(st *step) (passkey, totp bool) {
+	passkey = p.Passkeys.Available()
+	totp = !passkey || !wantsPhishingResistant(st.pending)
+	return passkey, totp
+}
+
+// renderEnrollChoose is step 1 when there is a choice of factor.
+func (p *Pages) renderEnrollChoose(w http.ResponseWriter, r *http.Request, st *step, msg string, status int) error {
+	afterRecovery, err := p.Store.RecoveryKeySpent(r.Context(), st.user.ID)
+	if err != nil {
+		return err
+	}
+	passkey, totp := p.factorChoice(st)
+	page(w, status)
+	return p.Templates.EnrollChoose(w, templates.EnrollChoosePage{
+		Page: p.header(r, st), Action: flow.PathEnrollChoose, AuthRequestID: st.pending.ID,
+		OfferPasskey: passkey, OfferTOTP: totp, PasskeyOnly: passkey && !totp,
+		Chosen: st.pending.Factor, AfterRecovery: afterRecovery, Error: msg,
+	})
+}
+
+// submitEnrollChoose records the chosen factor: the app goes on to its QR
+// code (step 1 proper), a passkey to the recovery key (its step 2) with
+// a key drawn now, or the one already shown to this request.
+func (p *Pages) submitEnrollChoose(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	st, err := p.loadStep(r, flow.StageEnroll, flow.StageEnrollKey, flow.StageEnrollVerify)
+	if err != nil {
+		return err
+	}
+	passkey, totp := p.factorChoice(st)
+	choice := r.PostForm.Get("factor")
+	if !(choice == store.FactorWebAuthn && passkey || choice == store.FactorTOTP && totp) {
+		return p.renderEnrollChoose(w, r, st, msgChooseFactor, http.StatusBadRequest)
+	}
+	if choice == store.FactorTOTP {
+		if err := p.Flows.Advance(ctx, st.pending, flow.StageEnroll, flow.Factor(choice), flow.Ceremony("")); err != nil {
+			return err
+		}
+		http.Redirect(w, r, flow.PageURL(flow.PathEnroll, st.pending.ID), http.StatusSeeOther)
+		return nil
+	}
+	sealed := st.pending.SecretData
+	if _, err := p.Store.AuthRequestRecoveryKey(&st.pending.AuthRequest); sealed == "" || err != nil {
+		key, err := mfa.NewRecoveryKey(nil)
+		if err != nil {
+			return err
+		}
+		if sealed, err = p.Store.SealRecoveryKey(st.pending.ID, key); err != nil {
+			return err
+		}
+		p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFAEnrollmentStarted, TenantID: st.user.TenantID, ActorID: st.user.ID, SubjectID: st.user.ID})
+	}
+	if st.pending.Stage() != flow.StageEnroll {
+		if err := p.Flows.Advance(ctx, st.pending, flow.StageEnroll); err != nil {
+			return err
+		}
+	}
+	return p.moveTo(w, r, st.pending, flow.StageEnrollKey, flow.Factor(choice), flow.Sealed(sealed), flow.Ceremony(""))
+}
+
+// renderEnrollPasskey is the passkey's confirming step: during enrollment
+// (step 3, after the recovery key) or when adding one from the account
+// page (no recovery key: the user has one).
+func (p *Pages) renderEnrollPasskey(w http.ResponseWriter, r *http.Request, st *step, msg, name string, status int) error {
+	ctx := r.Context()
+	creds, err := p.Store.WebAuthnCredentials(ctx, st.user.ID)
+	if err != nil {
+		return err
+	}
+	c, ok := credentials.DecodeCeremony(st.pending.Ceremony, credentials.PurposeRegister, time.Now())
+	if !ok {
+		if c, err = p.Passkeys.BeginRegistration(st.user, creds); err != nil {
+			return err
+		}
+		if err := p.Flows.Advance(ctx, st.pending, flow.StageEnrollVerify, flow.Ceremony(c.Encode())); err != nil {
+			return err
+		}
+	}
+	if name == "" {
+		name = defaultPasskeyName
+	}
+	pg := templates.EnrollPasskeyPage{
+		Page: p.header(r, st),
+		WebAuthnForm: templates.WebAuthnForm{
+			Action: flow.PathEnrollVerify, AuthRequestID: st.pending.ID, Options: template.JS(c.Options),
+			Purpose: credentials.PurposeRegister, Button: "Create passkey", NameField: true, Name: name, Error: msg,
+		},
+	}
+	if adding(st.pending) {
+		pg.CancelURL = "/account"
+	} else {
+		pg.Step = 3
+		pg.ChooseURL = flow.PageURL(flow.PathEnroll, st.pending.ID) + "&choose=1"
+	}
+	pg.CSPNonce = scriptNonce()
+	web.PageHeaders(w, pg.CSPNonce)
+	w.WriteHeader(status)
+	return p.Templates.EnrollPasskey(w, pg)
+}
+
+// adding reports whether pending adds a passkey beside the user's other
+// factors (from the account page) rather than enrolling a first one: it
+// carries no recovery key to hand over.
+func adding(pending *flow.Pending) bool {
+	return pending.Kind() == flow.KindAccount && pending.SecretData == ""
+}
+
+// passkeyName is the posted name, trimmed; ok is false when it is empty
+// or too long.
+func passkeyName(r *http.Request) (string, bool) {
+	name := strings.TrimSpace(r.PostForm.Get("name"))
+	return name, name != "" && utf8.RuneCountInString(name) <= 64 && utf8.ValidString(name)
+}
+
+// submitEnrollPasskey checks the new credential against the registration
+// ceremony, consumes the ceremony, and stores the credential (with the
+// recovery key shown at step 2, during enrollment). The user has a second
+// factor now: their password-only sessions end, and this browser is
+// signed in with the passkey.
+func (p *Pages) submitEnrollPasskey(w http.ResponseWriter, r *http.Request, st *step) error {
+	ctx := r.Context()
+	u := st.user
+	name, ok := passkeyName(r)
+	if !ok {
+		return p.renderEnrollPasskey(w, r, st, msgPasskeyName, "", http.StatusBadRequest)
+	}
+	c, ok := credentials.DecodeCeremony(st.pending.Ceremony, credentials.PurposeRegister, time.Now())
+	if !ok {
+		return p.renderEnrollPasskey(w, r, st, credentials.MsgPasskeyFailed, name, http.StatusBadRequest)
+	}
+	creds, err := p.Store.WebAuthnCredentials(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	cred, err := p.Passkeys.FinishRegistration(u, creds, c, r.PostForm.Get("credential"), name)
+	if err != nil {
+		return p.renderEnrollPasskey(w, r, st, credentials.PasskeyMessage(err), name, http.StatusBadRequest)
+	}
+	if err := p.Flows.Advance(ctx, st.pending, flow.StageEnrollVerify, flow.Ceremony("")); err != nil {
+		return err
+	}
+	var recoveryHash []byte
+	if !adding(st.pending) {
+		key, err := p.recoveryKey(st.pending)
+		if err != nil {
+			return err
+		}
+		recoveryHash = mfa.HashRecoveryKey(key)
+	}
+	if err := p.Store.AddWebAuthnCredential(ctx, cred, recoveryHash); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return p.renderEnrollPasskey(w, r, st, credentials.MsgPasskeyTaken, name, http.StatusConflict)
+		}
+		return err
+	}
+	st.passed = passedFactor{kind: store.FactorWebAuthn, credential: cred.ID, synced: cred.BackupState}
+	if adding(st.pending) {
+		p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFAFactorAdded, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID,
+			Detail: st.passed.detail(`"name":` + jsonString(name))})
+		return p.completeSecondFactor(w, r, st)
+	}
+	ended, err := p.endWeakerSessions(r, u.ID, st.pending.SessionID, store.EndReasonMFAGained)
+	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFAEnrollmentCompleted, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID,
+		Detail: st.passed.detail(`"sessions_ended":` + strconv.Itoa(ended))})
+	if err != nil {
+		return err
+	}
+	return p.completeSecondFactor(w, r, st)
+}
