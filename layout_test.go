@@ -49,17 +49,18 @@ var mayImport = map[string][]string{
 	"idp/config":      {},
 
 	// Storage and the leaves.
-	"idp/store":           {"idp/audit", "idp/secrets", "mfa", "migrations"},
-	"idp/store/storetest": {"idp/audit", "idp/secrets", "idp/store", "mfa"},
-	"mfa":                 {"idp/secrets"},
-	"mfa/mfatest":         {"mfa"},
-	"idp/secrets":         {},
-	"idp/throttle":        {},
-	"idp/metrics":         {},
-	"idp/audit":           {},
-	"templates":           {},
-	"migrations":          {},
-	".":                   {}, // this file's package: tests only
+	"idp/store":                   {"idp/audit", "idp/secrets", "mfa", "migrations"},
+	"idp/store/storetest":         {"idp/audit", "idp/secrets", "idp/store", "mfa"},
+	"mfa":                         {"idp/secrets"},
+	"mfa/mfatest":                 {"mfa"},
+	"idp/credentials/passkeytest": {},
+	"idp/secrets":                 {},
+	"idp/throttle":                {},
+	"idp/metrics":                 {},
+	"idp/audit":                   {},
+	"templates":                   {},
+	"migrations":                  {},
+	".":                           {}, // this file's package: tests only
 }
 
 // TestDependenciesPointOneWay checks every package's direct imports of

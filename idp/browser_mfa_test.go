@@ -198,10 +198,10 @@ func TestAccountPageInBrowser(t *testing.T) {
 		chromedp.Navigate(e.issuer+"/account"),
 		chromedp.WaitVisible(chromedp.CSS(`table.sessions`)),
 	))
-	if n := evaluate[int](t, ctx, `document.querySelectorAll('table.sessions tbody tr').length`); n != 2 {
+	if n := evaluate[int](t, ctx, `document.querySelectorAll('#sessions-table tbody tr').length`); n != 2 {
 		t.Fatalf("account page lists %d sessions, want 2", n)
 	}
-	rows, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`table.sessions tbody`)))
+	rows, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#sessions-table tbody`)))
 	must(t, err)
 	for _, want := range []string{"This device", "Firefox on Windows", "Verified"} {
 		if !strings.Contains(rows, want) {

@@ -48,6 +48,9 @@ var routeTable = map[string][]string{
 		"GET /enroll/recovery-key.txt",
 		"GET /enroll/verify",
 		"POST /enroll/verify",
+		"POST /enroll/choose",
+		"GET /login/passkey",
+		"POST /login/passkey",
 	},
 	"idp/account": {
 		"GET /{$}",
@@ -58,6 +61,9 @@ var routeTable = map[string][]string{
 		"POST /account/sessions/end",
 		"POST /account/sessions/end-others",
 		"POST /account/password",
+		"POST /account/verify",
+		"POST /account/passkeys/add",
+		"POST /account/factors/remove",
 	},
 	"idp/admin": {
 		"GET /admin",

@@ -88,7 +88,7 @@ func TestGainingASecondFactorEndsWeakerSessions(t *testing.T) {
 		wantEnded("enrolled from /account", phone, store.EndReasonMFAGained)
 		wantLive("enrolled from /account", laptop)
 		adaID := e.userID(t, ada.email)
-		e.wantAudit(t, "enrolled from /account", audit.MFAEnrollmentCompleted, adaID, `{"sessions_ended":1}`)
+		e.wantAudit(t, "enrolled from /account", audit.MFAEnrollmentCompleted, adaID, `{"sessions_ended":1,"factor":"totp"}`)
 
 		// Reset by an admin, then enrolled again.
 		_, err = e.store.ResetUserMFA(ctx, e.user.ID, store.Actor{Via: "cli"})
@@ -98,7 +98,7 @@ func TestGainingASecondFactorEndsWeakerSessions(t *testing.T) {
 		e.signIn(laptop, e.issuer+"/account", ada)
 		e.enrollFromAccount(laptop, ada)
 		wantEnded("reset, then enrolled", phone, store.EndReasonMFAGained)
-		e.wantAudit(t, "reset, then enrolled", audit.MFAEnrollmentCompleted, adaID, `{"sessions_ended":1}`, `{"sessions_ended":1}`)
+		e.wantAudit(t, "reset, then enrolled", audit.MFAEnrollmentCompleted, adaID, `{"sessions_ended":1,"factor":"totp"}`, `{"sessions_ended":1,"factor":"totp"}`)
 		wantLive("reset, then enrolled", laptop)
 
 		// Forced enrollment at a sign-in, once the tenant requires TFA.
@@ -111,7 +111,7 @@ func TestGainingASecondFactorEndsWeakerSessions(t *testing.T) {
 			t.Fatalf("forced enrollment: pages %v", grace.pages)
 		}
 		wantEnded("forced enrollment", phone, store.EndReasonMFAGained)
-		e.wantAudit(t, "forced enrollment", audit.MFAEnrollmentCompleted, e.userID(t, grace.email), `{"sessions_ended":1}`)
+		e.wantAudit(t, "forced enrollment", audit.MFAEnrollmentCompleted, e.userID(t, grace.email), `{"sessions_ended":1,"factor":"totp"}`)
 		wantLive("forced enrollment", laptop)
 		e.requireTFA(false)
 

@@ -493,13 +493,13 @@ type FactorRow struct {
 // AccountPage is the user's own account page.
 type AccountPage struct {
 	Page
-	Factors            []FactorRow
-	HasTOTP            bool // the code fields apply; without the app, a fresh session does
-	Fresh              bool // the session passed its second factor a moment ago
-	LastFactorLocked   bool // the tenant requires 2FA and one factor is left
-	VerifyAction       string
-	AddPasskeyAction   string // "" when passkeys are not available
-	RemoveFactorAction string
+	Factors              []FactorRow
+	HasTOTP              bool // the code fields apply; without the app, a fresh session does
+	Fresh                bool // the session passed its second factor a moment ago
+	LastFactorLocked     bool // the tenant requires 2FA and one factor is left
+	VerifyAction         string
+	AddPasskeyAction     string // "" when passkeys are not available
+	RemoveFactorAction   string
 	Email                string
 	Name                 string
 	TenantName           string

@@ -84,7 +84,7 @@ var starts = map[Kind][]Stage{
 	// A sign-in, an admin's step-up, activation; adding a passkey beside
 	// other factors starts at its confirming step.
 	KindAccount: {StageLogin, StageCode, StageEnroll, StageEnrollVerify},
-	KindLogout:    {StageLogout},
+	KindLogout:  {StageLogout},
 }
 
 // CanMove reports whether a request may move from one stage to another.

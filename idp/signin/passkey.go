@@ -3,9 +3,9 @@ package signin
 import (
 	"encoding/json"
 	"errors"
-	"strconv"
 	"html/template"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"

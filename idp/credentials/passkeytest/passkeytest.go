@@ -133,7 +133,7 @@ func (a *Authenticator) Create(optionsJSON []byte) (string, error) {
 			"attestationObject": b64(att),
 			"transports":        []string{"internal"},
 		},
-		"clientExtensionResults": map[string]any{"credProps": map[string]bool{"rk": true}},
+		"clientExtensionResults":  map[string]any{"credProps": map[string]bool{"rk": true}},
 		"authenticatorAttachment": "platform",
 	})
 	return string(resp), err
