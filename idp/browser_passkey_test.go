@@ -1,0 +1,158 @@
+package idp_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/cdproto/webauthn"
+	"github.com/chromedp/chromedp"
+	"golang.org/x/oauth2"
+
+	"github.com/portcullis-idp/portcullis/idp/claims"
+	"github.com/portcullis-idp/portcullis/idp/store"
+	"github.com/portcullis-idp/portcullis/idp/store/storetest"
+)
+
+// virtualAuthenticator gives the browser a platform authenticator (the
+// DevTools WebAuthn domain) that verifies its user and answers at once.
+func virtualAuthenticator(t *testing.T, ctx context.Context) webauthn.AuthenticatorID {
+	t.Helper()
+	no := false
+	_, err := chromedp.Call(ctx, webauthn.Enable, webauthn.EnableParams{EnableUI: &no})
+	must(t, err)
+	res, err := chromedp.Call(ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
+		Options: &webauthn.VirtualAuthenticatorOptions{
+			Protocol: webauthn.AuthenticatorProtocolCtap2, Transport: webauthn.AuthenticatorTransportInternal,
+			HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true,
+		},
+	})
+	must(t, err)
+	return res.AuthenticatorID
+}
+
+// TestPasskeyInBrowser: in Chromium with a virtual authenticator, forced
+// enrollment chooses a passkey (choice, recovery key, ceremony) and
+// reaches the app with amr [pwd hwk mfa]; the next sign-in uses the
+// passkey; once the passkey is removed on the server the browser's copy
+// gets nowhere and the page says so. A second user who signs in with a
+// code is stepped up to a passkey when the app asks for loa:phr.
+func TestPasskeyInBrowser(t *testing.T) {
+	e := newEnvWith(t, func(tb testing.TB) *store.Store { return storetest.OpenSQLite(tb) }, withLocalhost)
+	e.requireTFA(true)
+	relying := e.rp(e.client, e.secret)
+	ctx := chromiumWithin(t, browserLimit)
+	landings := watchLandings(t, ctx)
+	authID := virtualAuthenticator(t, ctx)
+
+	verifier := oauth2.GenerateVerifier()
+	must(t, chromedp.Do(ctx, chromedp.Navigate(authURLFor(relying, verifier))))
+	typePassword(t, ctx, "ada@example.com", testPassword)
+	must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`input[value="webauthn"]`))))
+	wantPath(t, ctx, "/enroll")
+	capture(t, ctx, "passkey-choose")
+	must(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`input[value="webauthn"]`)),
+		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#stored`)),
+		chromedp.Click(chromedp.CSS(`#stored`)),
+		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#passkey-name`)),
+	))
+	wantPath(t, ctx, "/enroll/verify")
+	pollTrue(t, ctx, `!document.getElementById('webauthn-start').disabled`, "the script did not enable the passkey button (blocked by the CSP?)")
+	capture(t, ctx, "passkey-create")
+	must(t, chromedp.Do(ctx,
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('passkey-name').value = 'Work laptop'`),
+		chromedp.Click(chromedp.CSS(`#webauthn-start`)),
+	))
+	_, c := e.tokenFor(relying, waitLanding(t, ctx, landings), verifier)
+	if c.ACR != claims.ACRMFA || !slices.Equal(c.AMR, []string{"pwd", "hwk", "mfa"}) {
+		t.Fatalf("after enrolling a passkey in the browser: acr %q amr %v", c.ACR, c.AMR)
+	}
+	creds, err := e.store.WebAuthnCredentials(context.Background(), e.user.ID)
+	if err != nil || len(creds) != 1 || creds[0].Name != "Work laptop" || !creds[0].UserVerified {
+		t.Fatalf("stored: %+v, %v", creds, err)
+	}
+
+	// Sign in again (prompt=login): the passkey page, then the app.
+	verifier = oauth2.GenerateVerifier()
+	again := oauth2.SetAuthURLParam("prompt", "login")
+	must(t, chromedp.Do(ctx, chromedp.Navigate(authURLFor(relying, verifier, again))))
+	typePassword(t, ctx, "ada@example.com", testPassword)
+	must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#webauthn-start`))))
+	wantPath(t, ctx, "/login/passkey")
+	pollTrue(t, ctx, `!document.getElementById('webauthn-start').disabled`, "the passkey button stayed disabled")
+	capture(t, ctx, "passkey-sign-in")
+	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#webauthn-start`))))
+	_, c = e.tokenFor(relying, waitLanding(t, ctx, landings), verifier)
+	if !slices.Equal(c.AMR, []string{"pwd", "hwk", "mfa"}) {
+		t.Fatalf("passkey sign-in in the browser: amr %v", c.AMR)
+	}
+	after, err := e.store.WebAuthnCredentials(context.Background(), e.user.ID)
+	must(t, err)
+	if after[0].LastUsedAt == nil {
+		t.Error("the passkey's last use was not recorded")
+	}
+
+	// The passkey is removed on the server (an admin, another device);
+	// another stays registered so the passkey page is still shown. The
+	// browser's copy is not among the allowed ones: nothing signs in.
+	ctxBG := context.Background()
+	must(t, e.store.RemoveWebAuthnCredential(ctxBG, e.user.ID, creds[0].ID))
+	must(t, e.store.AddWebAuthnCredential(ctxBG, &store.WebAuthnCredential{ID: "c29tZS1vdGhlci1rZXk", UserID: e.user.ID,
+		Name: "Other key", PublicKey: creds[0].PublicKey}, nil))
+	must(t, chromedp.Do(ctx, chromedp.Navigate(authURLFor(relying, oauth2.GenerateVerifier(), again))))
+	typePassword(t, ctx, "ada@example.com", testPassword)
+	must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#webauthn-start`))))
+	pollTrue(t, ctx, `!document.getElementById('webauthn-start').disabled`, "the passkey button stayed disabled")
+	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#webauthn-start`))))
+	pollTrue(t, ctx, `document.getElementById('webauthn-status').textContent.includes('not used')`,
+		"a removed passkey: the page did not say the passkey was not used")
+	wantPath(t, ctx, "/login/passkey")
+	// The button keeps the focus of the mouse click, which shows no ring
+	// (focus-visible); the audit checks keyboard focus.
+	must(t, chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`)))
+	capture(t, ctx, "passkey-not-used")
+	_, err = chromedp.Call(ctx, webauthn.RemoveVirtualAuthenticator, webauthn.RemoveVirtualAuthenticatorParams{AuthenticatorID: authID})
+	must(t, err)
+
+	// Step-up: Grace uses an app; the app asks for loa:phr.
+	grace := e.newUser("grace@example.com")
+	e.signIn(newBrowser(t), authURLFor(relying, oauth2.GenerateVerifier()), grace) // enrolls the app over HTTP
+	virtualAuthenticator(t, ctx)
+	must(t, chromedp.Do(ctx, chromedp.Navigate(authURLFor(relying, oauth2.GenerateVerifier(), again))))
+	typePassword(t, ctx, grace.email, grace.password)
+	must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#code`))))
+	must(t, chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`#code`), grace.app.code(t)),
+		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
+	))
+	waitLanding(t, ctx, landings)
+	verifier = oauth2.GenerateVerifier()
+	must(t, chromedp.Do(ctx, chromedp.Navigate(authURLFor(relying, verifier,
+		oauth2.SetAuthURLParam("acr_values", claims.ACRPhishingResistant)))))
+	must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`input[value="webauthn"]`))))
+	if n := evaluate[int](t, ctx, `document.querySelectorAll('input[name="factor"]').length`); n != 1 {
+		t.Fatalf("the choice for loa:phr offers %d factors, want only the passkey", n)
+	}
+	capture(t, ctx, "passkey-step-up-choose")
+	must(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`input[value="webauthn"]`)),
+		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#stored`)),
+		chromedp.Click(chromedp.CSS(`#stored`)),
+		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#passkey-name`)),
+	))
+	pollTrue(t, ctx, `!document.getElementById('webauthn-start').disabled`, "the passkey button stayed disabled")
+	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#webauthn-start`))))
+	_, c = e.tokenFor(relying, waitLanding(t, ctx, landings), verifier)
+	if c.ACR != claims.ACRPhishingResistant || !slices.Equal(c.AMR, []string{"pwd", "hwk", "mfa"}) {
+		t.Fatalf("after the step-up to a passkey: acr %q amr %v", c.ACR, c.AMR)
+	}
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); strings.Contains(loc, "/enroll") {
+		t.Fatalf("still enrolling at %s", loc)
+	}
+}
