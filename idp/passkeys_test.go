@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -275,4 +276,116 @@ func TestPhishingResistantStepUp(t *testing.T) {
 			t.Errorf("discovery lacks %s", claims.ACRPhishingResistant)
 		}
 	})
+}
+
+// TestAccountPasskeys: the account page lists the factors; from a fresh
+// session a passkey is added (no new recovery key) and the app removed;
+// a stale session must confirm with a second factor first; the last
+// factor stays while the tenant requires 2FA; a removed passkey's
+// assertion is refused even when a modified client sends it.
+func TestAccountPasskeys(t *testing.T) {
+	forEachBackendWith(t, withLocalhost, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		e.requireTFA(true)
+		u := &mfaUser{email: e.user.Email, password: testPassword, app: e.activateAuthenticator(t, e.user.ID)}
+		b := newBrowser(t)
+		if landed := e.signIn(b, e.issuer+"/account", u); landed.Path != "/account" {
+			t.Fatalf("account sign-in ended at %s", landed)
+		}
+		_, body := b.get(e.issuer + "/account")
+		if !strings.Contains(body, "Authenticator app") || !strings.Contains(body, `action="/account/passkeys/add"`) {
+			t.Fatalf("account page of a fresh session:\n%s", body)
+		}
+		resp, body := b.post(e.issuer+"/account/passkeys/add", nil)
+		if resp.Request.URL.Path != "/enroll/verify" || strings.Contains(body, "Step 3 of 3") || !strings.Contains(body, `href="/account"`) {
+			t.Fatalf("adding a passkey: %s\n%s", resp.Request.URL, body)
+		}
+		key := passkeytest.New(e.issuer)
+		hashBefore := recoveryHash(t, e, e.user.ID)
+		resp, body = b.post(e.issuer+"/enroll/verify", url.Values{"auth_request": {hiddenAuthRequest(t, body)},
+			"name": {"Phone"}, "credential": {createPasskey(t, key, body)}})
+		if resp.Request.URL.Path != "/account" || !strings.Contains(body, "Your passkey was added") || !strings.Contains(body, "Phone") {
+			t.Fatalf("after adding: %s\n%s", resp.Request.URL, body)
+		}
+		if recoveryHash(t, e, e.user.ID) != hashBefore {
+			t.Error("adding a passkey replaced the recovery key")
+		}
+
+		// A stale session: removing needs a fresh second factor.
+		stale(t, e, e.user.ID)
+		resp, body = b.post(e.issuer+"/account/factors/remove", url.Values{"factor": {"totp"}})
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Confirm it is you first") {
+			t.Fatalf("removing from a stale session: %d\n%s", resp.StatusCode, body)
+		}
+		resp, body = b.post(e.issuer+"/account/verify", nil)
+		if resp.Request.URL.Path != "/login/passkey" {
+			t.Fatalf("confirming: %s", resp.Request.URL)
+		}
+		resp, body = b.post(e.issuer+"/login/passkey", url.Values{"auth_request": {hiddenAuthRequest(t, body)}, "credential": {usePasskey(t, key, body)}})
+		if resp.Request.URL.Path != "/account" || !strings.Contains(body, "You confirmed it is you") {
+			t.Fatalf("after confirming: %s\n%s", resp.Request.URL, body)
+		}
+		resp, body = b.post(e.issuer+"/account/factors/remove", url.Values{"factor": {"totp"}})
+		if !strings.Contains(body, "The second factor was removed") || strings.Contains(body, "Authenticator app</td>") {
+			t.Fatalf("removing the app: %d\n%s", resp.StatusCode, body)
+		}
+		if f, _ := e.store.SecondFactorsOf(ctx, e.user.ID); f.TOTP || !f.WebAuthn {
+			t.Fatalf("factors after removing the app: %+v", f)
+		}
+		// The last one stays under the tenant's policy.
+		creds, _ := e.store.WebAuthnCredentials(ctx, e.user.ID)
+		resp, body = b.post(e.issuer+"/account/factors/remove", url.Values{"factor": {creds[0].ID}})
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "last second factor cannot be removed") {
+			t.Fatalf("removing the last factor: %d", resp.StatusCode)
+		}
+		resp, _ = b.post(e.issuer+"/account/factors/remove", url.Values{"factor": {"no-such-key"}})
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("removing an unknown factor: %d", resp.StatusCode)
+		}
+
+		// A second passkey, then the first is removed: its assertion is
+		// refused, sent by a client that ignores the allowed list.
+		resp, body = b.post(e.issuer+"/account/passkeys/add", nil)
+		second := passkeytest.New(e.issuer)
+		b.post(e.issuer+"/enroll/verify", url.Values{"auth_request": {hiddenAuthRequest(t, body)},
+			"name": {"Key"}, "credential": {createPasskey(t, second, body)}})
+		_, body = b.post(e.issuer+"/account/factors/remove", url.Values{"factor": {creds[0].ID}})
+		if !strings.Contains(body, "The second factor was removed") {
+			t.Fatalf("removing the first passkey:\n%s", body)
+		}
+		b2 := newBrowser(t)
+		_, body = b2.get(e.issuer + "/account")
+		_, body = b2.post(e.issuer+"/login", url.Values{"auth_request": {hiddenAuthRequest(t, body)}, "email": {u.email}, "password": {u.password}})
+		removed, err := key.Assert(key.Creds[0], webauthnOptions(t, body))
+		must(t, err)
+		resp, body = b2.post(e.issuer+"/login/passkey", url.Values{"auth_request": {hiddenAuthRequest(t, body)}, "credential": {removed}})
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "not registered to this account") {
+			t.Fatalf("a removed passkey: %d\n%s", resp.StatusCode, body)
+		}
+		events := e.auditEvents(u.email)
+		for _, want := range []string{"mfa.factor_added", "mfa.factor_removed", "mfa.passkey_refused"} {
+			if !slices.Contains(events, want) {
+				t.Errorf("audit log lacks %s: %v", want, events)
+			}
+		}
+	})
+}
+
+// recoveryHash is the stored hash of the user's recovery key.
+func recoveryHash(t *testing.T, e *env, userID string) string {
+	t.Helper()
+	var h []byte
+	must(t, e.store.SQLDB().QueryRow(`SELECT key_hash FROM mfa_recovery_keys WHERE user_id = $1`, userID).Scan(&h))
+	return string(h)
+}
+
+// stale makes the user's sessions look as if their second factor was
+// passed an hour ago.
+func stale(t *testing.T, e *env, userID string) {
+	t.Helper()
+	sessions, err := e.store.ListUserSessions(context.Background(), userID, time.Hour)
+	must(t, err)
+	for _, s := range sessions {
+		must(t, e.store.UpdateSessionAuth(context.Background(), s.ID, store.SessionUpdate{AuthTime: time.Now().Add(-time.Hour)}))
+	}
 }

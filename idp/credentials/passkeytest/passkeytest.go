@@ -167,6 +167,16 @@ func (a *Authenticator) Get(optionsJSON []byte) (string, error) {
 	return a.Sign(cred, o.PublicKey.RPID, o.PublicKey.Challenge)
 }
 
+// Assert answers assertion options with cred, whether or not the options
+// allow it (as a modified client could).
+func (a *Authenticator) Assert(cred *Credential, optionsJSON []byte) (string, error) {
+	var o options
+	if err := json.Unmarshal(optionsJSON, &o); err != nil {
+		return "", err
+	}
+	return a.Sign(cred, o.PublicKey.RPID, o.PublicKey.Challenge)
+}
+
 // Sign makes an assertion of cred over challenge, advancing its counter.
 func (a *Authenticator) Sign(cred *Credential, rpID, challenge string) (string, error) {
 	if !a.NoCounter {
