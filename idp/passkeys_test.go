@@ -389,3 +389,102 @@ func stale(t *testing.T, e *env, userID string) {
 		must(t, e.store.UpdateSessionAuth(context.Background(), s.ID, store.SessionUpdate{AuthTime: time.Now().Add(-time.Hour)}))
 	}
 }
+
+// TestTenantFactorPolicy: a tenant that allows apps only offers no
+// passkey and does not accept one; a tenant that allows passkeys only
+// sends a user who has only an app to set up a passkey (a code is not
+// accepted); an enrollment deadline ahead offers Later (password-level
+// sign-in, audited), and once it has passed enrollment is forced.
+func TestTenantFactorPolicy(t *testing.T) {
+	forEachBackendWith(t, withLocalhost, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		e.requireTFA(true)
+		relying := e.rp(e.client, e.secret)
+		admin := store.Actor{Via: "cli"}
+		login := func(b *browser, u *mfaUser, extra ...oauth2.AuthCodeOption) (*http.Response, string, string) {
+			t.Helper()
+			verifier := oauth2.GenerateVerifier()
+			_, body := b.get(authURLFor(relying, verifier, extra...))
+			resp, body := b.post(e.issuer+"/login", url.Values{
+				"auth_request": {hiddenAuthRequest(t, body)}, "email": {u.email}, "password": {u.password}})
+			return resp, body, verifier
+		}
+
+		// Apps only: Ada, who has a passkey, must set up an app.
+		ada := &mfaUser{email: e.user.Email, password: testPassword, passkey: passkeytest.New(e.issuer)}
+		e.signIn(newBrowser(t), authURLFor(relying, oauth2.GenerateVerifier()), ada) // enrolls the passkey
+		_, err := e.store.SetSecondFactors(ctx, e.tenant.ID, store.FactorTOTP, false, "", admin)
+		must(t, err)
+		resp, body, _ := login(newBrowser(t), ada)
+		if resp.Request.URL.Path != "/enroll" || !strings.Contains(body, `id="totp-secret"`) || strings.Contains(body, `value="webauthn"`) {
+			t.Fatalf("apps only, a user with a passkey: %s\n%s", resp.Request.URL, body)
+		}
+		ar := hiddenAuthRequest(t, body)
+		if resp, _ := (newBrowser(t)).post(e.issuer+"/login/passkey", url.Values{"auth_request": {ar}}); resp.StatusCode == http.StatusOK {
+			t.Fatal("the passkey page answered for another browser")
+		}
+
+		// Passkeys only: Grace, who has an app, must set up a passkey.
+		grace := e.newUser("grace@example.com")
+		_, err = e.store.SetSecondFactors(ctx, e.tenant.ID, store.FactorsAny, false, "", admin)
+		must(t, err)
+		e.signIn(newBrowser(t), authURLFor(relying, oauth2.GenerateVerifier()), grace) // enrolls an app
+		_, err = e.store.SetSecondFactors(ctx, e.tenant.ID, store.FactorWebAuthn, false, "", admin)
+		must(t, err)
+		b := newBrowser(t)
+		resp, body, verifier := login(b, grace)
+		if resp.Request.URL.Path != "/enroll" || strings.Contains(body, `value="totp"`) || !strings.Contains(body, `value="webauthn"`) {
+			t.Fatalf("passkeys only, a user with an app: %s\n%s", resp.Request.URL, body)
+		}
+		ar = hiddenAuthRequest(t, body)
+		if resp, _ := b.post(e.issuer+"/login/code", url.Values{"auth_request": {ar}, "code": {grace.app.code(t)}}); resp.Request.URL.Path == "/callback" || b.landed != nil {
+			t.Fatal("a code signed in where passkeys are required")
+		}
+		grace.passkey = passkeytest.New(e.issuer)
+		e.signIn(b, e.issuer+"/enroll?auth_request="+ar, grace)
+		_, c := e.tokenFor(relying, b.landed, verifier)
+		if c.ACR != claims.ACRMFA || !slices.Equal(c.AMR, []string{"pwd", "hwk", "mfa"}) {
+			t.Fatalf("passkeys only: acr %q amr %v", c.ACR, c.AMR)
+		}
+
+		// A deadline ahead: Linus may put enrollment off.
+		_, err = e.store.SetSecondFactors(ctx, e.tenant.ID, store.FactorsAny, false, "", admin)
+		must(t, err)
+		deadline := time.Now().Add(10*24*time.Hour - time.Minute)
+		must(t, e.store.SetEnrollmentDeadline(ctx, e.tenant.ID, &deadline, admin))
+		linus := e.newUser("linus@example.com")
+		b = newBrowser(t)
+		resp, body, verifier = login(b, linus)
+		if resp.Request.URL.Path != "/enroll" || !strings.Contains(body, "Later (10 days left)") || !strings.Contains(body, "Set up now") {
+			t.Fatalf("before the deadline: %s\n%s", resp.Request.URL, body)
+		}
+		resp, body = b.post(e.issuer+"/enroll/later", url.Values{"auth_request": {hiddenAuthRequest(t, body)}})
+		e.consentIfAsked(b, resp, body)
+		if b.landed == nil {
+			t.Fatalf("Later did not continue to the app: %s\n%s", b.last.Request.URL, body)
+		}
+		_, c = e.tokenFor(relying, b.landed, verifier)
+		if c.ACR != claims.ACRPassword || !slices.Equal(c.AMR, []string{"pwd"}) {
+			t.Fatalf("after Later: acr %q amr %v", c.ACR, c.AMR)
+		}
+		if !slices.Contains(e.auditEvents(linus.email), "mfa.enrollment_postponed") {
+			t.Errorf("audit: %v", e.auditEvents(linus.email))
+		}
+		// An app that asks for two factors gets no Later.
+		_, body, _ = login(newBrowser(t), linus, oauth2.SetAuthURLParam("acr_values", claims.ACRMFA))
+		if strings.Contains(body, "Later (") {
+			t.Fatal("Later offered to an app that asked for the MFA level")
+		}
+		// Past the deadline: no Later, and posting it is refused.
+		past := time.Now().Add(-time.Hour)
+		must(t, e.store.SetEnrollmentDeadline(ctx, e.tenant.ID, &past, admin))
+		b = newBrowser(t)
+		resp, body, _ = login(b, linus)
+		if resp.Request.URL.Path != "/enroll" || strings.Contains(body, "Later (") {
+			t.Fatalf("after the deadline: %s\n%s", resp.Request.URL, body)
+		}
+		if resp, _ := b.post(e.issuer+"/enroll/later", url.Values{"auth_request": {hiddenAuthRequest(t, body)}}); resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("Later after the deadline: %d", resp.StatusCode)
+		}
+	})
+}

@@ -49,6 +49,7 @@ var routeTable = map[string][]string{
 		"GET /enroll/verify",
 		"POST /enroll/verify",
 		"POST /enroll/choose",
+		"POST /enroll/later",
 		"GET /login/passkey",
 		"POST /login/passkey",
 	},

@@ -357,6 +357,7 @@ type EnrollScanPage struct {
 	// AfterRecovery explains why a user who just used the recovery key
 	// sets up an authenticator again.
 	AfterRecovery bool
+	Later         Later
 }
 
 // EnrollScan renders enrollment step 1 of 3. The page shows a secret: send
@@ -410,6 +411,16 @@ type EnrollChoosePage struct {
 	Chosen        string // the factor chosen before (Back), preselected
 	AfterRecovery bool
 	Error         string
+	Later         Later
+}
+
+// Later is the way to put enrollment off before the tenant's deadline:
+// a form posting to Action, with the days left. No Action, no button.
+type Later struct {
+	Action        string
+	AuthRequestID string
+	DaysLeft      int
+	Deadline      string // the date, for the sentence above the button
 }
 
 // EnrollChoose renders the choice of second factor.

@@ -81,7 +81,8 @@ func samplePages(t *Templates) map[string]func(io.Writer) error {
 		},
 		"enroll_choose": func(w io.Writer) error {
 			return t.EnrollChoose(w, EnrollChoosePage{Page: page, Action: "/enroll/choose", AuthRequestID: "ar-1",
-				OfferPasskey: true, OfferTOTP: true, Chosen: "webauthn", AfterRecovery: true, Error: "Choose one."})
+				OfferPasskey: true, OfferTOTP: true, Chosen: "webauthn", AfterRecovery: true, Error: "Choose one.",
+				Later: Later{Action: "/enroll/later", AuthRequestID: "ar-1", DaysLeft: 3, Deadline: "1 Feb 2027"}})
 		},
 		"passkey_challenge": func(w io.Writer) error {
 			return t.PasskeyChallenge(w, PasskeyChallengePage{Page: page,
@@ -191,6 +192,7 @@ var wantIn = map[string][]string{
 	"enroll_choose": {
 		`action="/enroll/choose"`, `name="factor" value="webauthn" required checked`, `name="factor" value="totp" required>`,
 		`Passkey or security key`, `Authenticator app`, `aria-describedby="factor-error"`, `You used your recovery key`,
+		`Set up now`, `action="/enroll/later"`, `Later (3 days left)`, `from 1 Feb 2027`,
 	},
 	"passkey_challenge": {
 		`<script type="application/json" id="webauthn-options">{"publicKey":{"challenge":"\u003c/script\u003e"}}</script>`,

@@ -5,6 +5,8 @@
 //	portcullis tenant create|list         manage tenants
 //	portcullis tenant require-tfa         turn the tenant's Require TFA policy on or off
 //	portcullis tenant set-sessions        override session lifetimes for a tenant
+//	portcullis tenant second-factors      allow any second factor, apps only, or passkeys only
+//	portcullis tenant enrollment-deadline let users put off enrollment until a date
 //	portcullis user create|list           manage users of a tenant
 //	portcullis user reset-mfa             remove a user's authenticator and recovery key
 //	portcullis sessions revoke            end a user's or a tenant's sessions

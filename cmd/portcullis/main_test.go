@@ -149,7 +149,7 @@ func TestAdminCommands(t *testing.T) {
 	// tenant list: a table with a header.
 	r = mustRun(t, env, "", "tenant", "list")
 	rows := table(r.stdout)
-	if want := [][]string{{"SLUG", "NAME", "REQUIRE_TFA", "SESSION_ABSOLUTE", "SESSION_IDLE"}, {"acme", "Acme", "Corp", "true", "default", "default"}, {"lax", "Lax", "Ltd", "false", "default", "default"}}; !slices.EqualFunc(rows, want, slices.Equal) {
+	if want := [][]string{{"SLUG", "NAME", "REQUIRE_TFA", "SECOND_FACTORS", "ENROLLMENT_DEADLINE", "SESSION_ABSOLUTE", "SESSION_IDLE"}, {"acme", "Acme", "Corp", "true", "any", "-", "default", "default"}, {"lax", "Lax", "Ltd", "false", "any", "-", "default", "default"}}; !slices.EqualFunc(rows, want, slices.Equal) {
 		t.Errorf("tenant list:\n%s\nwant rows %q", r.stdout, want)
 	}
 
@@ -673,7 +673,7 @@ func TestTenantSetSessions(t *testing.T) {
 	}
 
 	r := mustRun(t, env, "", "tenant", "list")
-	if want := [][]string{{"SLUG", "NAME", "REQUIRE_TFA", "SESSION_ABSOLUTE", "SESSION_IDLE"}, {"acme", "Acme", "true", "default", "default"}}; !slices.EqualFunc(table(r.stdout), want, slices.Equal) {
+	if want := [][]string{{"SLUG", "NAME", "REQUIRE_TFA", "SECOND_FACTORS", "ENROLLMENT_DEADLINE", "SESSION_ABSOLUTE", "SESSION_IDLE"}, {"acme", "Acme", "true", "any", "-", "default", "default"}}; !slices.EqualFunc(table(r.stdout), want, slices.Equal) {
 		t.Errorf("tenant list:\n%s\nwant rows %q", r.stdout, want)
 	}
 
@@ -682,7 +682,7 @@ func TestTenantSetSessions(t *testing.T) {
 		t.Errorf("set-sessions printed %q; lifetimes %v", r.stdout, lifetimes())
 	}
 	r = mustRun(t, env, "", "tenant", "list")
-	if rows := table(r.stdout); len(rows) != 2 || !slices.Equal(rows[1][3:], []string{"12h", "30m"}) {
+	if rows := table(r.stdout); len(rows) != 2 || !slices.Equal(rows[1][5:], []string{"12h", "30m"}) {
 		t.Errorf("tenant list:\n%s", r.stdout)
 	}
 	tn, _ := st.TenantBySlug(ctx, "acme")
@@ -1027,5 +1027,67 @@ func TestUnknownCommandSuggests(t *testing.T) {
 	}
 	if r := runCLI(t, nil, "", "frobnicate"); r.code != exitUsage || strings.Contains(r.stderr, "did you mean") {
 		t.Errorf("frobnicate: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestTenantSecondFactors: tenant second-factors sets the allowed kinds
+// (passkeys only ends, with --clear-sessions, the sessions that did not pass
+// a passkey) and tenant enrollment-deadline sets and removes the date;
+// both are audited, shown by tenant list, and bad input changes nothing.
+func TestTenantSecondFactors(t *testing.T) {
+	env, db := migratedEnv(t)
+	ctx := context.Background()
+	mustRun(t, env, "", "tenant", "create", "--slug", "acme", "--name", "Acme")
+	st := openTestStore(t, db)
+	ada, bob := seedUser(t, st, "acme", "ada@acme.test"), seedUser(t, st, "acme", "bob@acme.test")
+	code := seedSession(t, st, ada)
+	passkey := seedSession(t, st, bob)
+	if err := st.UpdateSessionAuth(ctx, passkey.ID, store.SessionUpdate{AMR: []string{"pwd", "hwk", "mfa"}}); err != nil {
+		t.Fatal(err)
+	}
+	acme, _ := st.TenantBySlug(ctx, "acme")
+
+	r := mustRun(t, env, "", "tenant", "second-factors", "--slug", "acme", "--allow", "totp")
+	if !strings.Contains(r.stdout, "second factors allowed: totp; sessions ended: 0") {
+		t.Errorf("--allow totp printed:\n%s", r.stdout)
+	}
+	r = mustRun(t, env, "", "tenant", "second-factors", "--slug", "acme", "--allow", "webauthn", "--clear-sessions")
+	if !strings.Contains(r.stdout, "second factors allowed: webauthn; sessions ended: 1") {
+		t.Errorf("--allow webauthn --clear-sessions printed:\n%s", r.stdout)
+	}
+	if got := liveSessions(t, st, code, passkey); !slices.Equal(got, []bool{false, true}) {
+		t.Errorf("after requiring passkeys: live %v, want only the passkey session", got)
+	}
+	if e := lastAudit(t, st, acme.ID, "tenant.second_factors"); e.Detail != `{"second_factors":"webauthn","option":"clear_sessions","sessions_ended":1,"via":"cli"}` {
+		t.Errorf("audit: %+v", e)
+	}
+
+	r = mustRun(t, env, "", "tenant", "enrollment-deadline", "--slug", "acme", "--date", "2031-05-01")
+	if !strings.Contains(r.stdout, "enrollment deadline 2031-05-01") {
+		t.Errorf("enrollment-deadline printed:\n%s", r.stdout)
+	}
+	if e := lastAudit(t, st, acme.ID, "tenant.enrollment_deadline"); e.Detail != `{"deadline":"2031-05-01T00:00:00Z","via":"cli"}` {
+		t.Errorf("audit: %+v", e)
+	}
+	r = mustRun(t, env, "", "tenant", "list")
+	if rows := table(r.stdout); len(rows) != 2 || !slices.Equal(rows[1][3:5], []string{"webauthn", "2031-05-01"}) {
+		t.Errorf("tenant list:\n%s", r.stdout)
+	}
+	mustRun(t, env, "", "tenant", "enrollment-deadline", "--slug", "acme", "--none")
+	if tn, _ := st.TenantBySlug(ctx, "acme"); tn.EnrollmentDeadline != nil {
+		t.Errorf("deadline after --none: %v", tn.EnrollmentDeadline)
+	}
+
+	runFailing(t, env, []cliCase{
+		{"no allow", []string{"tenant", "second-factors", "--slug", "acme"}, exitUsage, "--allow is required"},
+		{"bad allow", []string{"tenant", "second-factors", "--slug", "acme", "--allow", "sms"}, exitUsage, "want any, totp or webauthn"},
+		{"clear without webauthn", []string{"tenant", "second-factors", "--slug", "acme", "--allow", "any", "--clear-sessions"}, exitUsage, "--clear-sessions goes with --allow webauthn only"},
+		{"unknown tenant", []string{"tenant", "second-factors", "--slug", "nope", "--allow", "any"}, exitFailure, `no tenant "nope"`},
+		{"bad date", []string{"tenant", "enrollment-deadline", "--slug", "acme", "--date", "31/05/2031"}, exitUsage, "is not a date"},
+		{"date and none", []string{"tenant", "enrollment-deadline", "--slug", "acme", "--date", "2031-05-01", "--none"}, exitUsage, "not both"},
+		{"neither", []string{"tenant", "enrollment-deadline", "--slug", "acme"}, exitUsage, "give --date"},
+	})
+	if tn, _ := st.TenantBySlug(ctx, "acme"); tn.SecondFactors != store.FactorWebAuthn {
+		t.Errorf("a refused command changed the factors: %q", tn.SecondFactors)
 	}
 }

@@ -19,6 +19,8 @@ func newTenantCmd(c *cli) *cobra.Command {
 		newTenantListCmd(c),
 		newTenantRequireTFACmd(c),
 		newTenantSetSessionsCmd(c),
+		newTenantSecondFactorsCmd(c),
+		newTenantEnrollmentDeadlineCmd(c),
 	)
 }
 
@@ -93,9 +95,13 @@ sessions.idle).`,
 				return err
 			}
 			tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "SLUG\tNAME\tREQUIRE_TFA\tSESSION_ABSOLUTE\tSESSION_IDLE")
+			fmt.Fprintln(tw, "SLUG\tNAME\tREQUIRE_TFA\tSECOND_FACTORS\tENROLLMENT_DEADLINE\tSESSION_ABSOLUTE\tSESSION_IDLE")
 			for _, t := range tenants {
-				fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\n", t.Slug, t.Name, t.RequireTFA,
+				deadline := "-"
+				if t.EnrollmentDeadline != nil {
+					deadline = t.EnrollmentDeadline.UTC().Format(time.DateOnly)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\t%s\t%s\n", t.Slug, t.Name, t.RequireTFA, t.SecondFactors, deadline,
 					lifetime(t.SessionAbsoluteSeconds), lifetime(t.SessionIdleSeconds))
 			}
 			return tw.Flush()
@@ -292,4 +298,124 @@ func problemsError(problems []string) error {
 		return nil
 	}
 	return usageError{errors.New(strings.Join(problems, "\n"))}
+}
+
+func newTenantSecondFactorsCmd(c *cli) *cobra.Command {
+	var slug, allow string
+	var clearSessions bool
+	cmd := &cobra.Command{
+		Use:   "second-factors --slug SLUG --allow any|totp|webauthn [--clear-sessions]",
+		Short: "Choose which second factors a tenant's users may use",
+		Long: `Choose which second factors a tenant's users may set up and use.
+
+  any       an authenticator app (TOTP) or a passkey / security key (default)
+  totp      authenticator apps only
+  webauthn  passkeys and security keys only: phishing-resistant sign-in
+            is required, and a user with only an app sets up a passkey at
+            the next sign-in
+
+With --allow webauthn, sessions that did not pass a passkey stay signed in
+until they end normally; with --clear-sessions they end now (tokens
+revoked, relying apps told by back-channel logout).
+
+The change, the sessions it ends and an audit event are one transaction.`,
+		Example: `  portcullis tenant second-factors --slug acme --allow webauthn --clear-sessions
+  portcullis tenant second-factors --slug acme --allow any`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var problems []string
+			if slug == "" {
+				problems = append(problems, "--slug is required")
+			}
+			switch allow {
+			case store.FactorsAny, store.FactorTOTP, store.FactorWebAuthn:
+			case "":
+				problems = append(problems, "--allow is required: any, totp or webauthn")
+			default:
+				problems = append(problems, fmt.Sprintf("--allow %q: want any, totp or webauthn", allow))
+			}
+			if clearSessions && allow != store.FactorWebAuthn {
+				problems = append(problems, "--clear-sessions goes with --allow webauthn only")
+			}
+			if err := problemsError(problems); err != nil {
+				return err
+			}
+			st, t, _, err := c.openTenantStore(cmd, slug)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ended, err := st.SetSecondFactors(cmd.Context(), t.ID, allow, clearSessions, "", cliActor)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "tenant %s: second factors allowed: %s; sessions ended: %d\n", t.Slug, allow, len(ended))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&slug, "slug", "", "slug of the tenant (required)")
+	f.StringVar(&allow, "allow", "", "any, totp or webauthn (required)")
+	f.BoolVar(&clearSessions, "clear-sessions", false, "with --allow webauthn: end now every session that did not pass a passkey")
+	return cmd
+}
+
+func newTenantEnrollmentDeadlineCmd(c *cli) *cobra.Command {
+	var slug, date string
+	var none bool
+	cmd := &cobra.Command{
+		Use:   "enrollment-deadline --slug SLUG --date YYYY-MM-DD | --none",
+		Short: "Let users put off setting up a second factor until a date",
+		Long: `Set the date until which, under Require TFA, users without a second
+factor may sign in with their password alone: each sign-in offers "Set up
+now" or "Later (N days left)". From the date on (00:00 UTC), setting one up
+is forced. --none removes the deadline (enrollment is forced at once).
+
+The change and an audit event are one transaction.`,
+		Example: `  portcullis tenant enrollment-deadline --slug acme --date 2027-01-31
+  portcullis tenant enrollment-deadline --slug acme --none`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var problems []string
+			if slug == "" {
+				problems = append(problems, "--slug is required")
+			}
+			var deadline *time.Time
+			switch {
+			case none && date != "":
+				problems = append(problems, "give either --date or --none, not both")
+			case !none && date == "":
+				problems = append(problems, "give --date YYYY-MM-DD or --none")
+			case date != "":
+				d, err := time.Parse(time.DateOnly, date)
+				if err != nil {
+					problems = append(problems, fmt.Sprintf("--date %q is not a date like 2027-01-31", date))
+				} else {
+					deadline = &d
+				}
+			}
+			if err := problemsError(problems); err != nil {
+				return err
+			}
+			st, t, _, err := c.openTenantStore(cmd, slug)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.SetEnrollmentDeadline(cmd.Context(), t.ID, deadline, cliActor); err != nil {
+				return err
+			}
+			if deadline == nil {
+				fmt.Fprintf(c.stdout, "tenant %s: no enrollment deadline\n", t.Slug)
+			} else {
+				fmt.Fprintf(c.stdout, "tenant %s: enrollment deadline %s\n", t.Slug, deadline.Format(time.DateOnly))
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&slug, "slug", "", "slug of the tenant (required)")
+	f.StringVar(&date, "date", "", "the day enrollment becomes forced (YYYY-MM-DD, UTC)")
+	f.BoolVar(&none, "none", false, "remove the deadline")
+	return cmd
 }

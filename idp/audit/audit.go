@@ -22,6 +22,7 @@ const (
 	MFARecoveryFailed      Event = "mfa.recovery_failed"
 	MFAEnrollmentStarted   Event = "mfa.enrollment_started"
 	MFAEnrollmentCompleted Event = "mfa.enrollment_completed"
+	MFAEnrollmentPostponed Event = "mfa.enrollment_postponed"
 	MFARecoveryRegenerated Event = "mfa.recovery_regenerated"
 	MFADeactivated         Event = "mfa.deactivated"
 	MFAFactorAdded         Event = "mfa.factor_added"
@@ -41,6 +42,8 @@ const (
 	// Administration (admin page, admin API and CLI).
 	TenantRequireTFA Event = "tenant.require_tfa"
 	TenantSessions   Event = "tenant.sessions"
+	TenantFactors    Event = "tenant.second_factors"
+	TenantDeadline   Event = "tenant.enrollment_deadline"
 	MFAReset         Event = "mfa.reset"
 	SessionsRevoked  Event = "sessions.revoked"
 	UserUnlocked     Event = "user.unlocked"
@@ -98,6 +101,8 @@ var catalogue = []Spec{
 	{Event: MFARecoveryFailed, Label: "Wrong recovery key", Actor: PartyUser, Subject: PartyUser},
 	{Event: MFAEnrollmentStarted, Label: "2FA setup started", Actor: PartyUser, Subject: PartyUser},
 	{Event: MFAEnrollmentCompleted, Label: "2FA set up", Actor: PartyUser, Subject: PartyUser, Detail: []string{"sessions_ended", "factor", "credential"}},
+	// The user chose Later before the tenant's enrollment deadline.
+	{Event: MFAEnrollmentPostponed, Label: "2FA setup put off", Actor: PartyUser, Subject: PartyUser, Detail: []string{"deadline"}},
 	{Event: MFARecoveryRegenerated, Label: "New recovery key", Actor: PartyUser, Subject: PartyUser},
 	{Event: MFADeactivated, Label: "2FA turned off", Actor: PartyUser, Subject: PartyUser},
 	// A second factor added beside others, or removed, from the account
@@ -128,6 +133,13 @@ var catalogue = []Spec{
 		Detail: []string{"require_tfa", "option", "sessions_ended", "via"}},
 	{Event: TenantSessions, Label: "Session lifetimes changed", Actor: PartyAdmin, Subject: PartyTenant,
 		Detail: []string{"absolute_seconds", "idle_seconds", "via"}},
+	// second_factors is "any", "totp" or "webauthn" (phishing-resistant
+	// only); option says what happened to sessions that passed a code.
+	{Event: TenantFactors, Label: "Allowed second factors changed", Actor: PartyAdmin, Subject: PartyTenant,
+		Detail: []string{"second_factors", "option", "sessions_ended", "via"}},
+	// deadline is absent when it was removed.
+	{Event: TenantDeadline, Label: "Enrollment deadline changed", Actor: PartyAdmin, Subject: PartyTenant,
+		Detail: []string{"deadline", "via"}},
 	{Event: MFAReset, Label: "2FA reset", Actor: PartyAdmin, Subject: PartyUser,
 		Detail: []string{"sessions_ended", "via"}},
 	{Event: SessionsRevoked, Label: "Sessions ended", Actor: PartyAdmin, Subject: PartyUserOrTenant,

@@ -41,6 +41,7 @@ const (
 	PathRecovery      = "/login/recovery"
 	PathPasskey       = "/login/passkey"
 	PathEnrollChoose  = "/enroll/choose"
+	PathEnrollLater   = "/enroll/later"
 	PathEnroll        = "/enroll"
 	PathEnrollKey     = "/enroll/recovery-key"
 	PathEnrollKeyFile = "/enroll/recovery-key.txt"
@@ -65,7 +66,9 @@ var transitions = map[Stage][]Stage{
 	// Step 1 again draws a new secret only on "Start over"; enrolled
 	// meanwhile in another tab: a code instead. The Back button goes to
 	// an earlier step.
-	StageEnroll:    {StageEnroll, StageEnrollKey, StageCode},
+	// Before the tenant's enrollment deadline, Later signs in with the
+	// password alone.
+	StageEnroll:    {StageEnroll, StageEnrollKey, StageCode, StageSignedIn},
 	StageEnrollKey: {StageEnroll, StageEnrollVerify, StageCode},
 	// The confirming code or passkey signs in; a secret replaced in
 	// another tab starts over; a new WebAuthn ceremony stays.

@@ -21,7 +21,7 @@ func (p *Pages) showCode(w http.ResponseWriter, r *http.Request) error {
 	}
 	if passkey, _, err := p.secondFactorPage(r, st); err != nil {
 		return err
-	} else if passkey {
+	} else if passkey || passkeyRequired(st) {
 		http.Redirect(w, r, flow.PageURL(flow.PathPasskey, st.pending.ID), http.StatusSeeOther)
 		return nil
 	}
@@ -44,7 +44,7 @@ func (p *Pages) renderCode(w http.ResponseWriter, r *http.Request, st *step, msg
 		Error:         msg,
 		RecoveryURL:   flow.PageURL(flow.PathRecovery, st.pending.ID),
 	}
-	if f.WebAuthn && p.Passkeys.Available() {
+	if f.Allowed(st.tenant).WebAuthn && p.Passkeys.Available() {
 		pg.PasskeyURL = flow.PageURL(flow.PathPasskey, st.pending.ID)
 	}
 	page(w, status)
@@ -56,8 +56,8 @@ func (p *Pages) submitCode(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if wantsPhishingResistant(st.pending) {
-		// A code cannot reach the level the app asked for.
+	if passkeyRequired(st) || !st.tenant.AllowsTOTP() {
+		// A code cannot reach the level asked for, or is not allowed.
 		http.Redirect(w, r, flow.PageURL(flow.PathPasskey, st.pending.ID), http.StatusSeeOther)
 		return nil
 	}

@@ -94,6 +94,7 @@ func (p *Pages) showEnroll(w http.ResponseWriter, r *http.Request) error {
 		OTPAuthURL:    template.URL(e.KeyURI),
 		AccountName:   u.Email,
 		Issuer:        TOTPIssuer,
+		Later:         p.later(st),
 	})
 }
 

@@ -48,6 +48,12 @@ func wantsPhishingResistant(pending *flow.Pending) bool {
 	return claims.WantsPhishingResistant(form, cr)
 }
 
+// passkeyRequired reports whether only a passkey will do for st: the app
+// asked for loa:phr, or the tenant allows passkeys only.
+func passkeyRequired(st *step) bool {
+	return wantsPhishingResistant(st.pending) || st.tenant.RequiresPhishingResistant()
+}
+
 // scriptNonce is a fresh nonce for the page's one script.
 func scriptNonce() string { return secrets.RandomToken()[:22] }
 
@@ -56,10 +62,11 @@ func scriptNonce() string { return secrets.RandomToken()[:22] }
 // ?use=code and the app did not ask for a passkey), else the code page.
 func (p *Pages) secondFactorPage(r *http.Request, st *step) (passkey bool, f store.SecondFactors, err error) {
 	f, err = p.Store.SecondFactorsOf(r.Context(), st.user.ID)
+	f = f.Allowed(st.tenant)
 	if err != nil || !f.WebAuthn || !p.Passkeys.Available() {
 		return false, f, err
 	}
-	if wantsPhishingResistant(st.pending) || !f.TOTP {
+	if passkeyRequired(st) || !f.TOTP {
 		return true, f, nil
 	}
 	return r.URL.Query().Get("use") != "code", f, nil
@@ -77,14 +84,19 @@ func (p *Pages) showPasskey(w http.ResponseWriter, r *http.Request) error {
 
 // renderPasskey draws the passkey step with the pending request's login
 // ceremony, beginning a new one when there is none or it expired. A user
-// without passkeys (removed meanwhile) goes to the code page.
+// without passkeys (removed meanwhile) goes to the code page, or to set
+// one up when only a passkey will do.
 func (p *Pages) renderPasskey(w http.ResponseWriter, r *http.Request, st *step, msg string, status int) error {
 	ctx := r.Context()
 	creds, err := p.Store.WebAuthnCredentials(ctx, st.user.ID)
 	if err != nil {
 		return err
 	}
-	if len(creds) == 0 || !p.Passkeys.Available() {
+	if len(creds) == 0 || !p.Passkeys.Available() || !st.tenant.AllowsWebAuthn() {
+		if passkeyRequired(st) {
+			// Nothing here can pass: set one up (or be told why not).
+			return p.moveTo(w, r, st.pending, flow.StageEnroll)
+		}
 		http.Redirect(w, r, flow.PageURL(flow.PathCode, st.pending.ID)+"&use=code", http.StatusSeeOther)
 		return nil
 	}
@@ -101,7 +113,8 @@ func (p *Pages) renderPasskey(w http.ResponseWriter, r *http.Request, st *step, 
 	if err != nil {
 		return err
 	}
-	required := wantsPhishingResistant(st.pending)
+	f = f.Allowed(st.tenant)
+	required := passkeyRequired(st)
 	page := templates.PasskeyChallengePage{
 		Page: p.header(r, st),
 		WebAuthnForm: templates.WebAuthnForm{
@@ -129,6 +142,10 @@ func (p *Pages) submitPasskey(w http.ResponseWriter, r *http.Request) error {
 	st, err := p.loadStep(r, flow.StageCode)
 	if err != nil {
 		return err
+	}
+	if !st.tenant.AllowsWebAuthn() {
+		http.Redirect(w, r, flow.PageURL(flow.PathCode, st.pending.ID)+"&use=code", http.StatusSeeOther)
+		return nil
 	}
 	c, ok := credentials.DecodeCeremony(st.pending.Ceremony, credentials.PurposeLogin, time.Now())
 	if !ok {
@@ -178,12 +195,19 @@ func (p *Pages) auditRefusedPasskey(r *http.Request, st *step, a *credentials.As
 // --- enrollment: the choice, and creating the passkey ---
 
 // factorChoice is what enrollment may offer st: a passkey when the
-// relying party can have one, the app unless the app asked for a passkey.
+// relying party can have one and the tenant allows it, the app when the
+// tenant allows it and nothing asks for a passkey.
 func (p *Pages) factorChoice(st *step) (passkey, totp bool) {
-	passkey = p.Passkeys.Available()
-	totp = !passkey || !wantsPhishingResistant(st.pending)
+	passkey = p.Passkeys.Available() && st.tenant.AllowsWebAuthn()
+	totp = st.tenant.AllowsTOTP() && !passkeyRequired(st)
 	return passkey, totp
 }
+
+// errNoFactorToOffer is enrollment's answer when nothing can be offered:
+// passkeys are required (by the app or the tenant) but this server cannot
+// have them, or the app wants a passkey in a tenant that allows apps only.
+var errNoFactorToOffer = &web.Error{Code: http.StatusConflict, Heading: "No second factor can be set up",
+	Msg: "What is required here is a passkey or security key, and passkeys cannot be set up: either your organisation allows only authenticator apps, or this server is reached by an IP address rather than a domain name. Ask your administrator."}
 
 // renderEnrollChoose is step 1 when there is a choice of factor.
 func (p *Pages) renderEnrollChoose(w http.ResponseWriter, r *http.Request, st *step, msg string, status int) error {
@@ -192,13 +216,71 @@ func (p *Pages) renderEnrollChoose(w http.ResponseWriter, r *http.Request, st *s
 		return err
 	}
 	passkey, totp := p.factorChoice(st)
+	if !passkey && !totp {
+		return errNoFactorToOffer
+	}
 	page(w, status)
 	return p.Templates.EnrollChoose(w, templates.EnrollChoosePage{
 		Page: p.header(r, st), Action: flow.PathEnrollChoose, AuthRequestID: st.pending.ID,
 		OfferPasskey: passkey, OfferTOTP: totp, PasskeyOnly: passkey && !totp,
-		Chosen: st.pending.Factor, AfterRecovery: afterRecovery, Error: msg,
+		Chosen: st.pending.Factor, AfterRecovery: afterRecovery, Error: msg, Later: p.later(st),
 	})
 }
+
+// inGrace reports whether st's user may put enrollment off: a sign-in
+// (not a step-up, not an activation from the account page) in a tenant
+// whose enrollment deadline is still ahead, for an app that did not ask
+// for two factors itself.
+func (p *Pages) inGrace(st *step) bool {
+	if st.pending.SessionID != "" || !st.tenant.InGrace(p.Sessions.Now()) {
+		return false
+	}
+	form := st.pending.Form()
+	cr, _ := claims.ParseRequest(form.Get("claims"))
+	return !claims.WantsMFA(form, cr)
+}
+
+// later is the Later button of step 1, when st is in grace.
+func (p *Pages) later(st *step) templates.Later {
+	if !p.inGrace(st) {
+		return templates.Later{}
+	}
+	left := st.tenant.EnrollmentDeadline.Sub(p.Sessions.Now())
+	return templates.Later{Action: flow.PathEnrollLater, AuthRequestID: st.pending.ID,
+		DaysLeft: int((left + 24*time.Hour - 1) / (24 * time.Hour)), Deadline: web.FormatDate(*st.tenant.EnrollmentDeadline)}
+}
+
+// submitEnrollLater signs in with the password alone, before the tenant's
+// enrollment deadline; the next sign-in asks again.
+func (p *Pages) submitEnrollLater(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	st, err := p.loadStep(r, flow.StageEnroll, flow.StageEnrollKey, flow.StageEnrollVerify)
+	if err != nil {
+		return err
+	}
+	if !p.inGrace(st) {
+		return errNoLater
+	}
+	if st.pending.Stage() != flow.StageEnroll {
+		if err := p.Flows.Advance(ctx, st.pending, flow.StageEnroll); err != nil {
+			return err
+		}
+	}
+	bs, err := p.Sessions.Start(w, r, st.user, st.tenant, claims.AMRPassword, claims.ACRPassword)
+	if err != nil {
+		return err
+	}
+	if err := p.Flows.Advance(ctx, st.pending, flow.StageSignedIn, flow.Session(bs.ID), flow.Sealed(""), flow.Factor(""), flow.Ceremony("")); err != nil {
+		return err
+	}
+	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFAEnrollmentPostponed, TenantID: st.user.TenantID, ActorID: st.user.ID, SubjectID: st.user.ID,
+		Detail: `{"deadline":` + jsonString(st.tenant.EnrollmentDeadline.UTC().Format(time.RFC3339)) + `}`})
+	return p.continueFlow(w, r, st.pending)
+}
+
+// errNoLater answers Later after the deadline (or where it never applied).
+var errNoLater = &web.Error{Code: http.StatusForbidden, Heading: "Set up your second factor now",
+	Msg: "Your organisation's deadline for setting up a second factor has passed, so it cannot be put off any more. Go back and set it up."}
 
 // submitEnrollChoose records the chosen factor: the app goes on to its QR
 // code (step 1 proper), a passkey to the recovery key (its step 2) with

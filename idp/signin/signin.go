@@ -73,6 +73,7 @@ func (p *Pages) Mount(rt *web.Router) {
 	rt.Page("GET "+flow.PathPasskey, p.showPasskey)
 	rt.Form("POST "+flow.PathPasskey, p.submitPasskey)
 	rt.Form("POST "+flow.PathEnrollChoose, p.submitEnrollChoose)
+	rt.Form("POST "+flow.PathEnrollLater, p.submitEnrollLater)
 }
 
 // renderer draws a step's page with a message (or none) and a status.
@@ -207,13 +208,34 @@ func (p *Pages) afterPassword(w http.ResponseWriter, r *http.Request, st *step) 
 	pending, user, tenant := st.pending, st.user, st.tenant
 	form := pending.Form()
 	cr, _ := claims.ParseRequest(form.Get("claims"))
+	// Only the factors the tenant allows count; a tenant that allows
+	// only passkeys asks for one at every sign-in, as an app asking for
+	// loa:phr does.
+	var factors *store.SecondFactors
+	allowed := func(ctx context.Context) (store.SecondFactors, error) {
+		if factors == nil {
+			f, err := p.Store.SecondFactorsOf(ctx, user.ID)
+			if err != nil {
+				return f, err
+			}
+			f = f.Allowed(tenant)
+			factors = &f
+		}
+		return *factors, nil
+	}
 	next, err := flow.NextFactor(ctx, flow.Facts{
-		Level:             flow.LevelPassword,
-		FreshPassword:     true,
-		TenantRequiresTFA: tenant.RequireTFA,
-		AppWantsMFA:       claims.WantsMFA(form, cr),
+		Level:                     flow.LevelPassword,
+		FreshPassword:             true,
+		TenantRequiresTFA:         tenant.RequireTFA,
+		AppWantsMFA:               claims.WantsMFA(form, cr),
+		AppWantsPhishingResistant: claims.WantsPhishingResistant(form, cr) || tenant.RequiresPhishingResistant(),
 		HasAuthenticator: func(ctx context.Context) (bool, error) {
-			return p.Store.HasActiveAuthenticator(ctx, user.ID)
+			f, err := allowed(ctx)
+			return f.Any(), err
+		},
+		HasPasskey: func(ctx context.Context) (bool, error) {
+			f, err := allowed(ctx)
+			return f.WebAuthn, err
 		},
 	})
 	if err != nil {

@@ -39,6 +39,9 @@ func (s *Store) CreateTenant(ctx context.Context, t *Tenant) error {
 	if t.ID == "" {
 		t.ID = NewID()
 	}
+	if t.SecondFactors == "" {
+		t.SecondFactors = FactorsAny
+	}
 	return translate(s.conn(ctx).Create(t).Error)
 }
 

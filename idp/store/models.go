@@ -22,7 +22,13 @@ type Tenant struct {
 	// Session lifetimes overriding the deployment's; 0 keeps its setting.
 	SessionAbsoluteSeconds int
 	SessionIdleSeconds     int
-	CreatedAt              time.Time
+	// SecondFactors are the kinds users may set up and use: FactorsAny,
+	// FactorTOTP or FactorWebAuthn (phishing-resistant only).
+	SecondFactors string
+	// EnrollmentDeadline, with RequireTFA, is when enrollment becomes
+	// forced; before it a user without a second factor may choose Later.
+	EnrollmentDeadline *time.Time
+	CreatedAt          time.Time
 	UpdatedAt              time.Time
 }
 
@@ -150,7 +156,31 @@ func (AuthRequest) TableName() string { return "auth_requests" }
 const (
 	FactorTOTP     = "totp"
 	FactorWebAuthn = "webauthn"
+	// FactorsAny is a tenant's SecondFactors allowing both kinds.
+	FactorsAny = "any"
 )
+
+// AllowsTOTP reports whether the tenant's users may set up and use an
+// authenticator app.
+func (t *Tenant) AllowsTOTP() bool { return t.SecondFactors != FactorWebAuthn }
+
+// AllowsWebAuthn reports whether they may set up and use passkeys.
+func (t *Tenant) AllowsWebAuthn() bool { return t.SecondFactors != FactorTOTP }
+
+// RequiresPhishingResistant reports whether only passkeys and security
+// keys count as a second factor in the tenant.
+func (t *Tenant) RequiresPhishingResistant() bool { return t.SecondFactors == FactorWebAuthn }
+
+// Allowed is f with the kinds the tenant does not allow left out.
+func (f SecondFactors) Allowed(t *Tenant) SecondFactors {
+	return SecondFactors{TOTP: f.TOTP && t.AllowsTOTP(), WebAuthn: f.WebAuthn && t.AllowsWebAuthn()}
+}
+
+// InGrace reports whether, at now, the tenant's enrollment deadline is
+// still ahead (users without a second factor may put enrollment off).
+func (t *Tenant) InGrace(now time.Time) bool {
+	return t.RequireTFA && t.EnrollmentDeadline != nil && now.Before(*t.EnrollmentDeadline)
+}
 
 // tokenRow persists one fosite request under one signature; kind tells
 // which handler wrote it.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/portcullis-idp/portcullis/idp/audit"
+	"gorm.io/gorm"
 )
 
 // Administrative operations on tenant policy and sessions. Each one makes
@@ -248,4 +249,91 @@ func (s *Store) auditAction(ctx context.Context, actor Actor, e *AuditEvent, det
 	e.ActorID, e.IP, e.UserAgent = actor.UserID, actor.IP, actor.UserAgent
 	e.Detail = string(b)
 	return s.Audit(ctx, e)
+}
+
+// EndReasonPhishingResistant is recorded on sessions ended because the
+// tenant now requires passkeys.
+const EndReasonPhishingResistant = "phishing_resistant_required"
+
+// SetSecondFactors sets which second factors the tenant's users may set up
+// and use: FactorsAny, FactorTOTP or FactorWebAuthn (phishing-resistant
+// only). Switching to FactorWebAuthn decides, as Require TFA does, what
+// happens to sessions that did not pass a passkey: with clearSessions they
+// end now (except keepSessionID, the acting admin's), else they run to
+// their end and the next sign-in asks for a passkey. clearSessions with
+// another choice is ErrInvalidArgument. The change, the endings and one
+// audit event "tenant.second_factors" happen in one transaction.
+func (s *Store) SetSecondFactors(ctx context.Context, tenantID, factors string, clearSessions bool, keepSessionID string, actor Actor) ([]EndedSession, error) {
+	switch factors {
+	case FactorsAny, FactorTOTP, FactorWebAuthn:
+	default:
+		return nil, fmt.Errorf("%w: second factors are %q, %q or %q", ErrInvalidArgument, FactorsAny, FactorTOTP, FactorWebAuthn)
+	}
+	if clearSessions && factors != FactorWebAuthn {
+		return nil, fmt.Errorf("%w: sessions are cleared only when passkeys become required", ErrInvalidArgument)
+	}
+	var ended []EndedSession
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		res := s.conn(ctx).Model(&Tenant{}).Where("id = ?", tenantID).
+			Updates(map[string]any{"second_factors": factors, "updated_at": s.now()})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		detail := struct {
+			Factors       string `json:"second_factors"`
+			Option        string `json:"option,omitempty"`
+			SessionsEnded int    `json:"sessions_ended"`
+			Via           string `json:"via,omitempty"`
+		}{Factors: factors, Via: actor.Via}
+		if factors == FactorWebAuthn {
+			detail.Option = RequireTFAKeepSessions
+			if clearSessions {
+				detail.Option = RequireTFAClearSessions
+				var err error
+				ended, err = s.endSessions(ctx, EndReasonPhishingResistant, func(q *gorm.DB) *gorm.DB {
+					// amr is a JSON array; a passkey sign-in holds "hwk" or "swk".
+					return q.Where(`tenant_id = ? AND id <> ? AND amr NOT LIKE '%"hwk"%' AND amr NOT LIKE '%"swk"%'`, tenantID, keepSessionID)
+				})
+				if err != nil {
+					return err
+				}
+			}
+		}
+		detail.SessionsEnded = len(ended)
+		return s.auditAction(ctx, actor, &AuditEvent{Event: audit.TenantFactors, TenantID: tenantID, SubjectID: tenantID}, detail)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ended, nil
+}
+
+// SetEnrollmentDeadline sets (or, with nil, removes) the date until which
+// users without a second factor may put off enrollment under Require TFA,
+// audited as "tenant.enrollment_deadline" in the same transaction.
+func (s *Store) SetEnrollmentDeadline(ctx context.Context, tenantID string, deadline *time.Time, actor Actor) error {
+	var at any
+	detail := map[string]string{"via": actor.Via}
+	if deadline != nil {
+		d := deadline.UTC()
+		at = d
+		detail["deadline"] = d.Format(time.RFC3339)
+	}
+	if actor.Via == "" {
+		delete(detail, "via")
+	}
+	return s.InTx(ctx, func(ctx context.Context) error {
+		res := s.conn(ctx).Model(&Tenant{}).Where("id = ?", tenantID).
+			Updates(map[string]any{"enrollment_deadline": at, "updated_at": s.now()})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return s.auditAction(ctx, actor, &AuditEvent{Event: audit.TenantDeadline, TenantID: tenantID, SubjectID: tenantID}, detail)
+	})
 }

@@ -85,3 +85,6 @@ func DuplicateParam(r *http.Request) string {
 
 // FormatTime is how the account and admin pages show a time.
 func FormatTime(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04 UTC") }
+
+// FormatDate is a day as pages show it: "2 Jan 2006" (UTC).
+func FormatDate(t time.Time) string { return t.UTC().Format("2 Jan 2006") }

@@ -34,7 +34,17 @@ ALTER TABLE mfa_authenticators ADD COLUMN name TEXT NOT NULL DEFAULT 'Authentica
 ALTER TABLE auth_requests ADD COLUMN factor TEXT NOT NULL DEFAULT '';
 ALTER TABLE auth_requests ADD COLUMN ceremony TEXT NOT NULL DEFAULT '';
 
+-- A tenant's choice of second factors: 'any' (an authenticator app or a
+-- passkey), 'totp' (apps only) or 'webauthn' (passkeys and security keys
+-- only: phishing-resistant required). enrollment_deadline, with Require
+-- TFA, lets users without a second factor sign in with the password alone
+-- (reminded each time) until then.
+ALTER TABLE tenants ADD COLUMN second_factors TEXT NOT NULL DEFAULT 'any';
+ALTER TABLE tenants ADD COLUMN enrollment_deadline DATETIME;
+
 -- +goose Down
+ALTER TABLE tenants DROP COLUMN enrollment_deadline;
+ALTER TABLE tenants DROP COLUMN second_factors;
 ALTER TABLE auth_requests DROP COLUMN ceremony;
 ALTER TABLE auth_requests DROP COLUMN factor;
 ALTER TABLE mfa_authenticators DROP COLUMN name;
