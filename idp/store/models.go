@@ -29,7 +29,7 @@ type Tenant struct {
 	// forced; before it a user without a second factor may choose Later.
 	EnrollmentDeadline *time.Time
 	CreatedAt          time.Time
-	UpdatedAt              time.Time
+	UpdatedAt          time.Time
 }
 
 func (Tenant) TableName() string { return "tenants" }
