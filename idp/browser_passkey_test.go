@@ -5,7 +5,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 	"golang.org/x/oauth2"
@@ -154,5 +156,110 @@ func TestPasskeyInBrowser(t *testing.T) {
 	}
 	if loc, _ := chromedp.Run(ctx, chromedp.Location()); strings.Contains(loc, "/enroll") {
 		t.Fatalf("still enrolling at %s", loc)
+	}
+}
+
+// enrollPasskeyInBrowser walks forced enrollment from the choice to the
+// created passkey (the browser has a virtual authenticator).
+func enrollPasskeyInBrowser(t *testing.T, ctx context.Context) {
+	t.Helper()
+	must(t, chromedp.Do(ctx,
+		chromedp.WaitVisible(chromedp.CSS(`input[value="webauthn"]`)),
+		chromedp.Click(chromedp.CSS(`input[value="webauthn"]`)),
+		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#stored`)),
+		chromedp.Click(chromedp.CSS(`#stored`)),
+		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#passkey-name`)),
+	))
+	pollTrue(t, ctx, `!document.getElementById('webauthn-start').disabled`, "the passkey button stayed disabled")
+	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#webauthn-start`))))
+}
+
+// TestPasswordlessInBrowser: in a tenant that allows it, the password page
+// offers "Sign in with a passkey"; the discoverable passkey made at
+// enrollment signs in with no password (amr [hwk user mfa]).
+func TestPasswordlessInBrowser(t *testing.T) {
+	e := newEnvWith(t, func(tb testing.TB) *store.Store { return storetest.OpenSQLite(tb) }, withLocalhost)
+	e.requireTFA(true)
+	must(t, e.store.SetPasswordless(context.Background(), e.tenant.ID, true, store.Actor{Via: "cli"}))
+	relying := e.rp(e.client, e.secret)
+	ctx := chromiumWithin(t, browserLimit)
+	landings := watchLandings(t, ctx)
+	virtualAuthenticator(t, ctx)
+
+	must(t, chromedp.Do(ctx, chromedp.Navigate(authURLFor(relying, oauth2.GenerateVerifier()))))
+	typePassword(t, ctx, "ada@example.com", testPassword)
+	enrollPasskeyInBrowser(t, ctx)
+	waitLanding(t, ctx, landings)
+
+	// The browser's passkey autofill (conditional mediation): the virtual
+	// authenticator answers at once, as a user picking the passkey from
+	// the email field's suggestions would.
+	verifier := oauth2.GenerateVerifier()
+	again := oauth2.SetAuthURLParam("prompt", "login")
+	must(t, chromedp.Do(ctx, chromedp.Navigate(authURLFor(relying, verifier, again))))
+	_, c := e.tokenFor(relying, waitLanding(t, ctx, landings), verifier)
+	if c.ACR != claims.ACRMFA || !slices.Equal(c.AMR, []string{"hwk", "user", "mfa"}) {
+		t.Fatalf("passwordless by autofill: acr %q amr %v", c.ACR, c.AMR)
+	}
+
+	// A browser without the autofill: the button.
+	_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `PublicKeyCredential.isConditionalMediationAvailable = () => Promise.resolve(false);`})
+	must(t, err)
+	verifier = oauth2.GenerateVerifier()
+	must(t, chromedp.Do(ctx, chromedp.Navigate(authURLFor(relying, verifier, again))))
+	must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#webauthn-start`))))
+	if ac := evaluate[string](t, ctx, `document.getElementById('email').getAttribute('autocomplete')`); ac != "username webauthn" {
+		t.Errorf("email autocomplete %q, want passkey autofill", ac)
+	}
+	pollTrue(t, ctx, `!document.getElementById('webauthn-start').disabled`, "the passkey button stayed disabled")
+	capture(t, ctx, "passwordless-login")
+	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#webauthn-start`))))
+	_, c = e.tokenFor(relying, waitLanding(t, ctx, landings), verifier)
+	if c.ACR != claims.ACRMFA || !slices.Equal(c.AMR, []string{"hwk", "user", "mfa"}) {
+		t.Fatalf("passwordless by the button: acr %q amr %v", c.ACR, c.AMR)
+	}
+}
+
+// TestEnrollmentDeadlineInBrowser: before the tenant's deadline the first
+// step offers "Later (N days left)", which signs in with the password
+// alone; once the deadline has passed the button is gone and enrollment
+// is forced.
+func TestEnrollmentDeadlineInBrowser(t *testing.T) {
+	e := newEnvWith(t, func(tb testing.TB) *store.Store { return storetest.OpenSQLite(tb) }, withLocalhost)
+	e.requireTFA(true)
+	ctxBG := context.Background()
+	deadline := time.Now().Add(3*24*time.Hour - time.Minute)
+	must(t, e.store.SetEnrollmentDeadline(ctxBG, e.tenant.ID, &deadline, store.Actor{Via: "cli"}))
+	relying := e.rp(e.client, e.secret)
+	ctx := chromiumWithin(t, browserLimit)
+	landings := watchLandings(t, ctx)
+
+	verifier := oauth2.GenerateVerifier()
+	must(t, chromedp.Do(ctx, chromedp.Navigate(authURLFor(relying, verifier))))
+	typePassword(t, ctx, "ada@example.com", testPassword)
+	must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`form.later button`))))
+	label, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`form.later button`)))
+	must(t, err)
+	if !strings.Contains(label, "Later (3 days left)") {
+		t.Errorf("Later button reads %q", label)
+	}
+	capture(t, ctx, "enroll-later")
+	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`form.later button`))))
+	_, c := e.tokenFor(relying, waitLanding(t, ctx, landings), verifier)
+	if c.ACR != claims.ACRPassword || !slices.Equal(c.AMR, []string{"pwd"}) {
+		t.Fatalf("after Later: acr %q amr %v", c.ACR, c.AMR)
+	}
+
+	past := time.Now().Add(-time.Minute)
+	must(t, e.store.SetEnrollmentDeadline(ctxBG, e.tenant.ID, &past, store.Actor{Via: "cli"}))
+	must(t, chromedp.Do(ctx, chromedp.Navigate(authURLFor(relying, oauth2.GenerateVerifier(), oauth2.SetAuthURLParam("prompt", "login")))))
+	typePassword(t, ctx, "ada@example.com", testPassword)
+	must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`input[value="totp"]`))))
+	wantPath(t, ctx, "/enroll")
+	if n := evaluate[int](t, ctx, `document.querySelectorAll('form.later').length`); n != 0 {
+		t.Fatal("Later is offered after the deadline")
 	}
 }

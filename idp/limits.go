@@ -63,7 +63,7 @@ func (s *Server) rateLimited(next http.Handler) http.Handler {
 		switch r.URL.Path {
 		case flow.PathLogin:
 			buckets, limit = s.limits.password, "password"
-		case flow.PathCode, flow.PathRecovery, flow.PathEnrollVerify, flow.PathPasskey:
+		case flow.PathCode, flow.PathRecovery, flow.PathEnrollVerify, flow.PathPasskey, flow.PathPasswordless:
 			buckets, limit = s.limits.code, "code"
 		}
 		if buckets != nil {

@@ -488,3 +488,86 @@ func TestTenantFactorPolicy(t *testing.T) {
 		}
 	})
 }
+
+// TestPasswordlessSignIn: where the tenant allows it, the password page
+// offers a passkey; a discoverable passkey that verified its user signs in
+// without a password (amr [hwk user mfa], loa:phr when asked for). A
+// passkey without user verification, a disabled user, a replayed answer
+// and a tenant that does not allow it are refused.
+func TestPasswordlessSignIn(t *testing.T) {
+	forEachBackendWith(t, withLocalhost, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		e.requireTFA(true)
+		relying := e.rp(e.client, e.secret)
+		ada := &mfaUser{email: e.user.Email, password: testPassword, passkey: passkeytest.New(e.issuer)}
+		e.signIn(newBrowser(t), authURLFor(relying, oauth2.GenerateVerifier()), ada) // enrolls the passkey
+
+		// Off: the password page offers no passkey.
+		b := newBrowser(t)
+		_, body := b.get(authURLFor(relying, oauth2.GenerateVerifier()))
+		if strings.Contains(body, "Sign in with a passkey") || strings.Contains(body, "webauthn") {
+			t.Fatalf("passwordless offered while off:\n%s", body)
+		}
+		must(t, e.store.SetPasswordless(ctx, e.tenant.ID, true, store.Actor{Via: "cli"}))
+
+		b = newBrowser(t)
+		verifier := oauth2.GenerateVerifier()
+		resp, body := b.get(authURLFor(relying, verifier, oauth2.SetAuthURLParam("acr_values", claims.ACRPhishingResistant)))
+		if !strings.Contains(body, `autocomplete="username webauthn"`) || !strings.Contains(body, `data-purpose="passwordless"`) {
+			t.Fatalf("password page with passwordless on:\n%s", body)
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'nonce-") {
+			t.Errorf("CSP = %q", csp)
+		}
+		ar := hiddenAuthRequest(t, body)
+		// Without user verification the passkey is only one factor.
+		ada.passkey.UserVerification = false
+		resp, body = b.post(e.issuer+"/login/passwordless", url.Values{"auth_request": {ar}, "credential": {usePasskey(t, ada.passkey, body)}})
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("no user verification: %d", resp.StatusCode)
+		}
+		ada.passkey.UserVerification = true
+		answer := usePasskey(t, ada.passkey, body)
+		resp, body = b.post(e.issuer+"/login/passwordless", url.Values{"auth_request": {ar}, "credential": {answer}})
+		e.consentIfAsked(b, resp, body)
+		if b.landed == nil {
+			t.Fatalf("passwordless did not sign in: %s\n%s", b.last.Request.URL, body)
+		}
+		_, c := e.tokenFor(relying, b.landed, verifier)
+		if c.ACR != claims.ACRPhishingResistant || !slices.Equal(c.AMR, []string{"hwk", "user", "mfa"}) {
+			t.Fatalf("passwordless: acr %q amr %v", c.ACR, c.AMR)
+		}
+		if !slices.Contains(e.auditEvents(ada.email), "login.passkey") {
+			t.Errorf("audit: %v", e.auditEvents(ada.email))
+		}
+
+		// The same answer on a new page: its challenge is spent.
+		b2 := newBrowser(t)
+		_, body = b2.get(authURLFor(relying, oauth2.GenerateVerifier()))
+		ar = hiddenAuthRequest(t, body)
+		if resp, _ := b2.post(e.issuer+"/login/passwordless", url.Values{"auth_request": {ar}, "credential": {answer}}); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("a replayed answer: %d", resp.StatusCode)
+		}
+		// A disabled user's passkey gets nowhere.
+		_, err := e.store.SQLDB().Exec(`UPDATE users SET disabled = TRUE WHERE id = $1`, e.user.ID)
+		must(t, err)
+		_, body = b2.get(e.issuer + "/login?auth_request=" + ar)
+		if resp, _ := b2.post(e.issuer+"/login/passwordless", url.Values{"auth_request": {ar}, "credential": {usePasskey(t, ada.passkey, body)}}); resp.StatusCode != http.StatusUnauthorized || b2.landed != nil {
+			t.Fatalf("a disabled user: %d", resp.StatusCode)
+		}
+		_, err = e.store.SQLDB().Exec(`UPDATE users SET disabled = FALSE WHERE id = $1`, e.user.ID)
+		must(t, err)
+		// Turned off meanwhile: refused with the reason.
+		must(t, e.store.SetPasswordless(ctx, e.tenant.ID, false, store.Actor{Via: "cli"}))
+		must(t, e.store.SetPasswordless(ctx, e.tenant.ID, true, store.Actor{Via: "cli"}))
+		_, body = b2.get(e.issuer + "/login?auth_request=" + ar)
+		must(t, e.store.SetPasswordless(ctx, e.tenant.ID, false, store.Actor{Via: "cli"}))
+		resp, body = b2.post(e.issuer+"/login/passwordless", url.Values{"auth_request": {ar}, "credential": {usePasskey(t, ada.passkey, body)}})
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "does not allow signing in with a passkey alone") {
+			t.Fatalf("tenant without passwordless: %d\n%s", resp.StatusCode, body)
+		}
+		if b2.landed != nil {
+			t.Fatal("signed in although the tenant does not allow it")
+		}
+	})
+}

@@ -193,6 +193,8 @@ type LoginPage struct {
 	Email         string // prefill from login_hint
 	ClientName    string // "Sign in to continue to X"; may be empty
 	Error         string
+	// Passkey is the passwordless form, where some tenant allows it.
+	Passkey *WebAuthnForm
 }
 
 // Login renders the sign-in form.
@@ -440,6 +442,7 @@ type WebAuthnForm struct {
 	NameField     bool
 	Name          string
 	Error         string
+	Secondary     bool // a secondary button (beside the password form)
 }
 
 // PasskeyChallengePage asks for a passkey after the password.

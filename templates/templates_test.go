@@ -25,7 +25,8 @@ func samplePages(t *Templates) map[string]func(io.Writer) error {
 			return t.FailedCodes(w, FailedCodesPage{Page: page, Count: 3, ContinueURL: "/oauth2/auth/resume?auth_request=ar-1&x=" + hostile})
 		},
 		"login": func(w io.Writer) error {
-			return t.Login(w, LoginPage{Page: Page{RequestID: "req-123"}, Action: "/login", AuthRequestID: "ar-1", Email: "ada@example.com", ClientName: hostile, Error: "Wrong email or password."})
+			return t.Login(w, LoginPage{Page: Page{RequestID: "req-123", CSPNonce: "nonce-abc"}, Action: "/login", AuthRequestID: "ar-1", Email: "ada@example.com", ClientName: hostile, Error: "Wrong email or password.",
+				Passkey: &WebAuthnForm{Action: "/login/passwordless", AuthRequestID: "ar-1", Options: `{"publicKey":{}}`, Purpose: "passwordless", Button: "Sign in with a passkey"}})
 		},
 		"consent": func(w io.Writer) error {
 			return t.Consent(w, ConsentPage{Page: page, Action: "/consent", AuthRequestID: "ar-1", ClientName: hostile, Scopes: []ScopeItem{
@@ -131,7 +132,9 @@ func samplePages(t *Templates) map[string]func(io.Writer) error {
 var wantIn = map[string][]string{
 	"login": {
 		`action="/login"`, `name="auth_request" value="ar-1"`,
-		`name="email" type="email" autocomplete="username"`, `value="ada@example.com"`,
+		`name="email" type="email" autocomplete="username webauthn"`, `value="ada@example.com"`,
+		`<p class="divider"><span>or</span></p>`, `data-purpose="passwordless"`, `action="/login/passwordless"`,
+		`<script nonce="nonce-abc" src="/static/webauthn.js"></script>`,
 		`name="password" type="password" autocomplete="current-password" required autofocus`,
 		`role="alert"`, `aria-invalid="true"`, `aria-describedby="login-error"`,
 		`&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;`, `>Sign in</button>`, `<label for="email">`, `<label for="password">`,
@@ -267,7 +270,7 @@ func TestEveryPageRenders(t *testing.T) {
 			}
 			// Scripts only where a page cannot work without one: the
 			// form_post auto-submit and the WebAuthn ceremonies.
-			scripted := name == "form_post" || name == "passkey_challenge" || name == "enroll_passkey"
+			scripted := name == "form_post" || name == "passkey_challenge" || name == "enroll_passkey" || name == "login"
 			if got, want := strings.Contains(out, "<script"), scripted; got != want {
 				t.Errorf("contains <script = %v, want %v", got, want)
 			}

@@ -7,6 +7,7 @@
 //	portcullis tenant set-sessions        override session lifetimes for a tenant
 //	portcullis tenant second-factors      allow any second factor, apps only, or passkeys only
 //	portcullis tenant enrollment-deadline let users put off enrollment until a date
+//	portcullis tenant passwordless        let users sign in with a passkey alone
 //	portcullis user create|list           manage users of a tenant
 //	portcullis user reset-mfa             remove a user's authenticator and recovery key
 //	portcullis sessions revoke            end a user's or a tenant's sessions

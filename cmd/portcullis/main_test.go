@@ -1078,7 +1078,16 @@ func TestTenantSecondFactors(t *testing.T) {
 		t.Errorf("deadline after --none: %v", tn.EnrollmentDeadline)
 	}
 
+	r = mustRun(t, env, "", "tenant", "passwordless", "--slug", "acme", "--on")
+	if tn, _ := st.TenantBySlug(ctx, "acme"); !strings.Contains(r.stdout, "passwordless sign-in is on") || !tn.Passwordless {
+		t.Errorf("passwordless --on printed:\n%s", r.stdout)
+	}
+	if e := lastAudit(t, st, acme.ID, "tenant.passwordless"); e.Detail != `{"passwordless":true,"via":"cli"}` {
+		t.Errorf("audit: %+v", e)
+	}
+
 	runFailing(t, env, []cliCase{
+		{"passwordless neither", []string{"tenant", "passwordless", "--slug", "acme"}, exitUsage, "give --on or --off"},
 		{"no allow", []string{"tenant", "second-factors", "--slug", "acme"}, exitUsage, "--allow is required"},
 		{"bad allow", []string{"tenant", "second-factors", "--slug", "acme", "--allow", "sms"}, exitUsage, "want any, totp or webauthn"},
 		{"clear without webauthn", []string{"tenant", "second-factors", "--slug", "acme", "--allow", "any", "--clear-sessions"}, exitUsage, "--clear-sessions goes with --allow webauthn only"},

@@ -21,6 +21,7 @@ func newTenantCmd(c *cli) *cobra.Command {
 		newTenantSetSessionsCmd(c),
 		newTenantSecondFactorsCmd(c),
 		newTenantEnrollmentDeadlineCmd(c),
+		newTenantPasswordlessCmd(c),
 	)
 }
 
@@ -417,5 +418,54 @@ The change and an audit event are one transaction.`,
 	f.StringVar(&slug, "slug", "", "slug of the tenant (required)")
 	f.StringVar(&date, "date", "", "the day enrollment becomes forced (YYYY-MM-DD, UTC)")
 	f.BoolVar(&none, "none", false, "remove the deadline")
+	return cmd
+}
+
+func newTenantPasswordlessCmd(c *cli) *cobra.Command {
+	var slug string
+	var on, off bool
+	cmd := &cobra.Command{
+		Use:   "passwordless --slug SLUG --on|--off",
+		Short: "Let a tenant's users sign in with a passkey alone",
+		Long: `Let a tenant's users sign in with a passkey alone, without a password.
+
+With --on the sign-in page offers "Sign in with a passkey" (and the
+browser's passkey autofill on the email field). A passkey that verifies its
+user (PIN or biometrics) is the whole sign-in: amr ["hwk","user","mfa"],
+at the MFA and phishing-resistant levels. Off by default. Passkeys must be
+allowed in the tenant (tenant second-factors).`,
+		Example: `  portcullis tenant passwordless --slug acme --on`,
+		Args:    exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var problems []string
+			if slug == "" {
+				problems = append(problems, "--slug is required")
+			}
+			if on == off {
+				problems = append(problems, "give --on or --off")
+			}
+			if err := problemsError(problems); err != nil {
+				return err
+			}
+			st, t, _, err := c.openTenantStore(cmd, slug)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.SetPasswordless(cmd.Context(), t.ID, on, cliActor); err != nil {
+				return err
+			}
+			state := "off"
+			if on {
+				state = "on"
+			}
+			fmt.Fprintf(c.stdout, "tenant %s: passwordless sign-in is %s\n", t.Slug, state)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&slug, "slug", "", "slug of the tenant (required)")
+	f.BoolVar(&on, "on", false, "offer sign-in with a passkey alone")
+	f.BoolVar(&off, "off", false, "always ask for the password first")
 	return cmd
 }

@@ -14,6 +14,7 @@ const (
 	LoginLockout  Event = "login.lockout"
 	LoginLocked   Event = "login.locked"
 	LoginMFA      Event = "login.mfa"
+	LoginPasskey  Event = "login.passkey"
 
 	// The second factor.
 	MFACodeFailed          Event = "mfa.code_failed"
@@ -40,13 +41,14 @@ const (
 	SessionExpired  Event = "session.expired"
 
 	// Administration (admin page, admin API and CLI).
-	TenantRequireTFA Event = "tenant.require_tfa"
-	TenantSessions   Event = "tenant.sessions"
-	TenantFactors    Event = "tenant.second_factors"
-	TenantDeadline   Event = "tenant.enrollment_deadline"
-	MFAReset         Event = "mfa.reset"
-	SessionsRevoked  Event = "sessions.revoked"
-	UserUnlocked     Event = "user.unlocked"
+	TenantRequireTFA   Event = "tenant.require_tfa"
+	TenantSessions     Event = "tenant.sessions"
+	TenantFactors      Event = "tenant.second_factors"
+	TenantDeadline     Event = "tenant.enrollment_deadline"
+	TenantPasswordless Event = "tenant.passwordless"
+	MFAReset           Event = "mfa.reset"
+	SessionsRevoked    Event = "sessions.revoked"
+	UserUnlocked       Event = "user.unlocked"
 )
 
 // Party says who an event's actor or subject is.
@@ -90,6 +92,8 @@ var catalogue = []Spec{
 	{Event: LoginFailed, Label: "Sign-in failed", Subject: PartyUser},
 	{Event: LoginLockout, Label: "Password entry locked after wrong passwords", Subject: PartyUser, Detail: []string{"until", "scope", "address"}},
 	{Event: LoginLocked, Label: "Password refused while locked", Subject: PartyUser, Detail: []string{"until", "scope", "address"}},
+	// A passkey alone (a tenant that allows passwordless sign-in).
+	{Event: LoginPasskey, Label: "Signed in with a passkey, no password", Actor: PartyUser, Subject: PartyUser, Detail: []string{"credential"}},
 	// factor is "totp" or "webauthn"; credential names the passkey used.
 	{Event: LoginMFA, Label: "Second factor accepted", Actor: PartyUser, Subject: PartyUser, Detail: []string{"factor", "credential"}},
 
@@ -140,6 +144,8 @@ var catalogue = []Spec{
 	// deadline is absent when it was removed.
 	{Event: TenantDeadline, Label: "Enrollment deadline changed", Actor: PartyAdmin, Subject: PartyTenant,
 		Detail: []string{"deadline", "via"}},
+	{Event: TenantPasswordless, Label: "Passwordless sign-in changed", Actor: PartyAdmin, Subject: PartyTenant,
+		Detail: []string{"passwordless", "via"}},
 	{Event: MFAReset, Label: "2FA reset", Actor: PartyAdmin, Subject: PartyUser,
 		Detail: []string{"sessions_ended", "via"}},
 	{Event: SessionsRevoked, Label: "Sessions ended", Actor: PartyAdmin, Subject: PartyUserOrTenant,

@@ -66,6 +66,16 @@ func AMRWebAuthn(synced bool) []string {
 	return []string{"pwd", "hwk", "mfa"}
 }
 
+// AMRPasswordless is the amr of a sign-in with a passkey alone that
+// verified its user: the key ("hwk", or "swk" when synced), the user's
+// PIN or biometrics ("user"), two factors in one ("mfa").
+func AMRPasswordless(synced bool) []string {
+	if synced {
+		return []string{"swk", "user", "mfa"}
+	}
+	return []string{"hwk", "user", "mfa"}
+}
+
 // PhishingResistant reports whether a session's amr says it passed a
 // WebAuthn credential (the only phishing-resistant factor).
 func PhishingResistant(amr []string) bool {

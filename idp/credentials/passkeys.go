@@ -85,8 +85,9 @@ func (p *Passkeys) Available() bool { return p != nil && p.rp != nil }
 
 // Ceremony purposes.
 const (
-	PurposeRegister = "register"
-	PurposeLogin    = "login"
+	PurposeRegister     = "register"
+	PurposeLogin        = "login"
+	PurposePasswordless = "passwordless" // a discoverable credential, before any email
 )
 
 // Ceremony is a begun WebAuthn ceremony: what the browser is asked
@@ -278,6 +279,78 @@ func (p *Passkeys) FinishLogin(u *store.User, creds []store.WebAuthnCredential, 
 	}
 	return &Assertion{CredentialID: id, SignCount: cred.Authenticator.SignCount,
 		BackupState: cred.Flags.BackupState, UserVerified: parsed.Response.AuthenticatorData.Flags.HasUserVerified()}, nil
+}
+
+// BeginPasswordless asks the browser for any discoverable credential of
+// this relying party, with user verification required: the passkey is
+// then the whole sign-in (something held, and a PIN or biometrics).
+func (p *Passkeys) BeginPasswordless() (*Ceremony, error) {
+	if !p.Available() {
+		return nil, ErrNoPasskeys
+	}
+	assertion, session, err := p.rp.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
+	if err != nil {
+		return nil, err
+	}
+	opts, err := json.Marshal(assertion)
+	if err != nil {
+		return nil, err
+	}
+	return &Ceremony{Purpose: PurposePasswordless, Session: *session, Options: opts}, nil
+}
+
+// PasskeyOwner looks up, by the user handle a discoverable credential
+// returns (the user id), the user and their credentials; ErrNotFound when
+// there is no such user.
+type PasskeyOwner func(userID string) (*store.User, []store.WebAuthnCredential, error)
+
+// FinishPasswordless checks the browser's answer to a passwordless
+// ceremony and returns whose credential it was. The user must have been
+// verified by the authenticator; the counter rule is as for FinishLogin.
+func (p *Passkeys) FinishPasswordless(c *Ceremony, response string, owner PasskeyOwner) (*store.User, *Assertion, error) {
+	if !p.Available() {
+		return nil, nil, ErrNoPasskeys
+	}
+	if c == nil || c.Purpose != PurposePasswordless || response == "" || len(response) > maxResponse {
+		return nil, nil, ErrPasskeyFailed
+	}
+	parsed, err := protocol.ParseCredentialRequestResponseBytes([]byte(response))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrPasskeyFailed, err)
+	}
+	handle := parsed.Response.UserHandle
+	if len(handle) == 0 || len(handle) > 64 {
+		return nil, nil, ErrPasskeyUnknown
+	}
+	u, creds, err := owner(string(handle))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, ErrPasskeyUnknown
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	id := base64.RawURLEncoding.EncodeToString(parsed.RawID)
+	known := false
+	for _, s := range creds {
+		known = known || s.ID == id
+	}
+	if !known {
+		return nil, nil, ErrPasskeyUnknown
+	}
+	_, cred, err := p.rp.ValidatePasskeyLogin(func(_, _ []byte) (webauthn.User, error) {
+		return newPasskeyUser(u, creds), nil
+	}, c.Session, parsed)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrPasskeyFailed, err)
+	}
+	if cred.Authenticator.CloneWarning {
+		return nil, nil, ErrPasskeyCloned
+	}
+	if !parsed.Response.AuthenticatorData.Flags.HasUserVerified() {
+		return nil, nil, fmt.Errorf("%w: the authenticator did not verify its user", ErrPasskeyFailed)
+	}
+	return u, &Assertion{CredentialID: id, SignCount: cred.Authenticator.SignCount,
+		BackupState: cred.Flags.BackupState, UserVerified: true}, nil
 }
 
 // PasskeyMessage is what the user is told for a ceremony error.

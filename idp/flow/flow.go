@@ -42,6 +42,7 @@ const (
 	PathPasskey       = "/login/passkey"
 	PathEnrollChoose  = "/enroll/choose"
 	PathEnrollLater   = "/enroll/later"
+	PathPasswordless  = "/login/passwordless"
 	PathEnroll        = "/enroll"
 	PathEnrollKey     = "/enroll/recovery-key"
 	PathEnrollKeyFile = "/enroll/recovery-key.txt"
@@ -58,8 +59,9 @@ const TTL = 30 * time.Minute
 // Anything else is a bug in a handler, refused by Advance; the table test
 // walks every pair.
 var transitions = map[Stage][]Stage{
-	// The password: a code, an enrollment, or signed in at once.
-	StageLogin: {StageCode, StageEnroll, StageSignedIn},
+	// The password: a code, an enrollment, or signed in at once. A
+	// passwordless ceremony begun on the page stays at the password.
+	StageLogin: {StageLogin, StageCode, StageEnroll, StageSignedIn},
 	// A code signs in; a spent recovery key (or an authenticator reset by
 	// an admin meanwhile) decides afresh, as after a password.
 	StageCode: {StageSignedIn, StageCode, StageEnroll},

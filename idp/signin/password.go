@@ -22,15 +22,27 @@ func (p *Pages) showLogin(w http.ResponseWriter, r *http.Request) error {
 
 func (p *Pages) renderLogin(w http.ResponseWriter, r *http.Request, pending *flow.Pending, email, msg string, status int) error {
 	clientName := p.clientName(r.Context(), pending)
-	page(w, status)
-	return p.Templates.Login(w, templates.LoginPage{
+	passkey, err := p.passwordlessForm(r, pending)
+	if err != nil {
+		return err
+	}
+	pg := templates.LoginPage{
 		Page:          templates.Page{Title: "Sign in", RequestID: web.RequestID(r.Context())},
 		Action:        flow.PathLogin,
 		AuthRequestID: pending.ID,
 		Email:         web.Truncate(email, 320),
 		ClientName:    clientName,
 		Error:         msg,
-	})
+		Passkey:       passkey,
+	}
+	nonce := ""
+	if passkey != nil {
+		nonce = scriptNonce()
+		pg.CSPNonce = nonce
+	}
+	web.PageHeaders(w, nonce)
+	w.WriteHeader(status)
+	return p.Templates.Login(w, pg)
 }
 
 func (p *Pages) submitLogin(w http.ResponseWriter, r *http.Request) error {

@@ -41,6 +41,7 @@ type Store interface {
 	AddWebAuthnCredential(ctx context.Context, c *store.WebAuthnCredential, recoveryHash []byte) error
 	UseWebAuthnCredential(ctx context.Context, userID, id string, signCount uint32, backupState bool) error
 	Audit(ctx context.Context, e *store.AuditEvent) error
+	AnyPasswordless(ctx context.Context) (bool, error)
 }
 
 // Pages serves the sign-in pages.
@@ -74,6 +75,7 @@ func (p *Pages) Mount(rt *web.Router) {
 	rt.Form("POST "+flow.PathPasskey, p.submitPasskey)
 	rt.Form("POST "+flow.PathEnrollChoose, p.submitEnrollChoose)
 	rt.Form("POST "+flow.PathEnrollLater, p.submitEnrollLater)
+	rt.Form("POST "+flow.PathPasswordless, p.submitPasswordless)
 }
 
 // renderer draws a step's page with a message (or none) and a status.

@@ -17,7 +17,7 @@ const userTenantColumns = `u.id AS u_id, u.tenant_id AS u_tenant_id, u.email AS 
 	u.created_at AS u_created_at, u.updated_at AS u_updated_at, u.last_login_at AS u_last_login_at,
 	t.id AS t_id, t.slug AS t_slug, t.name AS t_name, t.require_tfa AS t_require_tfa,
 	t.session_absolute_seconds AS t_session_absolute_seconds, t.session_idle_seconds AS t_session_idle_seconds,
-	t.second_factors AS t_second_factors, t.enrollment_deadline AS t_enrollment_deadline,
+	t.second_factors AS t_second_factors, t.enrollment_deadline AS t_enrollment_deadline, t.passwordless AS t_passwordless,
 	t.created_at AS t_created_at, t.updated_at AS t_updated_at`
 
 type userTenantRow struct {

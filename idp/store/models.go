@@ -28,8 +28,11 @@ type Tenant struct {
 	// EnrollmentDeadline, with RequireTFA, is when enrollment becomes
 	// forced; before it a user without a second factor may choose Later.
 	EnrollmentDeadline *time.Time
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// Passwordless lets users sign in with a discoverable passkey that
+	// verifies them, without a password.
+	Passwordless bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 func (Tenant) TableName() string { return "tenants" }

@@ -337,3 +337,33 @@ func (s *Store) SetEnrollmentDeadline(ctx context.Context, tenantID string, dead
 		return s.auditAction(ctx, actor, &AuditEvent{Event: audit.TenantDeadline, TenantID: tenantID, SubjectID: tenantID}, detail)
 	})
 }
+
+// SetPasswordless turns passwordless sign-in (a discoverable passkey that
+// verifies its user, no password) on or off for the tenant, audited as
+// "tenant.passwordless" in the same transaction.
+func (s *Store) SetPasswordless(ctx context.Context, tenantID string, on bool, actor Actor) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		res := s.conn(ctx).Model(&Tenant{}).Where("id = ?", tenantID).
+			Updates(map[string]any{"passwordless": on, "updated_at": s.now()})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return s.auditAction(ctx, actor, &AuditEvent{Event: audit.TenantPasswordless, TenantID: tenantID, SubjectID: tenantID},
+			struct {
+				Passwordless bool   `json:"passwordless"`
+				Via          string `json:"via,omitempty"`
+			}{on, actor.Via})
+	})
+}
+
+// AnyPasswordless reports whether some tenant allows passwordless
+// sign-in: only then does the sign-in page offer a passkey before the
+// email.
+func (s *Store) AnyPasswordless(ctx context.Context) (bool, error) {
+	var n int64
+	err := s.conn(ctx).Model(&Tenant{}).Where("passwordless = ?", true).Limit(1).Count(&n).Error
+	return n > 0, err
+}

@@ -42,7 +42,12 @@ ALTER TABLE auth_requests ADD COLUMN ceremony TEXT NOT NULL DEFAULT '';
 ALTER TABLE tenants ADD COLUMN second_factors TEXT NOT NULL DEFAULT 'any';
 ALTER TABLE tenants ADD COLUMN enrollment_deadline DATETIME;
 
+-- passwordless: the tenant's users may sign in with a discoverable
+-- passkey that verifies them (PIN or biometrics), without a password.
+ALTER TABLE tenants ADD COLUMN passwordless BOOLEAN NOT NULL DEFAULT FALSE;
+
 -- +goose Down
+ALTER TABLE tenants DROP COLUMN passwordless;
 ALTER TABLE tenants DROP COLUMN enrollment_deadline;
 ALTER TABLE tenants DROP COLUMN second_factors;
 ALTER TABLE auth_requests DROP COLUMN ceremony;

@@ -14,7 +14,8 @@
     return;
   }
   if (!window.PublicKeyCredential || !navigator.credentials) {
-    status.textContent = "This browser cannot use passkeys. Use another browser, or choose another way below.";
+    status.textContent = "This browser cannot use passkeys. Use another browser, or " +
+      (form.getAttribute("data-purpose") === "passwordless" ? "sign in with your email and password." : "choose another way below.");
     return;
   }
 
@@ -78,7 +79,32 @@
     return JSON.stringify(out);
   }
 
-  var register = form.getAttribute("data-purpose") === "register";
+  var purpose = form.getAttribute("data-purpose");
+  var register = purpose === "register";
+  // On the password page the browser may also offer the passkey in the
+  // email field's autofill (conditional mediation); the button asks at once.
+  var autofill = null;
+
+  function post(cred) {
+    field.value = answer(cred);
+    status.textContent = "Checking…";
+    form.submit();
+  }
+
+  if (purpose === "passwordless" && window.AbortController &&
+      PublicKeyCredential.isConditionalMediationAvailable) {
+    PublicKeyCredential.isConditionalMediationAvailable().then(function (ok) {
+      if (!ok || field.value) {
+        return;
+      }
+      autofill = new AbortController();
+      var o = requestOptions(JSON.parse(data.textContent));
+      o.mediation = "conditional";
+      o.signal = autofill.signal;
+      navigator.credentials.get(o).then(post, function () {});
+    });
+  }
+
   button.disabled = false;
   form.addEventListener("submit", function (event) {
     if (field.value) {
@@ -88,21 +114,24 @@
     if (!form.reportValidity()) {
       return;
     }
+    if (autofill) {
+      autofill.abort();
+      autofill = null;
+    }
     var options = JSON.parse(data.textContent);
     button.disabled = true;
     status.textContent = "Waiting for your passkey…";
     var ceremony = register
       ? navigator.credentials.create(creationOptions(options))
       : navigator.credentials.get(requestOptions(options));
-    ceremony.then(function (cred) {
-      field.value = answer(cred);
-      status.textContent = "Checking…";
-      form.submit();
-    }, function (err) {
+    ceremony.then(post, function (err) {
       button.disabled = false;
+      var other = purpose === "passwordless"
+        ? "sign in with your email and password."
+        : "choose another way below.";
       status.textContent = err && err.name === "InvalidStateError"
-        ? "This passkey is already registered. Use another one, or choose another way below."
-        : "The passkey was not used (cancelled or timed out). Try again, or choose another way below.";
+        ? "This passkey is already registered. Use another one, or " + other
+        : "The passkey was not used (cancelled or timed out). Try again, or " + other;
     });
   });
 })();
