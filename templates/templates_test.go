@@ -227,8 +227,13 @@ func TestEveryPageRenders(t *testing.T) {
 			if strings.Contains(out, "style=") || strings.Contains(out, "<style") {
 				t.Errorf("page has inline style")
 			}
-			if got, want := strings.Contains(out, "<script"), name == "form_post"; got != want {
+			if got, want := strings.Contains(out, "<script"), pagesWithScript[name]; got != want {
 				t.Errorf("contains <script = %v, want %v", got, want)
+			}
+			for _, rest := range strings.Split(out, "<script")[1:] {
+				if tag, _, _ := strings.Cut(rest, ">"); !strings.Contains(tag, ` nonce="nonce-abc"`) {
+					t.Errorf("script without the page's nonce: <script%s>", tag)
+				}
 			}
 			if strings.Contains(out, "ZgotmplZ") {
 				t.Errorf("a value was rejected by html/template:\n%s", out)
@@ -391,7 +396,7 @@ func TestLoadFailsOnParseError(t *testing.T) {
 }
 
 func TestStatic(t *testing.T) {
-	for _, name := range []string{"portcullis.css", "favicon.svg"} {
+	for _, name := range []string{"portcullis.css", "favicon.svg", "copy.js"} {
 		data, err := fs.ReadFile(Static(), name)
 		if err != nil {
 			t.Fatalf("Static: %v", err)

@@ -139,6 +139,17 @@ func (p *Pending) Form() url.Values {
 // URL is the page of the request's current stage, carrying its id.
 func (p *Pending) URL() string { return PageURL(Path(p.Stage()), p.ID) }
 
+// IsPage reports whether path is a page of a pending request that is
+// both shown (GET, with the request id in the query, PageURL) and posted
+// to: the password, code, recovery-key, enrollment and consent pages.
+func IsPage(path string) bool {
+	switch path {
+	case PathLogin, PathCode, PathRecovery, PathEnroll, PathEnrollKey, PathEnrollVerify, PathConsent:
+		return true
+	}
+	return false
+}
+
 // PageURL is path with the pending request id in its query.
 func PageURL(path, id string) string { return path + "?auth_request=" + url.QueryEscape(id) }
 

@@ -76,9 +76,12 @@ func (p *Pages) showEnroll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	web.PageHeaders(w, "")
+	nonce := web.ScriptNonce() // the Copy button's script
+	web.PageHeaders(w, nonce)
+	header := p.header(r, st)
+	header.CSPNonce = nonce
 	return p.Templates.EnrollScan(w, templates.EnrollScanPage{
-		Page:          p.header(r, st),
+		Page:          header,
 		AfterRecovery: afterRecovery,
 		Action:        flow.PathEnroll,
 		AuthRequestID: st.pending.ID,
@@ -168,9 +171,13 @@ func (p *Pages) renderEnrollKey(w http.ResponseWriter, r *http.Request, st *step
 	if err != nil {
 		return err
 	}
-	page(w, status)
+	nonce := web.ScriptNonce() // the Copy button's script
+	web.PageHeaders(w, nonce)
+	w.WriteHeader(status)
+	header := p.header(r, st)
+	header.CSPNonce = nonce
 	return p.Templates.EnrollRecoveryKey(w, templates.EnrollRecoveryKeyPage{
-		Page:          p.header(r, st),
+		Page:          header,
 		Action:        flow.PathEnrollKey,
 		AuthRequestID: st.pending.ID,
 		GroupedKey:    key.Grouped(),
