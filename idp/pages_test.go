@@ -195,3 +195,24 @@ func TestErrorPagesOfferAWayBack(t *testing.T) {
 	resp, body = user.post(e.issuer+"/account/sessions/end", url.Values{"session": {"not-a-session"}})
 	check("unknown session", resp, body, http.StatusNotFound, "/account", "Back to your account")
 }
+
+// TestSignInKeepsTheEmail: after a wrong password the sign-in page keeps
+// the email typed and never the password.
+func TestSignInKeepsTheEmail(t *testing.T) {
+	e := newEnv(t, storetest.OpenSQLite)
+	relying := e.rp(e.client, e.secret)
+	b := newBrowser(t)
+	_, body := b.get(authURLFor(relying, oauth2.GenerateVerifier()))
+	const typed = "a wrong password 123"
+	resp, body := b.post(e.issuer+"/login", url.Values{
+		"auth_request": {hiddenAuthRequest(t, body)}, "email": {"ada@example.com"}, "password": {typed}})
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `role="alert"`) {
+		t.Fatalf("wrong password: %d", resp.StatusCode)
+	}
+	if !strings.Contains(body, `value="ada@example.com"`) {
+		t.Error("the sign-in page lost the email after a wrong password")
+	}
+	if strings.Contains(body, typed) {
+		t.Error("the sign-in page echoes the password")
+	}
+}
