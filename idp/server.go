@@ -356,8 +356,10 @@ func wayBack(r *http.Request, e *web.Error) web.Link {
 		if r.Method == http.MethodGet {
 			return web.Link{URL: r.URL.RequestURI(), Label: "Try again"}
 		}
-		if id := r.PostFormValue("auth_request"); id != "" && r.Method == http.MethodPost && flow.IsPage(path) {
-			return web.Link{URL: flow.PageURL(path, id), Label: "Try again"}
+		if r.Method == http.MethodPost && flow.IsPage(path) {
+			if id := r.PostFormValue("auth_request"); id != "" {
+				return web.Link{URL: flow.PageURL(path, id), Label: "Try again"}
+			}
 		}
 	}
 	switch {
