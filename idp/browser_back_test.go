@@ -29,9 +29,28 @@ func TestEnrollmentBackInBrowser(t *testing.T) {
 	must(t, chromedp.Do(ctx, chromedp.Navigate(authURLFor(relying, verifier))))
 	typePassword(t, ctx, "ada@example.com", testPassword)
 
-	// Step 1, then step 2.
+	// Step 1; Back to the password page and signing in again there leads
+	// on to step 1 and the same key.
 	must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#totp-secret`))))
 	secret := otpauthSecret(t, ctx)
+	historyBack(t, ctx, "/login")
+	must(t, chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](
+		`document.getElementById('email').value = 'ada@example.com'; document.getElementById('password').value = `+jsString(testPassword))))
+	clickAndWaitFor(t, ctx, `form button[type="submit"]`, "/login")
+	must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`.error__back a`))))
+	if h1 := evaluate[string](t, ctx, `document.querySelector('h1').textContent`); h1 != "This step is not current" {
+		t.Fatalf("the password page again at step 1 answers %q", h1)
+	}
+	capture(t, ctx, "error-step-not-current")
+	must(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`.error__back a`)),
+		chromedp.WaitVisible(chromedp.CSS(`#totp-secret`)),
+	))
+	if again := otpauthSecret(t, ctx); again != secret {
+		t.Fatal("continuing from the out-of-date password page drew a new key")
+	}
+
+	// Step 2.
 	must(t, chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#recovery-key`)),

@@ -216,3 +216,27 @@ func TestSignInKeepsTheEmail(t *testing.T) {
 		t.Error("the sign-in page echoes the password")
 	}
 }
+
+// TestStepNotCurrentLeadsOn: a sign-in page posted while the pending
+// request is at another step (the password page shown again by Back
+// after the password was accepted) answers with a link to the step the
+// sign-in is at, not "Sign-in expired".
+func TestStepNotCurrentLeadsOn(t *testing.T) {
+	e := newEnv(t, storetest.OpenSQLite)
+	e.requireTFA(true)
+	relying := e.rp(e.client, e.secret)
+	b := newBrowser(t)
+	_, body := b.get(authURLFor(relying, oauth2.GenerateVerifier()))
+	ar := hiddenAuthRequest(t, body)
+	b.post(e.issuer+"/login", url.Values{"auth_request": {ar}, "email": {"ada@example.com"}, "password": {testPassword}})
+	resp, body := b.post(e.issuer+"/login", url.Values{"auth_request": {ar}, "email": {"ada@example.com"}, "password": {testPassword}})
+	want := `href="/enroll?auth_request=` + url.QueryEscape(ar) + `">Continue where you left off</a>`
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "This step is not current") || !strings.Contains(body, want) {
+		t.Fatalf("the password page again at step 1: %d\n%s", resp.StatusCode, body)
+	}
+	// A request that is gone is still "Sign-in expired".
+	resp, body = b.get(e.issuer + "/login?auth_request=unknown")
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Sign-in expired") {
+		t.Fatalf("unknown request: %d\n%s", resp.StatusCode, body)
+	}
+}

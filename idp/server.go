@@ -329,6 +329,11 @@ func (s *Server) MetricsHandler() http.Handler {
 // knownErrors maps the sentinels of the packages below the pages to the
 // page each is.
 func knownErrors(err error) *web.Error {
+	if other, ok := errors.AsType[*flow.AtOtherStepError](err); ok {
+		page := *web.ErrRequestAtOtherStep
+		page.Back = web.Link{URL: other.URL, Label: "Continue where you left off"}
+		return &page
+	}
 	if errors.Is(err, flow.ErrExpired) { // every page of a pending request
 		return web.ErrRequestExpired
 	}

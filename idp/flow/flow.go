@@ -112,6 +112,17 @@ func Path(stage Stage) string {
 // serves: to the user, all mean "start again".
 var ErrExpired = errors.New("flow: pending request expired or already completed")
 
+// AtOtherStepError is Load's ErrExpired for a request of this browser
+// that lives on at another step than the page asked for (a page the Back
+// button showed again from the browser's cache, or a second tab): the
+// page cannot serve it, and URL is the page of the step it is at.
+type AtOtherStepError struct{ URL string }
+
+func (e *AtOtherStepError) Error() string { return ErrExpired.Error() + ": it is at " + e.URL }
+
+// Is makes the error ErrExpired for errors.Is.
+func (e *AtOtherStepError) Is(target error) bool { return target == ErrExpired }
+
 // Pending is one pending request, with its form parsed once.
 type Pending struct {
 	store.AuthRequest
@@ -243,6 +254,9 @@ func (f *Flows) Load(ctx context.Context, id, browserID string, at ...Stage) (*P
 	}
 	p := &Pending{AuthRequest: *ar}
 	if len(at) > 0 && !slices.Contains(at, p.Stage()) {
+		if IsPage(Path(p.Stage())) {
+			return nil, &AtOtherStepError{URL: p.URL()}
+		}
 		return nil, ErrExpired
 	}
 	return p, nil

@@ -27,6 +27,10 @@ var (
 	ErrRequestExpired = &Error{Code: http.StatusBadRequest, Heading: "Sign-in expired",
 		Msg:  "This sign-in request has expired or was already completed. Go back to the application and start again.",
 		Back: LinkStart}
+	// ErrRequestAtOtherStep is ErrRequestExpired for a sign-in that goes
+	// on at another step; its Back is that step's page.
+	ErrRequestAtOtherStep = &Error{Code: http.StatusBadRequest, Heading: "This step is not current",
+		Msg: "Your sign-in is at another step now (the Back button can show a page that is out of date). Continue from there."}
 )
 
 // Ways back an error page offers.
