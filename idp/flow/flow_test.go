@@ -96,6 +96,13 @@ func testAdvanceOnStore(t *testing.T, st *store.Store) {
 	}
 	if _, err := f.Load(ctx, p.ID, "b1", flow.StageCode); !errors.Is(err, flow.ErrExpired) {
 		t.Errorf("Load at the wrong stage: %v", err)
+	} else if other, ok := errors.AsType[*flow.AtOtherStepError](err); !ok || other.URL != "/login?auth_request="+p.ID {
+		t.Errorf("Load at the wrong stage does not name the page of the request's step: %v", err)
+	}
+	if _, err := f.Load(ctx, p.ID, "b2", flow.StageCode); errors.Is(err, flow.ErrExpired) {
+		if _, ok := errors.AsType[*flow.AtOtherStepError](err); ok {
+			t.Error("Load by another browser names the page of the request's step")
+		}
 	}
 	stale, err := f.Load(ctx, p.ID, "b1", flow.StageLogin)
 	if err != nil {
