@@ -99,10 +99,8 @@ func testAdvanceOnStore(t *testing.T, st *store.Store) {
 	} else if other, ok := errors.AsType[*flow.AtOtherStepError](err); !ok || other.URL != "/login?auth_request="+p.ID {
 		t.Errorf("Load at the wrong stage does not name the page of the request's step: %v", err)
 	}
-	if _, err := f.Load(ctx, p.ID, "b2", flow.StageCode); errors.Is(err, flow.ErrExpired) {
-		if _, ok := errors.AsType[*flow.AtOtherStepError](err); ok {
-			t.Error("Load by another browser names the page of the request's step")
-		}
+	if _, err := f.Load(ctx, p.ID, "b2", flow.StageCode); !errors.Is(err, flow.ErrExpired) || errors.As(err, new(*flow.AtOtherStepError)) {
+		t.Errorf("Load by another browser at the wrong stage: %v, want ErrExpired naming no page", err)
 	}
 	stale, err := f.Load(ctx, p.ID, "b1", flow.StageLogin)
 	if err != nil {
