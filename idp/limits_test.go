@@ -184,6 +184,11 @@ func TestRateLimitedRoutes(t *testing.T) {
 		if !strings.Contains(body, "Too many requests from your network. Try again in 1 minute.") {
 			t.Fatalf("page: %s", body)
 		}
+		// The page's way on is the same request, to try again later.
+		if m := regexp.MustCompile(`class="error__back"><a [^>]*href="(/oauth2/auth\?client_id=[^"]+)">Try again</a>`).FindStringSubmatch(body); m == nil ||
+			!strings.Contains(html.UnescapeString(m[1]), "state="+resp.Request.URL.Query().Get("state")) {
+			t.Errorf("the 429 page does not offer to try again:\n%s", body)
+		}
 	})
 }
 

@@ -143,6 +143,8 @@ func TestDatabaseOutage(t *testing.T) {
 			}
 		} else if p.name != "readiness" && !strings.Contains(body, "briefly unavailable") {
 			t.Errorf("%s during the outage: the page does not say the service is briefly unavailable:\n%s", p.name, body)
+		} else if p.name != "readiness" && !strings.Contains(body, `">Try again</a>`) {
+			t.Errorf("%s during the outage: the page does not offer to try again:\n%s", p.name, body)
 		}
 		if id := resp.Header.Get("X-Request-Id"); p.name != "readiness" && !loggedErrorWith(logs.String(), id) {
 			t.Errorf("%s during the outage: no ERROR log line with request id %q", p.name, id)

@@ -18,7 +18,7 @@ import (
 	"github.com/portcullis-idp/portcullis/idp/store"
 )
 
-var webauthnOptionsRe = regexp.MustCompile(`<script type="application/json" id="webauthn-options">(.*?)</script>`)
+var webauthnOptionsRe = regexp.MustCompile(`<script type="application/json" id="webauthn-options" nonce="[^"]*">(.*?)</script>`)
 
 // webauthnOptions are the options a passkey page hands the browser.
 func webauthnOptions(t testing.TB, body string) []byte {

@@ -241,7 +241,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		Hashing:        o.Hashing,
 		AccountKey:     secrets.DeriveKey(o.MasterKey, "sign-in-failure-account"),
 	}
-	s.pages = &web.Pages{Templates: o.Templates, Log: o.Logger, Known: knownErrors}
+	s.pages = &web.Pages{Templates: o.Templates, Log: o.Logger, Known: knownErrors, Back: wayBack}
 	gate := &signin.Gate{Flows: flows, Sessions: sess, Templates: o.Templates, Authenticators: st}
 	passkeys, err := credentials.NewPasskeys(o.Issuer)
 	if err != nil {
@@ -333,6 +333,11 @@ func (s *Server) MetricsHandler() http.Handler {
 // knownErrors maps the sentinels of the packages below the pages to the
 // page each is.
 func knownErrors(err error) *web.Error {
+	if other, ok := errors.AsType[*flow.AtOtherStepError](err); ok {
+		page := *web.ErrRequestAtOtherStep
+		page.Back = web.Link{URL: other.URL, Label: "Continue where you left off"}
+		return &page
+	}
 	if errors.Is(err, flow.ErrExpired) { // every page of a pending request
 		return web.ErrRequestExpired
 	}
@@ -346,6 +351,33 @@ func knownErrors(err error) *web.Error {
 		return web.TooManyRequests(tooMany.RetryAfter)
 	}
 	return nil
+}
+
+// wayBack is the way on an error page offers when the error names none.
+// Where trying again can help (a rate limit, an outage, a server error),
+// the same page again: a GET's own address, or the page of the pending
+// sign-in a form was posted from. Otherwise the account or admin page for
+// their own addresses, and the start page for the rest (an unknown
+// address, an app's broken sign-in link, a sign-out link).
+func wayBack(r *http.Request, e *web.Error) web.Link {
+	path := r.URL.Path
+	if e.Code == http.StatusTooManyRequests || e.Code >= 500 {
+		if r.Method == http.MethodGet {
+			return web.Link{URL: r.URL.RequestURI(), Label: "Try again"}
+		}
+		if r.Method == http.MethodPost && flow.IsPage(path) {
+			if id := r.PostFormValue("auth_request"); id != "" {
+				return web.Link{URL: flow.PageURL(path, id), Label: "Try again"}
+			}
+		}
+	}
+	switch {
+	case path == "/account" || strings.HasPrefix(path, "/account/"):
+		return web.Link{URL: "/account", Label: "Back to your account"}
+	case path == "/admin" || strings.HasPrefix(path, "/admin/"):
+		return web.Link{URL: "/admin", Label: "Back to administration"}
+	}
+	return web.LinkStart
 }
 
 // Run does the background work of one replica until ctx ends: picking up

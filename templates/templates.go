@@ -168,7 +168,7 @@ func (t *Templates) render(w io.Writer, page string, data any) error {
 type Page struct {
 	Title      string // shown as "<Title> · Portcullis"; each method fills a default when empty
 	RequestID  string // shown for support on the error page
-	CSPNonce   string // nonce of the one inline script (FormPost)
+	CSPNonce   string // nonce of the page's scripts (FormPost's, the copy buttons'); the CSP allows only it
 	SignedInAs string // email, empty when not signed in
 	// SigningInAs is set instead of SignedInAs between the password and
 	// the second factor: the header says "Signing in as", with the app
@@ -176,6 +176,25 @@ type Page struct {
 	SigningInAs  string
 	ForApp       string
 	StartOverURL string
+	// Nav is the header the account and admin pages share; nil elsewhere.
+	Nav *Nav
+}
+
+// Pages of the shared header (Nav.Current).
+const (
+	NavAccount = "account"
+	NavAdmin   = "admin"
+)
+
+// Nav is the header of the signed-in pages: links to /account and, for the
+// tenant's admins, /admin, the current one marked (aria-current), and Sign
+// out, a form that ends this browser's session as the account page's
+// sessions list does.
+type Nav struct {
+	Current       string // NavAccount or NavAdmin
+	Admin         bool   // show the link to /admin
+	SignOutAction string // POST URL of Sign out
+	SessionID     string // hidden field "session": the current session
 }
 
 func (p Page) titled(def string) Page {
@@ -230,6 +249,10 @@ type ErrorPage struct {
 	Status  int // HTTP status; shown as a small label when non-zero
 	Heading string
 	Message string
+	// BackURL and BackLabel are the way on the page offers (start over,
+	// try again, back to the account or admin page); none when empty.
+	BackURL   string
+	BackLabel string
 }
 
 // Error renders an error page with the request ID as a support reference.
@@ -528,6 +551,9 @@ type AccountPage struct {
 	Sessions             []SessionRow
 	SignOutOthersAction  string
 	PasswordAction       string
+	// PasswordMinLength is the shortest new password accepted (the rules
+	// are shown before the first attempt); 0 shows no length.
+	PasswordMinLength int
 }
 
 // Account renders the account page.

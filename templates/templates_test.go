@@ -198,7 +198,7 @@ var wantIn = map[string][]string{
 		`Set up now`, `action="/enroll/later"`, `Later (3 days left)`, `from 1 Feb 2027`,
 	},
 	"passkey_challenge": {
-		`<script type="application/json" id="webauthn-options">{"publicKey":{"challenge":"\u003c/script\u003e"}}</script>`,
+		`<script type="application/json" id="webauthn-options" nonce="nonce-abc">{"publicKey":{"challenge":"\u003c/script\u003e"}}</script>`,
 		`id="webauthn-form" data-purpose="login"`, `name="credential" id="webauthn-credential"`, `disabled>Use passkey</button>`,
 		`<script nonce="nonce-abc" src="/static/webauthn.js"></script>`, `<noscript>`,
 		`Use your authenticator app instead`, `Use your recovery key`,
@@ -268,11 +268,13 @@ func TestEveryPageRenders(t *testing.T) {
 			if strings.Contains(out, "style=") || strings.Contains(out, "<style") {
 				t.Errorf("page has inline style")
 			}
-			// Scripts only where a page cannot work without one: the
-			// form_post auto-submit and the WebAuthn ceremonies.
-			scripted := name == "form_post" || name == "passkey_challenge" || name == "enroll_passkey" || name == "login"
-			if got, want := strings.Contains(out, "<script"), scripted; got != want {
+			if got, want := strings.Contains(out, "<script"), pagesWithScript[name]; got != want {
 				t.Errorf("contains <script = %v, want %v", got, want)
+			}
+			for _, rest := range strings.Split(out, "<script")[1:] {
+				if tag, _, _ := strings.Cut(rest, ">"); !strings.Contains(tag, ` nonce="nonce-abc"`) {
+					t.Errorf("script without the page's nonce: <script%s>", tag)
+				}
 			}
 			if strings.Contains(out, "ZgotmplZ") {
 				t.Errorf("a value was rejected by html/template:\n%s", out)
@@ -435,7 +437,7 @@ func TestLoadFailsOnParseError(t *testing.T) {
 }
 
 func TestStatic(t *testing.T) {
-	for _, name := range []string{"portcullis.css", "favicon.svg"} {
+	for _, name := range []string{"portcullis.css", "favicon.svg", "copy.js"} {
 		data, err := fs.ReadFile(Static(), name)
 		if err != nil {
 			t.Fatalf("Static: %v", err)

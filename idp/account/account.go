@@ -35,7 +35,7 @@ const (
 	pathAccountActivate      = "/account/2fa/activate"
 	pathAccountDeactivate    = "/account/2fa/deactivate"
 	pathAccountRecoveryKey   = "/account/2fa/recovery-key"
-	pathAccountEndSession    = "/account/sessions/end"
+	pathAccountEndSession    = signin.PathEndSession
 	pathAccountEndOthers     = "/account/sessions/end-others"
 	pathAccountPassword      = "/account/password"
 	pathAccountVerify        = "/account/verify"
@@ -136,10 +136,10 @@ func (a *Page) showHome(w http.ResponseWriter, r *http.Request) error {
 }
 
 var errSignedOut = &web.Error{Code: http.StatusUnauthorized, Heading: "You are signed out",
-	Msg: "Your session has ended. Open your account page again to sign in."}
+	Msg: "Your session has ended. Open your account page again to sign in.", Back: web.Link{URL: pathAccount, Label: "Sign in again"}}
 
 var errStepUp = &web.Error{Code: http.StatusForbidden, Heading: "Confirm with a code first",
-	Msg: "Your session has not passed your second factor. Open your account page again and enter a code from your app."}
+	Msg: "Your session has not passed your second factor. Open your account page again and enter a code from your app.", Back: web.Link{URL: pathAccount, Label: "Enter a code"}}
 
 func (a *Page) showAccount(w http.ResponseWriter, r *http.Request) error {
 	si, err := a.Gate.SignedInStrong(w, r, pathAccount, errSignedOut, errStepUp)
@@ -162,7 +162,7 @@ func (a *Page) renderAccount(w http.ResponseWriter, r *http.Request, si *browser
 		return err
 	}
 	page := templates.AccountPage{
-		Page:                 templates.Page{RequestID: web.RequestID(ctx), SignedInAs: u.Email},
+		Page:                 templates.Page{RequestID: web.RequestID(ctx), SignedInAs: u.Email, Nav: signin.Nav(si, templates.NavAccount)},
 		Email:                u.Email,
 		Name:                 u.Name,
 		TenantName:           tenant.Name,
@@ -174,6 +174,7 @@ func (a *Page) renderAccount(w http.ResponseWriter, r *http.Request, si *browser
 		DeactivateAction:     pathAccountDeactivate,
 		NewRecoveryKeyAction: pathAccountRecoveryKey,
 		PasswordAction:       pathAccountPassword,
+		PasswordMinLength:    secrets.MinPasswordLength,
 	}
 	if !active {
 		page.ActivateURL = pathAccountActivate
@@ -435,9 +436,10 @@ func (a *Page) newRecoveryKey(w http.ResponseWriter, r *http.Request, si *browse
 	}
 	a.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFARecoveryRegenerated, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 	file := base64.StdEncoding.EncodeToString([]byte(credentials.RecoveryKeyText(u.Email, key)))
-	web.PageHeaders(w, "")
+	nonce := web.ScriptNonce() // the Copy button's script
+	web.PageHeaders(w, nonce)
 	return a.Templates.RecoveryKeyIssued(w, templates.RecoveryKeyIssuedPage{
-		Page:       templates.Page{RequestID: web.RequestID(ctx), SignedInAs: u.Email},
+		Page:       templates.Page{RequestID: web.RequestID(ctx), SignedInAs: u.Email, CSPNonce: nonce},
 		GroupedKey: key.Grouped(),
 		// Built from base64 of our own text.
 		DownloadURL: template.URL("data:text/plain;charset=utf-8;base64," + file),

@@ -101,9 +101,9 @@ const (
 
 var (
 	errNotAdmin = &web.Error{Code: http.StatusForbidden, Heading: "Administrators only",
-		Msg: "This page is for your organisation's administrators. Ask one of them if something needs to change."}
+		Msg: "This page is for your organisation's administrators. Ask one of them if something needs to change.", Back: web.Link{URL: "/account", Label: "Go to your account"}}
 	errAdminSignedOut = &web.Error{Code: http.StatusUnauthorized, Heading: "You are signed out",
-		Msg: "Your session has ended. Open the admin page again to sign in."}
+		Msg: "Your session has ended. Open the admin page again to sign in.", Back: web.Link{URL: pathAdmin, Label: "Sign in again"}}
 	errAdminUserNotFound = &web.Error{Code: http.StatusNotFound, Heading: "User not found",
 		Msg: "There is no such user in your organisation."}
 )
@@ -159,4 +159,4 @@ func adminDone(w http.ResponseWriter, r *http.Request, done string, n int) {
 }
 
 var errAdminStepUp = &web.Error{Code: http.StatusForbidden, Heading: "Confirm with a code first",
-	Msg: "Your session has not passed your second factor. Open the admin page again and enter a code from your app."}
+	Msg: "Your session has not passed your second factor. Open the admin page again and enter a code from your app.", Back: web.Link{URL: pathAdmin, Label: "Enter a code"}}

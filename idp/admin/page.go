@@ -11,6 +11,7 @@ import (
 	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/browser"
 	"github.com/portcullis-idp/portcullis/idp/flow"
+	"github.com/portcullis-idp/portcullis/idp/signin"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/idp/web"
 	"github.com/portcullis-idp/portcullis/templates"
@@ -177,7 +178,7 @@ func (a *Admin) renderAdmin(w http.ResponseWriter, r *http.Request, si *browser.
 		return err
 	}
 	page := templates.AdminPage{
-		Page:             templates.Page{RequestID: web.RequestID(ctx), SignedInAs: admin.Email},
+		Page:             templates.Page{RequestID: web.RequestID(ctx), SignedInAs: admin.Email, Nav: signin.Nav(si, templates.NavAdmin)},
 		TenantName:       tenant.Name,
 		RequireTFA:       tenant.RequireTFA,
 		AdminTFAActive:   ov.mfa[admin.ID].Active,

@@ -110,7 +110,8 @@ func New(cfg Config) (http.Handler, error) {
 	if a.client == nil {
 		a.client = &http.Client{Timeout: 10 * time.Second}
 	}
-	a.pages = &web.Pages{Templates: cfg.Templates, Log: a.log, Fallback: errInternal, LogPrefix: "demo app: "}
+	a.pages = &web.Pages{Templates: cfg.Templates, Log: a.log, Fallback: errInternal, LogPrefix: "demo app: ",
+		Back: func(*http.Request, *web.Error) web.Link { return web.Link{URL: "/", Label: "Back to the demo app"} }}
 	return a.routes(), nil
 }
 

@@ -339,6 +339,9 @@ func TestCallback(t *testing.T) {
 			if !strings.Contains(page, tc.text) {
 				t.Errorf("page does not say %q:\n%s", tc.text, page)
 			}
+			if tc.status >= 400 && !strings.Contains(page, `href="/">Back to the demo app</a>`) {
+				t.Errorf("error page does not lead back to the demo app:\n%s", page)
+			}
 			if strings.Contains(page, "<no>") || strings.Contains(page, "goroutine") {
 				t.Errorf("page shows unescaped input or a stack trace:\n%s", page)
 			}

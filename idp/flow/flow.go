@@ -121,6 +121,17 @@ func Path(stage Stage) string {
 // serves: to the user, all mean "start again".
 var ErrExpired = errors.New("flow: pending request expired or already completed")
 
+// AtOtherStepError is Load's ErrExpired for a request of this browser
+// that lives on at another step than the page asked for (a page the Back
+// button showed again from the browser's cache, or a second tab): the
+// page cannot serve it, and URL is the page of the step it is at.
+type AtOtherStepError struct{ URL string }
+
+func (e *AtOtherStepError) Error() string { return ErrExpired.Error() + ": it is at " + e.URL }
+
+// Is makes the error ErrExpired for errors.Is.
+func (e *AtOtherStepError) Is(target error) bool { return target == ErrExpired }
+
 // Pending is one pending request, with its form parsed once.
 type Pending struct {
 	store.AuthRequest
@@ -147,6 +158,17 @@ func (p *Pending) Form() url.Values {
 
 // URL is the page of the request's current stage, carrying its id.
 func (p *Pending) URL() string { return PageURL(Path(p.Stage()), p.ID) }
+
+// IsPage reports whether path is a page of a pending request that is
+// both shown (GET, with the request id in the query, PageURL) and posted
+// to: the password, code, recovery-key, enrollment and consent pages.
+func IsPage(path string) bool {
+	switch path {
+	case PathLogin, PathCode, PathRecovery, PathEnroll, PathEnrollKey, PathEnrollVerify, PathConsent:
+		return true
+	}
+	return false
+}
 
 // PageURL is path with the pending request id in its query.
 func PageURL(path, id string) string { return path + "?auth_request=" + url.QueryEscape(id) }
@@ -242,6 +264,9 @@ func (f *Flows) Load(ctx context.Context, id, browserID string, at ...Stage) (*P
 	}
 	p := &Pending{AuthRequest: *ar}
 	if len(at) > 0 && !slices.Contains(at, p.Stage()) {
+		if IsPage(Path(p.Stage())) {
+			return nil, &AtOtherStepError{URL: p.URL()}
+		}
 		return nil, ErrExpired
 	}
 	return p, nil

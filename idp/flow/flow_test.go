@@ -99,6 +99,11 @@ func testAdvanceOnStore(t *testing.T, st *store.Store) {
 	}
 	if _, err := f.Load(ctx, p.ID, "b1", flow.StageCode); !errors.Is(err, flow.ErrExpired) {
 		t.Errorf("Load at the wrong stage: %v", err)
+	} else if other, ok := errors.AsType[*flow.AtOtherStepError](err); !ok || other.URL != "/login?auth_request="+p.ID {
+		t.Errorf("Load at the wrong stage does not name the page of the request's step: %v", err)
+	}
+	if _, err := f.Load(ctx, p.ID, "b2", flow.StageCode); !errors.Is(err, flow.ErrExpired) || errors.As(err, new(*flow.AtOtherStepError)) {
+		t.Errorf("Load by another browser at the wrong stage: %v, want ErrExpired naming no page", err)
 	}
 	stale, err := f.Load(ctx, p.ID, "b1", flow.StageLogin)
 	if err != nil {

@@ -81,9 +81,12 @@ func (p *Pages) showEnroll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	web.PageHeaders(w, "")
+	nonce := web.ScriptNonce() // the Copy button's script
+	web.PageHeaders(w, nonce)
+	header := p.header(r, st)
+	header.CSPNonce = nonce
 	return p.Templates.EnrollScan(w, templates.EnrollScanPage{
-		Page:          p.header(r, st),
+		Page:          header,
 		AfterRecovery: afterRecovery,
 		Action:        flow.PathEnroll,
 		AuthRequestID: st.pending.ID,
@@ -134,15 +137,30 @@ func (p *Pages) showEnrollKey(w http.ResponseWriter, r *http.Request) error {
 	return p.renderEnrollKey(w, r, st, "", http.StatusOK)
 }
 
+// submitEnroll is step 1's Continue. It is also taken from a request
+// already at step 2 or 3: the browser's Back button may show step 1 again
+// from its back-forward cache, without asking the server (which would
+// move the request back), and that page's Continue must still go on.
 func (p *Pages) submitEnroll(w http.ResponseWriter, r *http.Request) error {
-	st, err := p.loadStep(r, flow.StageEnroll)
+	st, err := p.loadStep(r, flow.StageEnroll, flow.StageEnrollKey, flow.StageEnrollVerify)
 	if err != nil {
 		return err
 	}
 	if st.pending.SecretData == "" {
 		return web.ErrRequestExpired
 	}
-	return p.moveTo(w, r, st.pending, flow.StageEnrollKey)
+	return p.forwardTo(w, r, st.pending, flow.StageEnrollKey)
+}
+
+// forwardTo moves the pending request to stage, or, when a page shown
+// again from the browser's cache posts for a step the request has
+// already reached, sends the browser to that step's page.
+func (p *Pages) forwardTo(w http.ResponseWriter, r *http.Request, pending *flow.Pending, to flow.Stage) error {
+	if pending.Stage() == to {
+		http.Redirect(w, r, pending.URL(), http.StatusSeeOther)
+		return nil
+	}
+	return p.moveTo(w, r, pending, to)
 }
 
 // recoveryKey opens the key shown during this enrollment.
@@ -159,9 +177,13 @@ func (p *Pages) renderEnrollKey(w http.ResponseWriter, r *http.Request, st *step
 	if err != nil {
 		return err
 	}
-	page(w, status)
+	nonce := web.ScriptNonce() // the Copy button's script
+	web.PageHeaders(w, nonce)
+	w.WriteHeader(status)
+	header := p.header(r, st)
+	header.CSPNonce = nonce
 	return p.Templates.EnrollRecoveryKey(w, templates.EnrollRecoveryKeyPage{
-		Page:          p.header(r, st),
+		Page:          header,
 		Action:        flow.PathEnrollKey,
 		AuthRequestID: st.pending.ID,
 		GroupedKey:    key.Grouped(),
@@ -185,8 +207,10 @@ func (p *Pages) downloadEnrollKey(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
+// submitEnrollKey is step 2's Continue; like step 1's, it is also taken
+// from a request already at step 3 (Back from step 3, from the cache).
 func (p *Pages) submitEnrollKey(w http.ResponseWriter, r *http.Request) error {
-	st, err := p.loadStep(r, flow.StageEnrollKey)
+	st, err := p.loadStep(r, flow.StageEnrollKey, flow.StageEnrollVerify)
 	if err != nil {
 		return err
 	}
@@ -195,7 +219,7 @@ func (p *Pages) submitEnrollKey(w http.ResponseWriter, r *http.Request) error {
 	if r.PostForm.Get("stored") != "yes" {
 		return p.renderEnrollKey(w, r, st, msgKeyNotAcked, http.StatusBadRequest)
 	}
-	return p.moveTo(w, r, st.pending, flow.StageEnrollVerify)
+	return p.forwardTo(w, r, st.pending, flow.StageEnrollVerify)
 }
 
 func (p *Pages) renderEnrollVerify(w http.ResponseWriter, r *http.Request, st *step, msg string, status int) error {

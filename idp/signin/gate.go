@@ -25,6 +25,16 @@ type Gate struct {
 	}
 }
 
+// PathEndSession is the account page's form that signs out one of the
+// user's sessions; the shared header's Sign out posts the current one.
+const PathEndSession = "/account/sessions/end"
+
+// Nav is the header the account and admin pages share, for si on the page
+// current (templates.NavAccount or templates.NavAdmin).
+func Nav(si *browser.SignedIn, current string) *templates.Nav {
+	return &templates.Nav{Current: current, Admin: si.User.IsAdmin(), SignOutAction: PathEndSession, SessionID: si.Session.ID}
+}
+
 // NeedsCode reports whether si must pass the second factor before acting
 // on the user's account or tenant: its user has an active authenticator
 // and the session is below the MFA level.

@@ -25,7 +25,19 @@ var (
 	ErrUnavailable = &Error{Code: http.StatusServiceUnavailable, Heading: "Briefly unavailable",
 		Msg: "The sign-in service is briefly unavailable. Nothing is wrong with your request or the application; please try again in a moment."}
 	ErrRequestExpired = &Error{Code: http.StatusBadRequest, Heading: "Sign-in expired",
-		Msg: "This sign-in request has expired or was already completed. Go back to the application and start again."}
+		Msg:  "This sign-in request has expired or was already completed. Go back to the application and start again.",
+		Back: LinkStart}
+	// ErrRequestAtOtherStep is ErrRequestExpired for a sign-in that goes
+	// on at another step; its Back is that step's page.
+	ErrRequestAtOtherStep = &Error{Code: http.StatusBadRequest, Heading: "This step is not current",
+		Msg: "Your sign-in is at another step now (the Back button can show a page that is out of date). Continue from there."}
+)
+
+// Ways back an error page offers.
+var (
+	// LinkStart is the start page, which says what this server is and
+	// leads to the account page.
+	LinkStart = Link{URL: "/", Label: "Go to the start page"}
 )
 
 // Unavailable is ErrUnavailable for err, the storage failure (logged only).
@@ -60,6 +72,9 @@ type Pages struct {
 	// below the pages, such as an expired pending request) to the page
 	// they are; nil maps nothing.
 	Known func(error) *Error
+	// Back chooses the way back of an error that names none; nil offers
+	// none.
+	Back func(*http.Request, *Error) Link
 }
 
 // Logger is the log with the request id of r, if any.
@@ -109,6 +124,11 @@ func (p *Pages) Render(w http.ResponseWriter, r *http.Request, err error) {
 		log.Error(p.LogPrefix+"request failed", "path", r.URL.Path, "err", err)
 	} else {
 		log.Info(p.LogPrefix+"request refused", "path", r.URL.Path, "status", he.Code, "reason", he.Error())
+	}
+	if he.Back == (Link{}) && p.Back != nil {
+		withBack := *he
+		withBack.Back = p.Back(r, he)
+		he = &withBack
 	}
 	PageHeaders(w, "")
 	if err := WriteErrorPage(w, p.Templates, ref, he); err != nil {

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"net/http"
 	"strings"
@@ -33,9 +34,19 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
+// ScriptNonce is a fresh nonce for the scripts of one page: PageHeaders
+// puts it in the page's Content-Security-Policy, and the page's script
+// tags carry it. 128 random bits: a script injected into the page cannot
+// guess it.
+func ScriptNonce() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
 // PageHeaders are set on every HTML page: pages may show secrets or
 // personal data and must never be cached or framed. A nonce allows the
-// page's one inline script.
+// page's scripts (their tags carry it); no other script runs.
 func PageHeaders(w http.ResponseWriter, nonce string) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")

@@ -23,6 +23,15 @@ type Error struct {
 	Err     error
 	// RetryAfter, when set, is sent as Retry-After (429 and 503 answers).
 	RetryAfter time.Duration
+	// Back is the way on the page offers (a link); when it is empty, the
+	// adapter's Back chooses one.
+	Back Link
+}
+
+// Link is a way back an error page offers: where to, and what it says.
+type Link struct {
+	URL   string
+	Label string
 }
 
 func (e *Error) Error() string {
@@ -64,6 +73,7 @@ func WriteErrorPage(w http.ResponseWriter, tpl *templates.Templates, reference s
 		Status:  e.Code,
 		Heading: e.Heading,
 		Message: e.Msg,
+		BackURL: e.Back.URL, BackLabel: e.Back.Label,
 	})
 }
 
