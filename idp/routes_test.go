@@ -52,6 +52,7 @@ var routeTable = map[string][]string{
 		"POST /enroll/later",
 		"GET /login/passkey",
 		"POST /login/passkey",
+		"POST /login/passwordless",
 	},
 	"idp/account": {
 		"GET /{$}",

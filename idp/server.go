@@ -302,7 +302,8 @@ func (s *Server) instrument(st *store.Store) {
 
 // signInEvent tells the audit events that are sign-in outcomes (the
 // catalogue's login.* and mfa.* events) and their reason: a wrong code's
-// "wrong" or "reused", a password lock's scope.
+// "wrong" or "reused", a password lock's scope, a refused passkey's
+// "counter", "unknown" or "invalid".
 func signInEvent(e *store.AuditEvent) (event, reason string, ok bool) {
 	name := string(e.Event)
 	if !strings.HasPrefix(name, "login.") && !strings.HasPrefix(name, "mfa.") {
@@ -314,7 +315,8 @@ func signInEvent(e *store.AuditEvent) (event, reason string, ok bool) {
 	}
 	reason = detail.Reason + detail.Scope
 	switch reason { // a closed set, whatever the detail says
-	case "", "wrong", "reused", credentials.ScopePair, credentials.ScopeAccount, credentials.ScopeAddress:
+	case "", "wrong", "reused", credentials.ScopePair, credentials.ScopeAccount, credentials.ScopeAddress,
+		"counter", "unknown", "invalid":
 	default:
 		reason = "other"
 	}

@@ -38,7 +38,7 @@ func TestAccountSessions(t *testing.T) {
 
 		_, body := here.get(e.issuer + "/account")
 		// The sessions table's rows (the header's Sign out posts this one too).
-		_, table, _ := strings.Cut(body, `<table class="sessions">`)
+		_, table, _ := strings.Cut(body, `id="sessions-table"`)
 		ids := sessionFieldRe.FindAllStringSubmatch(table, -1)
 		if len(ids) != 3 || !strings.Contains(body, "Safari on iPhone") || !strings.Contains(body, "This device") ||
 			!strings.Contains(body, "Password only") || !strings.Contains(body, "127.0.0.1") {

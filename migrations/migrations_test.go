@@ -196,10 +196,24 @@ func TestReplayGuardMovesToCounter(t *testing.T) {
 			if _, err := p.UpTo(ctx, 3); err != nil {
 				t.Fatalf("UpTo(3): %v", err)
 			}
-			tn := storetest.NewTenant(t, s)
-			fresh, counted, pending := storetest.NewUser(t, s, tn.ID), storetest.NewUser(t, s, tn.ID), storetest.NewUser(t, s, tn.ID)
+			// Rows of the schema as it was at version 3 (today's models have
+			// columns added since).
 			db := s.DB()
 			now := time.Now().UTC()
+			tenantID := store.NewID()
+			if err := db.Exec(`INSERT INTO tenants (id, slug, name, created_at, updated_at) VALUES (?, ?, 'Acme', ?, ?)`,
+				tenantID, "acme-"+tenantID[:8], now, now).Error; err != nil {
+				t.Fatal(err)
+			}
+			newUser := func() string {
+				id := store.NewID()
+				if err := db.Exec(`INSERT INTO users (id, tenant_id, email, password_hash, created_at, updated_at) VALUES (?, ?, ?, 'x', ?, ?)`,
+					id, tenantID, id+"@example.com", now, now).Error; err != nil {
+					t.Fatal(err)
+				}
+				return id
+			}
+			fresh, counted, pending := struct{ ID string }{newUser()}, struct{ ID string }{newUser()}, struct{ ID string }{newUser()}
 			for _, a := range []struct {
 				id        string
 				confirmed *time.Time

@@ -33,7 +33,7 @@ func (p *Pages) showCode(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (p *Pages) renderCode(w http.ResponseWriter, r *http.Request, st *step, msg string, status int) error {
-	f, err := p.Store.SecondFactorsOf(r.Context(), st.user.ID)
+	f, err := p.allowedFactors(r.Context(), st)
 	if err != nil {
 		return err
 	}
@@ -44,7 +44,7 @@ func (p *Pages) renderCode(w http.ResponseWriter, r *http.Request, st *step, msg
 		Error:         msg,
 		RecoveryURL:   flow.PageURL(flow.PathRecovery, st.pending.ID),
 	}
-	if f.Allowed(st.tenant).WebAuthn && p.Passkeys.Available() {
+	if f.WebAuthn && p.Passkeys.Available() {
 		pg.PasskeyURL = flow.PageURL(flow.PathPasskey, st.pending.ID)
 	}
 	page(w, status)

@@ -61,8 +61,7 @@ func scriptNonce() string { return secrets.RandomToken()[:22] }
 // passkey page for a user with a passkey (unless they chose the app with
 // ?use=code and the app did not ask for a passkey), else the code page.
 func (p *Pages) secondFactorPage(r *http.Request, st *step) (passkey bool, f store.SecondFactors, err error) {
-	f, err = p.Store.SecondFactorsOf(r.Context(), st.user.ID)
-	f = f.Allowed(st.tenant)
+	f, err = p.allowedFactors(r.Context(), st)
 	if err != nil || !f.WebAuthn || !p.Passkeys.Available() {
 		return false, f, err
 	}
@@ -109,11 +108,10 @@ func (p *Pages) renderPasskey(w http.ResponseWriter, r *http.Request, st *step, 
 			return err
 		}
 	}
-	f, err := p.Store.SecondFactorsOf(ctx, st.user.ID)
+	f, err := p.allowedFactors(ctx, st)
 	if err != nil {
 		return err
 	}
-	f = f.Allowed(st.tenant)
 	required := passkeyRequired(st)
 	page := templates.PasskeyChallengePage{
 		Page: p.header(r, st),

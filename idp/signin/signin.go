@@ -127,6 +127,23 @@ type step struct {
 	// passed is the second factor that completed this step (set by the
 	// step that accepted it): its amr and what the audit row says.
 	passed passedFactor
+	// factors are the user's second factors the tenant allows, read once
+	// (allowedFactors).
+	factors *store.SecondFactors
+}
+
+// allowedFactors are st's user's second factors that the tenant allows,
+// read at most once per request.
+func (p *Pages) allowedFactors(ctx context.Context, st *step) (store.SecondFactors, error) {
+	if st.factors == nil {
+		f, err := p.Store.SecondFactorsOf(ctx, st.user.ID)
+		if err != nil {
+			return f, err
+		}
+		f = f.Allowed(st.tenant)
+		st.factors = &f
+	}
+	return *st.factors, nil
 }
 
 // passedFactor is an accepted second factor.
@@ -213,18 +230,6 @@ func (p *Pages) afterPassword(w http.ResponseWriter, r *http.Request, st *step) 
 	// Only the factors the tenant allows count; a tenant that allows
 	// only passkeys asks for one at every sign-in, as an app asking for
 	// loa:phr does.
-	var factors *store.SecondFactors
-	allowed := func(ctx context.Context) (store.SecondFactors, error) {
-		if factors == nil {
-			f, err := p.Store.SecondFactorsOf(ctx, user.ID)
-			if err != nil {
-				return f, err
-			}
-			f = f.Allowed(tenant)
-			factors = &f
-		}
-		return *factors, nil
-	}
 	next, err := flow.NextFactor(ctx, flow.Facts{
 		Level:                     flow.LevelPassword,
 		FreshPassword:             true,
@@ -232,11 +237,11 @@ func (p *Pages) afterPassword(w http.ResponseWriter, r *http.Request, st *step) 
 		AppWantsMFA:               claims.WantsMFA(form, cr),
 		AppWantsPhishingResistant: claims.WantsPhishingResistant(form, cr) || tenant.RequiresPhishingResistant(),
 		HasAuthenticator: func(ctx context.Context) (bool, error) {
-			f, err := allowed(ctx)
+			f, err := p.allowedFactors(ctx, st)
 			return f.Any(), err
 		},
 		HasPasskey: func(ctx context.Context) (bool, error) {
-			f, err := allowed(ctx)
+			f, err := p.allowedFactors(ctx, st)
 			return f.WebAuthn, err
 		},
 	})
