@@ -263,3 +263,55 @@ func TestEnrollmentDeadlineInBrowser(t *testing.T) {
 		t.Fatal("Later is offered after the deadline")
 	}
 }
+
+// TestAccountFactorsInBrowser: the account page lists the factors; from a
+// fresh session "Add a passkey or security key" runs the ceremony (no
+// step bar, a way back to the account page) and the passkey joins the
+// list; the app is then removed.
+func TestAccountFactorsInBrowser(t *testing.T) {
+	e := newEnvWith(t, func(tb testing.TB) *store.Store { return storetest.OpenSQLite(tb) }, withLocalhost)
+	e.requireTFA(true)
+	app := e.activateAuthenticator(t, e.user.ID)
+	ctx := chromiumWithin(t, browserLimit)
+	virtualAuthenticator(t, ctx)
+
+	must(t, chromedp.Do(ctx, chromedp.Navigate(e.issuer+"/account")))
+	typePassword(t, ctx, "ada@example.com", testPassword)
+	must(t, chromedp.Do(ctx,
+		chromedp.WaitVisible(chromedp.CSS(`#code`)),
+		chromedp.SendKeys(chromedp.CSS(`#code`), app.code(t)),
+		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/account/passkeys/add"] button`)),
+		chromedp.Click(chromedp.CSS(`form[action="/account/passkeys/add"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#passkey-name`)),
+	))
+	wantPath(t, ctx, "/enroll/verify")
+	if n := evaluate[int](t, ctx, `document.querySelectorAll('.steps').length`); n != 0 {
+		t.Error("adding a passkey shows the enrollment step bar")
+	}
+	pollTrue(t, ctx, `!document.getElementById('webauthn-start').disabled`, "the passkey button stayed disabled")
+	capture(t, ctx, "account-add-passkey")
+	must(t, chromedp.Do(ctx,
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('passkey-name').value = 'Laptop'`),
+		chromedp.Click(chromedp.CSS(`#webauthn-start`)),
+		chromedp.WaitVisible(chromedp.CSS(`.factor-list`)),
+	))
+	wantPath(t, ctx, "/account")
+	rows, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.factor-list tbody`)))
+	must(t, err)
+	if !strings.Contains(rows, "Laptop") || !strings.Contains(rows, "Authenticator app") {
+		t.Fatalf("factors listed:\n%s", rows)
+	}
+	must(t, chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`)))
+	capture(t, ctx, "account-factors")
+	must(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`form[action="/account/factors/remove"]:has(input[value="totp"]) button`)),
+	))
+	pollTrue(t, ctx, `(document.querySelector('.alert--notice') || {textContent: ''}).textContent.includes('removed')`,
+		"no notice after removing the app")
+	rows, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.factor-list tbody`)))
+	must(t, err)
+	if strings.Contains(rows, "Authenticator app") || !strings.Contains(rows, "Laptop") {
+		t.Fatalf("after removing the app:\n%s", rows)
+	}
+}
