@@ -21,5 +21,6 @@ func Models() []any {
 		&mfaAttemptsRow{},
 		&LogoutDelivery{},
 		&SignInCounter{},
+		&PasswordLink{},
 	}
 }
