@@ -481,7 +481,7 @@ func ParseAuditCursor(v string) (*AuditCursor, error) {
 }
 
 // ListAudit returns events newest first (by time, then id), at most
-// Limit (1 to 500; 100 otherwise).
+// Limit (1 to 1000; 100 otherwise).
 func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
 	q := s.conn(ctx).Where("tenant_id = ?", f.TenantID)
 	if f.SubjectID != "" {
@@ -491,7 +491,7 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, err
 		q = q.Where("event = ?", f.Event)
 	}
 	limit := f.Limit
-	if limit <= 0 || limit > 500 {
+	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
 	order := "created_at DESC, id DESC"
