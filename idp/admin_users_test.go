@@ -15,12 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"golang.org/x/oauth2"
 
 	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/claims"
 	"github.com/portcullis-idp/portcullis/idp/credentials"
 	"github.com/portcullis-idp/portcullis/idp/store"
+	"github.com/portcullis-idp/portcullis/idp/store/storetest"
 )
 
 var linkRe = regexp.MustCompile(`id="set-password-link" type="text" value="([^"]+)"`)
@@ -631,4 +633,103 @@ func TestAdminAuditPagesAndExports(t *testing.T) {
 		status, _, out = e.api(http.MethodGet, "/admin/api/audit/export?format=pdf", tok, "")
 		wantAPIError(t, "format=pdf", status, out, http.StatusBadRequest, "invalid_request")
 	})
+}
+
+// TestAdminUserManagementInBrowser: in Chromium, an admin creates a user
+// on /admin and the page shows the one-time link; a fresh browser context
+// opens it, sets a password, signs in, is made to enroll an authenticator
+// (the tenant requires 2FA) and reaches the account page. The users list,
+// the link page, a confirmation page and the set-password pages pass the
+// page audit at desktop and phone widths (screenshots with
+// PORTCULLIS_SCREENSHOT_DIR).
+func TestAdminUserManagementInBrowser(t *testing.T) {
+	ctx := chromiumWithin(t, browserLimit)
+	e := newEnv(t, storetest.OpenSQLite)
+	e.requireTFA(true)
+	a := e.newAdmin(t)
+	app := e.activateAuthenticator(t, a.id)
+	bg := context.Background()
+	for i, name := range []string{"Linus Torvalds", "Margaret Hamilton", "Barbara Liskov"} {
+		must(t, e.store.CreateUser(bg, &store.User{TenantID: e.tenant.ID, Email: fmt.Sprintf("%s@example.com", strings.ToLower(strings.Fields(name)[0])),
+			Name: name, PasswordHash: "x", Disabled: i == 2}))
+	}
+	ada := mustUser(t, e, "ada@example.com")
+	_, err := e.store.RevokeUserSessions(bg, ada.ID, "", store.Actor{UserID: a.id, Via: "admin page", IP: "2001:db8:85a3::8a2e:370:7334",
+		UserAgent: "Mozilla/5.0"})
+	must(t, err)
+
+	// The admin signs in (password, code) and adds a user.
+	must(t, chromedp.Do(ctx, chromedp.Navigate(e.issuer+"/admin")))
+	typePassword(t, ctx, a.user.email, testPassword)
+	must(t, chromedp.Do(ctx,
+		chromedp.WaitVisible(chromedp.CSS(`input[name="code"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="code"]`), app.code(t)),
+		chromedp.Submit(chromedp.CSS(`input[name="code"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#users`)),
+		chromedp.Click(chromedp.CSS(`.add-user summary`)),
+		chromedp.WaitVisible(chromedp.CSS(`#new-email`)),
+	))
+	capture(t, ctx, "admin-users")
+	must(t, chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`#new-email`), "grace.new@example.com"),
+		chromedp.SendKeys(chromedp.CSS(`#new-name`), "Grace New"),
+		chromedp.Click(chromedp.CSS(`.admin-create button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#set-password-link`)),
+	))
+	capture(t, ctx, "admin-link-shown")
+	link := evaluate[string](t, ctx, `document.getElementById('set-password-link').value`)
+	if !strings.HasPrefix(link, e.issuer+"/set-password?token=") {
+		t.Fatalf("link %q", link)
+	}
+
+	// A confirmation page, and Cancel back to the list.
+	must(t, chromedp.Do(ctx, chromedp.Navigate(e.issuer+"/admin/users/"+ada.ID+"/disable"), chromedp.WaitVisible(chromedp.CSS(`.consequences`))))
+	capture(t, ctx, "admin-confirm-disable")
+	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`a.btn--secondary`)), chromedp.WaitVisible(chromedp.CSS(`#users`))))
+	wantPath(t, ctx, "/admin")
+	if mustUser(t, e, ada.Email).Disabled {
+		t.Fatal("Cancel disabled Ada")
+	}
+
+	// The new user, in a browser of their own (no cookie of the admin's).
+	fresh := chromiumWithin(t, browserLimit)
+	const password = "a sunny day in the park"
+	must(t, chromedp.Do(fresh, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`#new_password`))))
+	if focused := evaluate[string](t, fresh, `document.activeElement && document.activeElement.id`); focused != "new_password" {
+		t.Errorf("the password field has no focus on load (focus on %q)", focused)
+	}
+	// A new browser's first page is not yet the focused window: click, as
+	// a person would, so the audit sees the focus ring.
+	must(t, chromedp.Do(fresh, chromedp.Click(chromedp.CSS(`#new_password`))))
+	capture(t, fresh, "set-password")
+	must(t, chromedp.Do(fresh,
+		chromedp.SendKeys(chromedp.CSS(`#new_password`), password),
+		chromedp.SendKeys(chromedp.CSS(`#confirm_password`), password+"x"),
+		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#set-password-error`)),
+	))
+	capture(t, fresh, "set-password-error")
+	must(t, chromedp.Do(fresh,
+		chromedp.SendKeys(chromedp.CSS(`#new_password`), password),
+		chromedp.SendKeys(chromedp.CSS(`#confirm_password`), password),
+		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/account"]`)),
+	))
+	capture(t, fresh, "set-password-done")
+	must(t, chromedp.Do(fresh, chromedp.Click(chromedp.CSS(`a[href="/account"]`))))
+	typePassword(t, fresh, "grace.new@example.com", password)
+	enrollInBrowser(t, fresh, e, "new-user-enroll")
+	must(t, chromedp.Do(fresh, chromedp.WaitVisible(chromedp.CSS(`#password-heading`))))
+	wantPath(t, fresh, "/account")
+	u := mustUser(t, e, "grace.new@example.com")
+	if has, _ := e.store.HasActiveAuthenticator(bg, u.ID); !has {
+		t.Error("the new user has no authenticator")
+	}
+
+	// The link again: used.
+	must(t, chromedp.Do(fresh, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`h1`))))
+	if h := evaluate[string](t, fresh, `document.querySelector('h1').textContent`); h != "This link was already used" {
+		t.Errorf("the used link says %q", h)
+	}
+	capture(t, fresh, "set-password-used")
 }

@@ -195,18 +195,18 @@ func userConfirm(path string, u *store.User) templates.AdminConfirmPage {
 	case pathAdminUserReset:
 		return templates.AdminConfirmPage{Heading: "Reset 2FA for " + who + "?", Consequences: []string{
 			"Their authenticator and recovery key are removed.",
-			"All their sessions end now, and their apps' tokens are revoked.",
+			"All their sessions end now, and their apps’ tokens are revoked.",
 			"They set up a new authenticator at their next sign-in.",
 		}, Button: "Reset 2FA", Danger: true}
 	case pathAdminUserDisable:
 		return templates.AdminConfirmPage{Heading: "Disable " + who + "?", Consequences: []string{
-			"All their sessions end now, and their apps' tokens are revoked.",
+			"All their sessions end now, and their apps’ tokens are revoked.",
 			"They cannot sign in until an administrator enables them again; sign-in answers as for a wrong password.",
 			"An unused set-password link of theirs stops working.",
 		}, Button: "Disable user", Danger: true}
 	default: // pathAdminUserDelete
 		return templates.AdminConfirmPage{Heading: "Delete " + who + "?", Consequences: []string{
-			"All their sessions end now, and their apps' tokens are revoked.",
+			"All their sessions end now, and their apps’ tokens are revoked.",
 			"The user, their authenticator, recovery key and locks are removed. This cannot be undone.",
 			"The audit log keeps their events.",
 		}, Button: "Delete user", Danger: true}
