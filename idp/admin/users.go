@@ -131,11 +131,12 @@ func (a *Admin) linkURL(token string) string {
 // --- page handlers ---
 
 // adminView is the gate of an admin GET page other than /admin itself:
-// sign-in first when needed (coming back to the page), a code when the
-// admin has an authenticator and the session has not passed it.
+// sign-in first when needed (coming back to /admin, the page these are
+// reached from), a code when the admin has an authenticator and the
+// session has not passed it.
 func (a *Admin) adminView(h func(w http.ResponseWriter, r *http.Request, si *browser.SignedIn) error) web.PageFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		si, err := a.Gate.SignedIn(w, r, r.URL.Path, errAdminSignedOut)
+		si, err := a.Gate.SignedIn(w, r, pathAdmin, errAdminSignedOut)
 		if err != nil || si == nil {
 			return err
 		}
@@ -146,7 +147,7 @@ func (a *Admin) adminView(h func(w http.ResponseWriter, r *http.Request, si *bro
 			if err != nil {
 				return err
 			}
-			return a.Gate.Start(w, r, flow.StageCode, flow.AccountForm(r.URL.Path, ""), si)
+			return a.Gate.Start(w, r, flow.StageCode, flow.AccountForm(pathAdmin, ""), si)
 		}
 		return h(w, r, si)
 	}
