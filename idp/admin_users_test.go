@@ -346,7 +346,7 @@ func TestAdminResetPasswordLink(t *testing.T) {
 		}
 
 		// An expired link is refused and changes nothing.
-		resp, body = b.post(reset, nil)
+		_, body = b.post(reset, nil)
 		link = linkFromPage(t, body)
 		_, err := e.store.SQLDB().ExecContext(ctx, "UPDATE password_links SET expires_at = created_at")
 		must(t, err)
