@@ -1,6 +1,8 @@
 // Package admin is the tenant admin page (/admin): the tenant's Require TFA policy, its
-// users and their second factor, the audit log and the back-channel logout
-// deliveries. Only a signed-in admin of the tenant sees it; every action is
+// users and their second factor (with user management: create with a
+// one-time set-password link, reset password, disable, enable, delete;
+// users.go), the audit log (pages and downloads; auditlog.go) and the
+// back-channel logout deliveries. Only a signed-in admin of the tenant sees it; every action is
 // a form POST guarded like the other forms, and a user id of another
 // tenant answers as an unknown one (404), so tenants cannot be discovered.
 // The same operations are offered as JSON in api.go; both go through

@@ -120,6 +120,7 @@ func (s *Store) CreateUserWithLink(ctx context.Context, u *User, ttl time.Durati
 // earlier links stop working), with the audit event
 // "user.password_reset_link" (detail {"expires_at","via"}), in one
 // transaction. The current password keeps working until the link is used.
+// For a user who never set a password the link is a LinkNewUser one.
 // An unknown user is ErrNotFound; a disabled one ErrInvalidArgument.
 func (s *Store) IssueResetLink(ctx context.Context, userID string, ttl time.Duration, actor Actor) (*IssuedLink, error) {
 	var link *IssuedLink
@@ -131,7 +132,13 @@ func (s *Store) IssueResetLink(ctx context.Context, userID string, ttl time.Dura
 		if u.Disabled {
 			return fmt.Errorf("%w: the user is disabled", ErrInvalidArgument)
 		}
-		if link, err = s.issueLink(ctx, u, LinkReset, ttl); err != nil {
+		purpose := LinkReset
+		if u.PasswordHash == "" {
+			// Never had a password (a new user whose link ran out): the
+			// page greets them as a new user.
+			purpose = LinkNewUser
+		}
+		if link, err = s.issueLink(ctx, u, purpose, ttl); err != nil {
 			return err
 		}
 		return s.auditAction(ctx, actor, &AuditEvent{Event: audit.UserPasswordResetLink, TenantID: u.TenantID, SubjectID: u.ID}, struct {
