@@ -682,6 +682,15 @@ func TestAdminUserManagementInBrowser(t *testing.T) {
 		t.Fatalf("link %q", link)
 	}
 
+	// Ada's actions, opened.
+	must(t, chromedp.Do(ctx,
+		chromedp.Navigate(e.issuer+"/admin#users"),
+		chromedp.WaitVisible(chromedp.CSS(`#users`)),
+		chromedp.Click(chromedp.CSS(`#users tbody tr:first-child details.manage summary`)),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/admin/users/`+ada.ID+`/delete"]`)),
+	))
+	capture(t, ctx, "admin-users-manage")
+
 	// A confirmation page, and Cancel back to the list.
 	must(t, chromedp.Do(ctx, chromedp.Navigate(e.issuer+"/admin/users/"+ada.ID+"/disable"), chromedp.WaitVisible(chromedp.CSS(`.consequences`))))
 	capture(t, ctx, "admin-confirm-disable")
