@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -18,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"golang.org/x/oauth2"
 
+	"github.com/portcullis-idp/portcullis/idp"
 	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/claims"
 	"github.com/portcullis-idp/portcullis/idp/credentials"
@@ -78,7 +80,11 @@ func (e *env) userCount(t *testing.T) int {
 // link is spent (a second use is refused, changing nothing), and the user
 // signs in and is sent to enroll, as the tenant requires.
 func TestAdminCreatesUserWithLink(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, e *env) {
+	logs := &syncBuffer{}
+	debugLog := func(o *idp.Options) {
+		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	forEachBackendWith(t, debugLog, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		a := e.newAdmin(t)
 		b := e.adminBrowser(t, a)
@@ -183,6 +189,10 @@ func TestAdminCreatesUserWithLink(t *testing.T) {
 		e.signIn(newBrowser(t), authURLFor(relying, oauth2.GenerateVerifier()), nu)
 		if !slices.Equal(nu.pages, []string{"/login", "/enroll", "/enroll/recovery-key", "/enroll/verify", "/consent"}) {
 			t.Errorf("Nina's first sign-in: %v", nu.pages)
+		}
+		// Neither the link nor the password was ever logged.
+		if out := logs.String(); !strings.Contains(out, "/set-password") || strings.Contains(out, tokenOf(t, link)) || strings.Contains(out, ninaPassword) {
+			t.Errorf("the log holds the link's token or the password (or no request to the page at all):\n%s", out)
 		}
 	})
 }

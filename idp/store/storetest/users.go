@@ -140,6 +140,10 @@ func testDisableDeleteUser(t *testing.T, s *store.Store) {
 	}
 
 	mustSession(t, s, u)
+	mustNil(t, "BeginEnrollment", s.BeginEnrollment(ctx, u.ID, "secret"))
+	mustNil(t, "ConfirmEnrollment", s.ConfirmEnrollment(ctx, u.ID, "secret", 1, []byte("recovery-hash")))
+	_, err = s.ChargeSignInFailure(ctx, u.ID, "192.0.2.7", time.Hour)
+	mustNil(t, "ChargeSignInFailure", err)
 	ended, err = s.DeleteUser(ctx, u.ID, store.Actor{UserID: "admin-1", Via: "admin api"})
 	mustNil(t, "DeleteUser", err)
 	if len(ended) != 1 {
@@ -147,6 +151,12 @@ func testDisableDeleteUser(t *testing.T, s *store.Store) {
 	}
 	if _, err := s.UserByID(ctx, u.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("deleted user: %v", err)
+	}
+	if has, err := s.HasActiveAuthenticator(ctx, u.ID); err != nil || has {
+		t.Errorf("the deleted user's authenticator: %v %v", has, err)
+	}
+	if cs, err := s.SignInCountersFor(ctx, u.ID, "192.0.2.7"); err != nil || cs.Pair.Failures != 0 {
+		t.Errorf("the deleted user's failure counters: %+v %v", cs.Pair, err)
 	}
 	if _, err := s.DeleteUser(ctx, u.ID, store.Actor{}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("deleting again: %v", err)
