@@ -27,7 +27,7 @@ import (
 	"github.com/portcullis-idp/portcullis/idp/store/storetest"
 )
 
-var linkRe = regexp.MustCompile(`id="set-password-link" type="text" value="([^"]+)"`)
+var linkRe = regexp.MustCompile(`id="set-password-link"[^>]*>([^<]+)</textarea>`)
 
 // linkFromPage is the one-time link shown on the admin's link page.
 func linkFromPage(t *testing.T, body string) string {
