@@ -12,6 +12,7 @@ import (
 // Copy button).
 var pagesWithScript = map[string]bool{
 	"form_post": true, "enroll_scan": true, "enroll_recovery_key": true, "recovery_key_issued": true,
+	"admin_link": true,
 }
 
 func mustLoad(t *testing.T) *Templates {

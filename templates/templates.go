@@ -700,8 +700,9 @@ type AdminLinkPage struct {
 	BackURL    string
 }
 
-// AdminLink renders the one-time link. The page shows a secret: send
-// Cache-Control: no-store.
+// AdminLink renders the one-time link, with a Copy button whose script
+// carries Page.CSPNonce. The page shows a secret: send Cache-Control:
+// no-store.
 func (t *Templates) AdminLink(w io.Writer, p AdminLinkPage) error {
 	p.Page = p.Page.titled("One-time link")
 	return t.render(w, pageAdminLink, p)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/portcullis-idp/portcullis/idp/browser"
 	"github.com/portcullis-idp/portcullis/idp/flow"
+	"github.com/portcullis-idp/portcullis/idp/signin"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/idp/web"
 	"github.com/portcullis-idp/portcullis/templates"
@@ -166,7 +167,8 @@ func confirmed(r *http.Request) bool { return r.PostForm.Get(confirmedField) == 
 
 // renderConfirm shows a confirmation page.
 func (a *Admin) renderConfirm(w http.ResponseWriter, r *http.Request, si *browser.SignedIn, p templates.AdminConfirmPage) error {
-	p.Page = templates.Page{RequestID: web.RequestID(r.Context()), SignedInAs: si.User.Email, Title: "Confirm"}
+	p.Page = templates.Page{RequestID: web.RequestID(r.Context()), SignedInAs: si.User.Email, Title: "Confirm",
+		Nav: signin.Nav(si, templates.NavAdmin)}
 	p.TenantName = si.Tenant.Name
 	if p.CancelURL == "" {
 		p.CancelURL = pathAdmin + "#users"
@@ -344,12 +346,14 @@ func createUserProblem(err error) (string, int) {
 
 // renderLink shows a one-time link once (never cached).
 func (a *Admin) renderLink(w http.ResponseWriter, r *http.Request, si *browser.SignedIn, p templates.AdminLinkPage, link *store.IssuedLink, status int) error {
-	p.Page = templates.Page{RequestID: web.RequestID(r.Context()), SignedInAs: si.User.Email}
+	nonce := web.ScriptNonce() // the Copy button's script
+	p.Page = templates.Page{RequestID: web.RequestID(r.Context()), SignedInAs: si.User.Email, CSPNonce: nonce,
+		Nav: signin.Nav(si, templates.NavAdmin)}
 	p.TenantName = si.Tenant.Name
 	p.Link = a.linkURL(link.Token)
 	p.Expires, p.ExpiresISO = web.FormatTime(link.ExpiresAt), link.ExpiresAt.UTC().Format(time.RFC3339)
 	p.BackURL = pathAdmin + "#users"
-	web.PageHeaders(w, "")
+	web.PageHeaders(w, nonce)
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
 	return a.Templates.AdminLink(w, p)
