@@ -23,7 +23,7 @@ var mayImport = map[string][]string{
 	"cmd/portcullis-load": {},
 
 	"idp": {"idp/account", "idp/admin", "idp/browser", "idp/config", "idp/credentials", "idp/flow",
-		"idp/logout", "idp/metrics", "idp/oauth", "idp/secrets", "idp/signin", "idp/signing", "idp/store", "idp/throttle",
+		"idp/logout", "idp/metrics", "idp/oauth", "idp/passwordlink", "idp/secrets", "idp/signin", "idp/signing", "idp/store", "idp/throttle",
 		"idp/web", "mfa", "templates"},
 
 	// The domains.
@@ -35,6 +35,7 @@ var mayImport = map[string][]string{
 		"idp/signin", "idp/store", "idp/web", "mfa", "templates"},
 	"idp/admin": {"idp/audit", "idp/browser", "idp/claims", "idp/flow", "idp/signin", "idp/store",
 		"idp/web", "templates"},
+	"idp/passwordlink": {"idp/browser", "idp/secrets", "idp/store", "idp/web", "templates"},
 	"idp/logout": {"idp/audit", "idp/browser", "idp/flow", "idp/secrets", "idp/signin", "idp/signing",
 		"idp/store", "idp/web", "templates"},
 

@@ -300,7 +300,14 @@ func TestAdminRequireTFAKeepSessions(t *testing.T) {
 			t.Errorf("a fresh sign-in was not sent to enroll: %v", ada.pages)
 		}
 
+		// Turning it off asks first: the POST without confirmed=yes shows
+		// the confirmation, and does nothing.
 		resp, body = b.post(e.issuer+"/admin/require-tfa", url.Values{"require_tfa": {"off"}})
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Turn off Require TFA for Acme?") ||
+			!strings.Contains(body, `name="confirmed" value="yes"`) || !strings.Contains(body, `href="/admin#policy">Cancel</a>`) || !e.tenantRequiresTFA(t) {
+			t.Fatalf("turning off without confirming: %d\n%s", resp.StatusCode, body)
+		}
+		resp, body = b.post(e.issuer+"/admin/require-tfa", url.Values{"require_tfa": {"off"}, "confirmed": {"yes"}})
 		if !strings.Contains(body, "Require TFA is off.") || e.tenantRequiresTFA(t) {
 			t.Fatalf("turning off: %d\n%s", resp.StatusCode, body)
 		}
@@ -495,7 +502,7 @@ func TestAdminPageUserActions(t *testing.T) {
 		endPath, resetPath := "/admin/users/"+adaID+"/end-sessions", "/admin/users/"+adaID+"/reset-2fa"
 
 		_, body := b.get(e.issuer + "/admin")
-		for _, want := range []string{`action="` + endPath + `"`, `action="` + resetPath + `"`, `<span class="status status--on">Active</span>`} {
+		for _, want := range []string{`action="` + endPath + `"`, `href="` + resetPath + `"`, `<span class="status status--on">Active</span>`} {
 			if !strings.Contains(body, want) {
 				t.Fatalf("admin page lacks %q:\n%s", want, body)
 			}
@@ -516,7 +523,22 @@ func TestAdminPageUserActions(t *testing.T) {
 		if !slices.Equal(ada.pages, []string{"/login", "/login/code"}) {
 			t.Fatalf("Ada's sign-in: %v", ada.pages)
 		}
-		resp, body = b.post(e.issuer+resetPath, nil)
+		// Reset 2FA asks first, on a GET page or in answer to a POST
+		// without confirmed=yes; neither resets anything.
+		for _, ask := range []func() (*http.Response, string){
+			func() (*http.Response, string) { return b.get(e.issuer + resetPath) },
+			func() (*http.Response, string) { return b.post(e.issuer+resetPath, nil) },
+		} {
+			resp, body := ask()
+			if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Reset 2FA for ada@example.com?") ||
+				!strings.Contains(body, "Their authenticator and recovery key are removed.") {
+				t.Fatalf("reset confirmation: %d\n%s", resp.StatusCode, body)
+			}
+			if has, _ := e.store.HasActiveAuthenticator(ctx, adaID); !has {
+				t.Fatal("the confirmation page reset Ada's 2FA")
+			}
+		}
+		resp, body = b.post(e.issuer+resetPath, url.Values{"confirmed": {"yes"}})
 		if resp.Request.URL.Path != "/admin" || !strings.Contains(body, "Two-factor authentication was reset; the user sets up a new authenticator at their next sign-in. 1 session was ended.") {
 			t.Fatalf("reset: %s\n%s", resp.Request.URL, body)
 		}
@@ -721,7 +743,12 @@ func TestAdminPageInBrowser(t *testing.T) {
 	linusSession := &store.BrowserSession{SecretHash: "hash-" + store.NewID(), UserID: linus.ID, TenantID: e.tenant.ID,
 		AuthTime: now, AMR: []string{"pwd"}, ExpiresAt: now.Add(time.Hour)}
 	must(t, st.CreateBrowserSession(bg, linusSession))
-	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#policy button.btn--danger`))))
+	must(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#policy button.btn--danger`)),
+		chromedp.WaitVisible(chromedp.CSS(`.consequences`)),
+	))
+	screenshot(t, ctx, "admin-confirm-turn-off")
+	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`form button.btn--danger`))))
 	eventually(t, "Require TFA off", func() bool { return !e.tenantRequiresTFA(t) })
 	must(t, chromedp.Do(ctx,
 		chromedp.WaitVisible(chromedp.CSS(`#sessions-clear`)),
@@ -734,11 +761,16 @@ func TestAdminPageInBrowser(t *testing.T) {
 	})
 
 	// Reset Linus's 2FA from his row.
-	reset := `form[action="/admin/users/` + linus.ID + `/reset-2fa"]`
+	reset := `a[href="/admin/users/` + linus.ID + `/reset-2fa"]`
 	must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#users`))))
 	_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('`+reset+`').closest('details').open = true`))
 	must(t, err)
-	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(reset+` button`))))
+	must(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(reset)),
+		chromedp.WaitVisible(chromedp.CSS(`.consequences`)),
+	))
+	screenshot(t, ctx, "admin-confirm-reset-2fa")
+	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`form button.btn--danger`))))
 	eventually(t, "Linus's 2FA reset", func() bool {
 		has, _ := st.HasActiveAuthenticator(bg, linus.ID)
 		return !has

@@ -12,6 +12,7 @@
 //	idp/account      the user's own page (/account)
 //	idp/admin        the tenant admin page (/admin) and its JSON API (/admin/api/)
 //	idp/logout       RP-initiated logout and the back-channel logout worker
+//	idp/passwordlink the page of a one-time set-password link (/set-password)
 //	idp/flow         the pending sign-in request: kinds, stages, transitions, NextFactor
 //	idp/credentials  password, code and recovery-key checks under the attempt limits
 //	idp/browser      the cookie, the browser's session, audit stamping

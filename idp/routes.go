@@ -20,6 +20,7 @@ import (
 //	idp/account  /account and its actions
 //	idp/admin    /admin, its actions, and the JSON API under /admin/api/
 //	idp/logout   /logout (end_session_endpoint), /logout/confirm
+//	idp/passwordlink  /set-password (a one-time set-password link)
 //	here         /health/alive, /health/ready, /static/
 //
 // Protocol endpoints take GET and/or POST as the specs say; page forms are

@@ -73,17 +73,36 @@ var routeTable = map[string][]string{
 		"POST /admin/users/{id}/reset-2fa",
 		"POST /admin/users/{id}/end-sessions",
 		"POST /admin/users/{id}/unlock",
+		"GET /admin/audit/export",
+		"POST /admin/users",
+		"GET /admin/users/{id}/reset-2fa",
+		"POST /admin/users/{id}/reset-password",
+		"GET /admin/users/{id}/disable",
+		"POST /admin/users/{id}/disable",
+		"POST /admin/users/{id}/enable",
+		"GET /admin/users/{id}/delete",
+		"POST /admin/users/{id}/delete",
 		"GET /admin/api/tenant",
 		"PUT /admin/api/tenant/require-tfa",
 		"POST /admin/api/tenant/require-tfa",
 		"GET /admin/api/users",
+		"POST /admin/api/users",
+		"DELETE /admin/api/users/{id}",
+		"POST /admin/api/users/{id}/disable",
+		"POST /admin/api/users/{id}/enable",
+		"POST /admin/api/users/{id}/reset-password",
 		"POST /admin/api/users/{id}/reset-2fa",
 		"POST /admin/api/users/{id}/end-sessions",
 		"POST /admin/api/users/{id}/unlock",
 		"GET /admin/api/audit",
+		"GET /admin/api/audit/export",
 		"GET /admin/api/logout-deliveries",
 		"GET /admin/api/clients",
 		"PATCH /admin/api/clients/{id}",
+	},
+	"idp/passwordlink": {
+		"GET /set-password",
+		"POST /set-password",
 	},
 	"idp/logout": {
 		"GET /logout",
@@ -120,6 +139,9 @@ func TestRoutes(t *testing.T) {
 	}
 	for path, ms := range methods {
 		wrong := http.MethodDelete
+		if slices.Contains(ms, wrong) {
+			wrong = http.MethodPut
+		}
 		url := e.issuer + strings.ReplaceAll(strings.ReplaceAll(path, "{id}", "some-id"), "{$}", "")
 		req, err := http.NewRequest(wrong, url, nil)
 		must(t, err)
@@ -127,7 +149,7 @@ func TestRoutes(t *testing.T) {
 		must(t, err)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusMethodNotAllowed {
-			t.Errorf("DELETE %s: %d, want 405", path, resp.StatusCode)
+			t.Errorf("%s %s: %d, want 405", wrong, path, resp.StatusCode)
 			continue
 		}
 		protocol := path == "/userinfo" || strings.HasPrefix(path, "/.well-known/") || strings.HasPrefix(path, "/admin/api/") ||

@@ -25,6 +25,7 @@ import (
 	"github.com/portcullis-idp/portcullis/idp/logout"
 	"github.com/portcullis-idp/portcullis/idp/metrics"
 	"github.com/portcullis-idp/portcullis/idp/oauth"
+	"github.com/portcullis-idp/portcullis/idp/passwordlink"
 	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/signin"
 	"github.com/portcullis-idp/portcullis/idp/signing"
@@ -259,8 +260,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		s.oauth,
 		&signin.Pages{Store: st, Flows: flows, Sessions: sess, Credentials: s.creds, Passkeys: passkeys, Templates: o.Templates},
 		&account.Page{Store: st, Gate: gate, Sessions: sess, Credentials: s.creds, Passkeys: passkeys, Templates: o.Templates},
-		&admin.Admin{Store: st, Gate: gate, Sessions: sess, Templates: o.Templates, Pages: s.pages, Tokens: provider},
+		&admin.Admin{Store: st, Gate: gate, Sessions: sess, Templates: o.Templates, Pages: s.pages, Tokens: provider, Issuer: o.Issuer},
 		&logout.Logout{Store: st, Flows: flows, Sessions: sess, Gate: gate, Keys: s.keys, Templates: o.Templates, Issuer: o.Issuer},
+		&passwordlink.Page{Store: st, Sessions: sess, Templates: o.Templates, Hash: s.creds.HashPassword},
 	}
 	s.handler = s.routes(domains)
 	s.instrument(st)

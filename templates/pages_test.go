@@ -14,6 +14,7 @@ import (
 var pagesWithScript = map[string]bool{
 	"form_post": true, "enroll_scan": true, "enroll_recovery_key": true, "recovery_key_issued": true,
 	"passkey_challenge": true, "enroll_passkey": true, "login": true,
+	"admin_link": true,
 }
 
 func mustLoad(t *testing.T) *Templates {

@@ -42,6 +42,9 @@ const (
 	pageEnrollChoose      = "enroll_choose.html"
 	pagePasskeyChallenge  = "passkey_challenge.html"
 	pageEnrollPasskey     = "enroll_passkey.html"
+	pageSetPassword       = "set_password.html"
+	pageAdminConfirm      = "admin_confirm.html"
+	pageAdminLink         = "admin_link.html"
 )
 
 // requiredPages is every page Load must find; a missing one fails Load.
@@ -67,6 +70,9 @@ var requiredPages = []string{
 	pageEnrollChoose,
 	pagePasskeyChallenge,
 	pageEnrollPasskey,
+	pageSetPassword,
+	pageAdminConfirm,
+	pageAdminLink,
 }
 
 // Templates holds every page, parsed once. It is safe for concurrent use.
@@ -609,6 +615,7 @@ func (t *Templates) DemoClaims(w io.Writer, p DemoClaimsPage) error {
 const (
 	AdminFormRequireTFA  = "require_tfa"  // the Require TFA form (no option chosen)
 	AdminFormEnrollFirst = "enroll_first" // turning Require TFA on without 2FA of one's own
+	AdminFormCreateUser  = "create_user"  // the new user form (a bad or taken email)
 )
 
 // Second-factor states of AdminUserRow.MFA.
@@ -639,9 +646,14 @@ type AdminUserRow struct {
 	LastSignIn    string   // empty: never signed in
 	LastSignInISO string   // machine-readable LastSignIn for <time datetime>
 	AuditURL      string   // the audit log filtered to this user
-	ResetAction   string   // POST URL of "Reset 2FA"; no form when empty
+	ResetURL      string   // the confirmation page of "Reset 2FA"; no link when empty
 	EndAction     string   // POST URL of "End sessions"; no form when empty
 	UnlockAction  string   // POST URL of "Clear locks"; no form when empty
+	// User management; each empty for the signed-in admin's own row.
+	PasswordAction string // POST URL of "Reset password" (shows a one-time link)
+	DisableURL     string // the confirmation page of "Disable"
+	EnableAction   string // POST URL of "Enable", for a disabled user
+	DeleteURL      string // the confirmation page of "Delete"
 }
 
 // AdminOption is one choice of an audit filter <select>.
@@ -692,12 +704,28 @@ type AdminPage struct {
 	ToEnrollCount    int // users (not disabled) without one
 	LockedCount      int
 	Users            []AdminUserRow
+	// The new user form: its POST URL and, after an error, what was typed.
+	CreateUserAction string
+	CreateEmail      string
+	CreateName       string
+	CreateAdmin      bool
+	// The users list: search (GET to the page itself), what is shown and
+	// the pages before and after ("" when there is none).
+	UserSearchAction string
+	UserSearch       string
+	UsersShown       string // "Users 1–50 of 230"
+	UsersPrevURL     string
+	UsersNextURL     string
 	AuditAction      string // GET URL of the audit filter (the page itself)
 	AuditUsers       []AdminOption
 	AuditEvents      []AdminOption
 	AuditFiltered    bool // a filter is applied
 	AuditClearURL    string
 	Audit            []AdminAuditRow
+	AuditNewerURL    string // the newer events; "" on the newest page
+	AuditOlderURL    string // the older events; "" on the oldest page
+	AuditCSVURL      string // the filtered log as CSV
+	AuditJSONURL     string // the filtered log as JSON lines
 	Logouts          []AdminLogoutRow
 }
 
@@ -705,4 +733,78 @@ type AdminPage struct {
 func (t *Templates) Admin(w io.Writer, p AdminPage) error {
 	p.Page = p.Page.titled("Administration")
 	return t.render(w, pageAdmin, p)
+}
+
+// SetPasswordPage is the page of a one-time set-password link: the form
+// (State ""), the confirmation that the password is set ("done"), or why
+// the link cannot be used ("invalid": Heading and Message).
+type SetPasswordPage struct {
+	Page
+	State     string
+	Action    string // form POST URL
+	Token     string // hidden field "token"
+	Email     string // the account, also a hidden username for password managers
+	NewUser   bool   // the link of a new account, not a reset
+	Expires   string // when the link ends
+	MinLength int
+	MaxLength int
+	Error     string
+	Heading   string
+	Message   string
+	SignInURL string
+}
+
+// Set-password page states.
+const (
+	SetPasswordDone    = "done"
+	SetPasswordInvalid = "invalid"
+)
+
+// SetPassword renders the set-password page. The form carries the link's
+// token: send Cache-Control: no-store and Referrer-Policy: no-referrer.
+func (t *Templates) SetPassword(w io.Writer, p SetPasswordPage) error {
+	p.Page = p.Page.titled("Set your password")
+	return t.render(w, pageSetPassword, p)
+}
+
+// AdminConfirmPage asks a tenant admin to confirm an action before it is
+// done: what will happen, a button that posts Fields (and confirmed=yes)
+// to Action, and Cancel.
+type AdminConfirmPage struct {
+	Page
+	TenantName   string
+	Heading      string   // "Reset 2FA for ada@example.com?"
+	Consequences []string // what the action does, one sentence each
+	Action       string   // POST URL
+	Fields       []Param  // hidden fields besides confirmed=yes
+	Button       string
+	Danger       bool // the button is red
+	CancelURL    string
+}
+
+// AdminConfirm renders a confirmation page.
+func (t *Templates) AdminConfirm(w io.Writer, p AdminConfirmPage) error {
+	p.Page = p.Page.titled("Confirm")
+	return t.render(w, pageAdminConfirm, p)
+}
+
+// AdminLinkPage shows a one-time set-password link to the admin, once.
+type AdminLinkPage struct {
+	Page
+	TenantName string
+	Heading    string
+	Lead       string
+	Email      string
+	Link       string
+	Expires    string
+	ExpiresISO string
+	BackURL    string
+}
+
+// AdminLink renders the one-time link, with a Copy button whose script
+// carries Page.CSPNonce. The page shows a secret: send Cache-Control:
+// no-store.
+func (t *Templates) AdminLink(w io.Writer, p AdminLinkPage) error {
+	p.Page = p.Page.titled("One-time link")
+	return t.render(w, pageAdminLink, p)
 }

@@ -113,8 +113,15 @@ func samplePages(t *Templates) map[string]func(io.Writer) error {
 				Users: []AdminUserRow{
 					{ID: "u1", Email: "ada@example.com", Name: "Ada", Admin: true, You: true, MFA: AdminMFAActive, LastSignIn: "today", LastSignInISO: "2025-01-02T03:04:05Z", AuditURL: "/admin?user=u1#audit"},
 					{ID: "u2", Email: hostile, MFA: AdminMFALocked, LockedUntil: "soon", AuditURL: "/admin?user=u2#audit",
-						ResetAction: "/admin/users/u2/reset-2fa", EndAction: "/admin/users/u2/end-sessions"},
+						ResetURL: "/admin/users/u2/reset-2fa", EndAction: "/admin/users/u2/end-sessions",
+						PasswordAction: "/admin/users/u2/reset-password", DisableURL: "/admin/users/u2/disable", DeleteURL: "/admin/users/u2/delete"},
+					{ID: "u3", Email: "old@example.com", Disabled: true, MFA: AdminMFANotEnrolled, AuditURL: "/admin?user=u3#audit",
+						EnableAction: "/admin/users/u3/enable", DeleteURL: "/admin/users/u3/delete"},
 				},
+				CreateUserAction: "/admin/users", CreateEmail: hostile, CreateName: hostile, CreateAdmin: true,
+				UserSearchAction: "/admin", UserSearch: hostile, UsersShown: "Users 1–3 of 3", UsersNextURL: "/admin?upage=2#users",
+				AuditNewerURL: "/admin?after=1-2#audit", AuditOlderURL: "/admin?before=1-1#audit",
+				AuditCSVURL: "/admin/audit/export?format=csv", AuditJSONURL: "/admin/audit/export?format=jsonl",
 				AuditAction: "/admin", AuditFiltered: true, AuditClearURL: "/admin#audit",
 				AuditUsers:  []AdminOption{{Value: "u2", Label: hostile, Selected: true}},
 				AuditEvents: []AdminOption{{Value: "tenant.require_tfa", Label: "Require TFA changed"}},
@@ -124,6 +131,19 @@ func samplePages(t *Templates) map[string]func(io.Writer) error {
 					{Time: "today", App: hostile, User: "ada@example.com", Outcome: AdminLogoutFailed, Attempts: 5, When: "gave up", LastError: hostile},
 					{Time: "today", App: "Wiki", User: "ada@example.com", Outcome: AdminLogoutDelivered},
 				}})
+		},
+		"set_password": func(w io.Writer) error {
+			return t.SetPassword(w, SetPasswordPage{Page: page, Action: "/set-password", Token: hostile, Email: hostile, NewUser: true,
+				Expires: "5 Dec 2026, 20:00 UTC", MinLength: 12, MaxLength: 1024, Error: "The two passwords differ.", SignInURL: "/account"})
+		},
+		"admin_confirm": func(w io.Writer) error {
+			return t.AdminConfirm(w, AdminConfirmPage{Page: page, TenantName: hostile, Heading: "Delete " + hostile + "?",
+				Consequences: []string{hostile}, Action: "/admin/users/u2/delete", Fields: []Param{{Name: "x", Value: hostile}},
+				Button: "Delete user", Danger: true, CancelURL: "/admin#users"})
+		},
+		"admin_link": func(w io.Writer) error {
+			return t.AdminLink(w, AdminLinkPage{Page: page, TenantName: hostile, Heading: "User created", Lead: hostile, Email: hostile,
+				Link: "https://id.example.com/set-password?token=abc", Expires: "soon", ExpiresISO: "2025-01-02T03:04:05Z", BackURL: "/admin#users"})
 		},
 	}
 }
@@ -215,7 +235,12 @@ var wantIn = map[string][]string{
 		`type="radio" id="sessions-clear" name="sessions" value="clear" required`, `Clear all user sessions`,
 		`type="radio" id="sessions-keep" name="sessions" value="keep" required`, `Allow user sessions to stay logged in`,
 		`<label class="choice" for="sessions-clear">`, `aria-describedby="admin-error"`, `role="alert"`,
-		`action="/admin/users/u2/reset-2fa"`, `action="/admin/users/u2/end-sessions"`, `Locked out`, `until soon`,
+		`href="/admin/users/u2/reset-2fa"`, `action="/admin/users/u2/end-sessions"`, `Locked out`, `until soon`,
+		`action="/admin/users/u2/reset-password"`, `href="/admin/users/u2/disable"`, `href="/admin/users/u3/delete"`,
+		`action="/admin/users/u3/enable"`, `<form class="form admin-create" method="post" action="/admin/users">`,
+		`id="new-email" name="email" type="email"`, `name="admin" value="yes" checked`,
+		`role="search" aria-label="Search users"`, `Users 1–3 of 3`, `href="/admin?upage=2#users"`,
+		`href="/admin?before=1-1#audit"`, `href="/admin/audit/export?format=csv"`, `href="/admin/audit/export?format=jsonl"`,
 		`<label for="audit-user">`, `<label for="audit-event">`, `method="get" action="/admin#audit" role="search"`,
 		`<option value="u2" selected>&lt;script&gt;`, `href="/admin#audit">Clear filters</a>`,
 		`<time datetime="2025-01-02T03:04:05Z">`, `Require TFA changed`, `Failed`, `Delivered`, `&lt;script&gt;`,

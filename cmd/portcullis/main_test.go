@@ -1100,3 +1100,52 @@ func TestTenantSecondFactors(t *testing.T) {
 		t.Errorf("a refused command changed the factors: %q", tn.SecondFactors)
 	}
 }
+
+// TestUserDisableEnableDeleteResetPassword: the CLI's user management:
+// disable ends the sessions, enable undoes it, reset-password prints a
+// one-time link (refused for a disabled user), delete removes the user and
+// keeps the audit rows.
+func TestUserDisableEnableDeleteResetPassword(t *testing.T) {
+	env, db := migratedEnv(t)
+	ctx := context.Background()
+	mustRun(t, env, "", "tenant", "create", "--slug", "acme", "--name", "Acme")
+	st := openTestStore(t, db)
+	ada := seedUser(t, st, "acme", "ada@acme.test")
+	a1 := seedSession(t, st, ada)
+
+	if r := mustRun(t, env, "", "user", "disable", "--email", "Ada@acme.test"); strings.TrimSpace(r.stdout) != "disabled ada@acme.test; sessions ended: 1" {
+		t.Errorf("disable printed %q", r.stdout)
+	}
+	if u, _ := st.UserByID(ctx, ada.ID); !u.Disabled || liveSessions(t, st, a1)[0] {
+		t.Error("ada is not disabled, or her session lives")
+	}
+	runFailing(t, env, []cliCase{
+		{"reset-password of a disabled user", []string{"user", "reset-password", "--email", "ada@acme.test"}, exitFailure, "is disabled"},
+		{"unknown user", []string{"user", "delete", "--email", "nobody@acme.test"}, exitFailure, "no user with email nobody@acme.test"},
+		{"no email", []string{"user", "disable"}, exitUsage, "--email is required"},
+	})
+	if r := mustRun(t, env, "", "user", "enable", "--email", "ada@acme.test"); strings.TrimSpace(r.stdout) != "enabled ada@acme.test" {
+		t.Errorf("enable printed %q", r.stdout)
+	}
+	r := mustRun(t, env, "", "user", "reset-password", "--email", "ada@acme.test")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "one-time link for ada@acme.test (until ") || !strings.Contains(lines[1], "/set-password?token=") {
+		t.Fatalf("reset-password printed %q", r.stdout)
+	}
+	_, token, _ := strings.Cut(lines[1], "token=")
+	if _, u, err := st.PasswordLinkFor(ctx, token); err != nil || u.ID != ada.ID {
+		t.Errorf("the printed link: %v", err)
+	}
+	if e := lastAudit(t, st, ada.TenantID, "user.password_reset_link"); strings.Contains(e.Detail, token) || !strings.Contains(e.Detail, `"via":"cli"`) {
+		t.Errorf("audit: %+v", e)
+	}
+	if r := mustRun(t, env, "", "user", "delete", "--email", "ada@acme.test"); strings.TrimSpace(r.stdout) != "deleted ada@acme.test; sessions ended: 0" {
+		t.Errorf("delete printed %q", r.stdout)
+	}
+	if _, err := st.UserByID(ctx, ada.ID); err == nil {
+		t.Error("ada still exists")
+	}
+	if e := lastAudit(t, st, ada.TenantID, "user.deleted"); e.SubjectID != ada.ID {
+		t.Errorf("audit: %+v", e)
+	}
+}

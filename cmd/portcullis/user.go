@@ -25,7 +25,115 @@ func newUserCmd(c *cli) *cobra.Command {
 		newUserResetMFACmd(c),
 		newUserUnlockCmd(c),
 		newUserImportCmd(c),
+		newUserDisableCmd(c, true),
+		newUserDisableCmd(c, false),
+		newUserDeleteCmd(c),
+		newUserResetPasswordCmd(c),
 	)
+}
+
+// newUserDisableCmd is 'user disable' (disable true) or 'user enable'.
+func newUserDisableCmd(c *cli, disable bool) *cobra.Command {
+	var email string
+	cmd := &cobra.Command{
+		Use:     "enable --email EMAIL",
+		Short:   "Let a disabled user sign in again",
+		Long:    `Let a disabled user sign in again. Audited (user.enabled).`,
+		Example: `  portcullis user enable --email ada@acme.test`,
+	}
+	if disable {
+		cmd.Use, cmd.Short, cmd.Example = "disable --email EMAIL", "Stop a user from signing in and end their sessions",
+			`  portcullis user disable --email ada@acme.test`
+		cmd.Long = `Stop a user from signing in: every session of theirs ends (tokens revoked,
+relying apps sent a back-channel logout) and an unused set-password link
+stops working. Their sign-in is answered as a wrong password would be.
+'portcullis user enable' undoes it. Audited (user.disabled).`
+	}
+	cmd.Args = exactArgs(0)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return c.onUser(cmd, email, func(ctx context.Context, st *store.Store, u *store.User) error {
+			ended, err := st.SetUserDisabled(ctx, u.ID, disable, cliActor)
+			if err != nil {
+				return err
+			}
+			if disable {
+				fmt.Fprintf(c.stdout, "disabled %s; sessions ended: %d\n", u.Email, len(ended))
+			} else {
+				fmt.Fprintf(c.stdout, "enabled %s\n", u.Email)
+			}
+			return nil
+		})
+	}
+	cmd.Flags().StringVar(&email, "email", "", "email address of the user (required)")
+	return cmd
+}
+
+func newUserDeleteCmd(c *cli) *cobra.Command {
+	var email string
+	cmd := &cobra.Command{
+		Use:   "delete --email EMAIL",
+		Short: "Delete a user",
+		Long: `Delete a user: every session of theirs ends (tokens revoked, relying apps
+sent a back-channel logout), then the user, their authenticator, recovery
+key and locks are removed. The audit log keeps their events. Audited
+(user.deleted). This cannot be undone.`,
+		Example: `  portcullis user delete --email ada@acme.test`,
+		Args:    exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return c.onUser(cmd, email, func(ctx context.Context, st *store.Store, u *store.User) error {
+				ended, err := st.DeleteUser(ctx, u.ID, cliActor)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "deleted %s; sessions ended: %d\n", u.Email, len(ended))
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&email, "email", "", "email address of the user (required)")
+	return cmd
+}
+
+func newUserResetPasswordCmd(c *cli) *cobra.Command {
+	var email string
+	cmd := &cobra.Command{
+		Use:   "reset-password --email EMAIL",
+		Short: "Print a one-time link for a user to choose a new password",
+		Long: `Print a one-time link (valid 24 hours) for a user to choose a new password.
+Their current password works until the link is used; then every session of
+theirs ends. An earlier link stops working. Audited
+(user.password_reset_link); the link itself is printed once and kept
+nowhere.`,
+		Example: `  portcullis user reset-password --email ada@acme.test`,
+		Args:    exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			addr, err := checkEmail(email)
+			if err != nil {
+				return usageError{err}
+			}
+			st, cfg, err := c.openAdminStore(cmd)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			u, err := userByEmail(cmd.Context(), st, addr)
+			if err != nil {
+				return err
+			}
+			link, err := st.IssueResetLink(cmd.Context(), u.ID, store.ResetLinkLifetime, cliActor)
+			if errors.Is(err, store.ErrInvalidArgument) {
+				return fmt.Errorf("%s is disabled: enable them first ('portcullis user enable --email %s')", u.Email, u.Email)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "one-time link for %s (until %s):\n%s/set-password?token=%s\n",
+				u.Email, link.ExpiresAt.UTC().Format(time.RFC3339), strings.TrimSuffix(cfg.Issuer, "/"), link.Token)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&email, "email", "", "email address of the user (required)")
+	return cmd
 }
 
 func newUserCreateCmd(c *cli) *cobra.Command {

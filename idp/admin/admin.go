@@ -1,6 +1,8 @@
 // Package admin is the tenant admin page (/admin): the tenant's Require TFA policy, its
-// users and their second factor, the audit log and the back-channel logout
-// deliveries. Only a signed-in admin of the tenant sees it; every action is
+// users and their second factor (with user management: create with a
+// one-time set-password link, reset password, disable, enable, delete;
+// users.go), the audit log (pages and downloads; auditlog.go) and the
+// back-channel logout deliveries. Only a signed-in admin of the tenant sees it; every action is
 // a form POST guarded like the other forms, and a user id of another
 // tenant answers as an unknown one (404), so tenants cannot be discovered.
 // The same operations are offered as JSON in api.go; both go through
@@ -15,6 +17,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ory/fosite"
 	"github.com/portcullis-idp/portcullis/idp/browser"
@@ -31,6 +34,8 @@ type Admin struct {
 	Sessions  *browser.Sessions
 	Templates *templates.Templates
 	Pages     *web.Pages
+	// Issuer is the provider's URL, the start of the one-time links.
+	Issuer string
 	// Tokens checks the admin API's bearer tokens (fosite's provider).
 	Tokens interface {
 		IntrospectToken(ctx context.Context, token string, use fosite.TokenUse, session fosite.Session, scope ...string) (fosite.TokenUse, fosite.AccessRequester, error)
@@ -46,6 +51,11 @@ type Store interface {
 	UpdateClient(ctx context.Context, c *store.Client) error
 	ListLogoutDeliveries(ctx context.Context, tenantID string, limit int) ([]store.LogoutDelivery, error)
 	ListUsers(ctx context.Context, tenantID string) ([]store.User, error)
+	SearchUsers(ctx context.Context, p store.UserPage) ([]store.User, int, error)
+	CreateUserWithLink(ctx context.Context, u *store.User, ttl time.Duration, actor store.Actor) (*store.IssuedLink, error)
+	IssueResetLink(ctx context.Context, userID string, ttl time.Duration, actor store.Actor) (*store.IssuedLink, error)
+	SetUserDisabled(ctx context.Context, userID string, disabled bool, actor store.Actor) ([]store.EndedSession, error)
+	DeleteUser(ctx context.Context, userID string, actor store.Actor) ([]store.EndedSession, error)
 	MFAStatus(ctx context.Context, tenantID string) (map[string]store.MFAState, error)
 	ResetUserMFA(ctx context.Context, userID string, actor store.Actor) ([]store.EndedSession, error)
 	RevokeUserSessions(ctx context.Context, userID, keepSessionID string, actor store.Actor) ([]store.EndedSession, error)
@@ -64,18 +74,33 @@ func (a *Admin) Mount(rt *web.Router) {
 		return a.adminAction(h)
 	}
 	rt.Page("GET "+pathAdmin, a.showAdmin)
+	rt.Page("GET "+pathAdminAuditExport, a.adminView(a.exportAudit))
 	rt.Form("POST "+pathAdminRequireTFA, act(a.submitRequireTFA))
+	rt.Form("POST "+pathAdminUsers, act(a.submitCreateUser))
+	rt.Page("GET "+pathAdminUserReset, a.adminView(a.confirmUserAction(pathAdminUserReset)))
 	rt.Form("POST "+pathAdminUserReset, act(a.submitResetUser2FA))
 	rt.Form("POST "+pathAdminUserEnd, act(a.submitEndUserSessions))
 	rt.Form("POST "+pathAdminUserUnlock, act(a.submitUnlockUser))
+	rt.Form("POST "+pathAdminUserPassword, act(a.submitResetPassword))
+	rt.Page("GET "+pathAdminUserDisable, a.adminView(a.confirmUserAction(pathAdminUserDisable)))
+	rt.Form("POST "+pathAdminUserDisable, act(a.submitDisableUser))
+	rt.Form("POST "+pathAdminUserEnable, act(a.submitEnableUser))
+	rt.Page("GET "+pathAdminUserDelete, a.adminView(a.confirmUserAction(pathAdminUserDelete)))
+	rt.Form("POST "+pathAdminUserDelete, act(a.submitDeleteUser))
 	rt.Handle("GET "+pathAdminAPITenant, a.adminAPI(a.apiGetTenant))
 	rt.Handle("PUT "+pathAdminAPIRequireTFA, a.adminAPI(a.apiSetRequireTFA))
 	rt.Handle("POST "+pathAdminAPIRequireTFA, a.adminAPI(a.apiSetRequireTFA))
 	rt.Handle("GET "+pathAdminAPIUsers, a.adminAPI(a.apiListUsers))
+	rt.Handle("POST "+pathAdminAPIUsers, a.adminAPI(a.apiCreateUser))
+	rt.Handle("DELETE "+pathAdminAPIUser, a.adminAPI(a.apiDeleteUser))
+	rt.Handle("POST "+pathAdminAPIUserDisable, a.adminAPI(a.apiDisableUser))
+	rt.Handle("POST "+pathAdminAPIUserEnable, a.adminAPI(a.apiEnableUser))
+	rt.Handle("POST "+pathAdminAPIUserPassword, a.adminAPI(a.apiResetPassword))
 	rt.Handle("POST "+pathAdminAPIUserReset, a.adminAPI(a.apiResetUser2FA))
 	rt.Handle("POST "+pathAdminAPIUserEnd, a.adminAPI(a.apiEndUserSessions))
 	rt.Handle("POST "+pathAdminAPIUserUnlock, a.adminAPI(a.apiUnlockUser))
 	rt.Handle("GET "+pathAdminAPIAudit, a.adminAPI(a.apiListAudit))
+	rt.Handle("GET "+pathAdminAPIAuditExport, a.adminAPI(a.apiExportAudit))
 	rt.Handle("GET "+pathAdminAPILogouts, a.adminAPI(a.apiListLogoutDeliveries))
 	rt.Handle("GET "+pathAdminAPIClients, a.adminAPI(a.apiListClients))
 	rt.Handle("PATCH "+pathAdminAPIClient, a.adminAPI(a.apiUpdateClient))
@@ -121,6 +146,9 @@ var adminNotices = map[string]string{
 	"reset":          "Two-factor authentication was reset; the user sets up a new authenticator at their next sign-in. %s ended.",
 	"ended":          "%s ended.",
 	"unlocked":       "The user's locks were cleared: they can sign in again from every address.",
+	"disabled":       "The user was disabled and cannot sign in. %s ended.",
+	"enabled":        "The user was enabled and can sign in again.",
+	"deleted":        "The user was deleted. %s ended.",
 }
 
 func adminNotice(q url.Values) string {

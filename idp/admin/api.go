@@ -31,25 +31,36 @@ import (
 //
 //	GET       /admin/api/tenant                     policy and counts
 //	PUT|POST  /admin/api/tenant/require-tfa         {"require_tfa":bool,"clear_sessions":bool}
-//	GET       /admin/api/users                      users and their second factor
+//	GET       /admin/api/users?q=&offset=&limit=    users and their second factor (search, pages)
+//	POST      /admin/api/users                      {"email","name","admin"}: create, with a one-time link
+//	DELETE    /admin/api/users/{id}                 end the user's sessions and delete them
+//	POST      /admin/api/users/{id}/disable         end the user's sessions; no sign-in until enabled
+//	POST      /admin/api/users/{id}/enable          let a disabled user sign in again
+//	POST      /admin/api/users/{id}/reset-password  a new one-time link to choose a password
 //	POST      /admin/api/users/{id}/reset-2fa       remove authenticator and recovery key, end sessions
 //	POST      /admin/api/users/{id}/end-sessions    end the user's sessions
-//	GET       /admin/api/audit?user=&event=&limit=  audit log, newest first
+//	POST      /admin/api/users/{id}/unlock          clear the user's password and code locks
+//	GET       /admin/api/audit?user=&event=&limit=&before=&after=  audit log, newest first, in pages
+//	GET       /admin/api/audit/export?format=csv|jsonl&user=&event=  the whole (filtered) log, streamed
 //	GET       /admin/api/logout-deliveries?limit=   back-channel logout deliveries, newest first
 //	GET       /admin/api/clients                    the clients bound to the organisation
 //	PATCH     /admin/api/clients/{id}               {"introspect":[...],"web_origins":[...]}: change a client's settings
 const (
-	pathAdminAPIClients    = "/admin/api/clients"
-	pathAdminAPIClient     = "/admin/api/clients/{id}"
-	pathAdminAPITenant     = "/admin/api/tenant"
-	pathAdminAPIRequireTFA = "/admin/api/tenant/require-tfa"
-	pathAdminAPIUsers      = "/admin/api/users"
-	pathAdminAPIUserReset  = "/admin/api/users/{id}/reset-2fa"
-	pathAdminAPIUserEnd    = "/admin/api/users/{id}/end-sessions"
-	pathAdminAPIUserUnlock = "/admin/api/users/{id}/unlock"
-	pathAdminAPIAudit      = "/admin/api/audit"
-	pathAdminAPILogouts    = "/admin/api/logout-deliveries"
-	maxAdminAPILimit       = 500
+	pathAdminAPIClients      = "/admin/api/clients"
+	pathAdminAPIClient       = "/admin/api/clients/{id}"
+	pathAdminAPITenant       = "/admin/api/tenant"
+	pathAdminAPIRequireTFA   = "/admin/api/tenant/require-tfa"
+	pathAdminAPIUsers        = "/admin/api/users"
+	pathAdminAPIUser         = "/admin/api/users/{id}"
+	pathAdminAPIUserDisable  = "/admin/api/users/{id}/disable"
+	pathAdminAPIUserEnable   = "/admin/api/users/{id}/enable"
+	pathAdminAPIUserPassword = "/admin/api/users/{id}/reset-password"
+	pathAdminAPIUserReset    = "/admin/api/users/{id}/reset-2fa"
+	pathAdminAPIUserEnd      = "/admin/api/users/{id}/end-sessions"
+	pathAdminAPIUserUnlock   = "/admin/api/users/{id}/unlock"
+	pathAdminAPIAudit        = "/admin/api/audit"
+	pathAdminAPILogouts      = "/admin/api/logout-deliveries"
+	maxAdminAPILimit         = 500
 )
 
 // apiError is what an admin API handler returns to answer with a JSON

@@ -2,10 +2,11 @@ package admin
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
+	"time"
 
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/idp/web"
@@ -72,21 +73,165 @@ func (a *Admin) apiSetRequireTFA(w http.ResponseWriter, r *http.Request, c *admi
 	return nil
 }
 
+// apiListUsers is GET /admin/api/users?q=&offset=&limit=: one page of the
+// organisation's users (by email) matching q, a substring of the email
+// or name in any case; next_offset is there when more follow.
 func (a *Admin) apiListUsers(w http.ResponseWriter, r *http.Request, c *adminCaller) error {
-	ov, err := a.adminOverview(r.Context(), c.User.TenantID)
+	ctx := r.Context()
+	q, err := queryParams(r)
 	if err != nil {
 		return err
 	}
-	out := make([]apiUser, 0, len(ov.users))
-	for _, u := range ov.users {
-		st := ov.mfa[u.ID]
-		out = append(out, apiUser{
-			ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, Disabled: u.Disabled,
-			MFA: mfaStateName(st), MFAActive: st.Active, LockedUntil: utcPtr(st.LockedUntil),
-			PasswordLocks: apiLocks(ov.passwordLocks[u.ID]), LastLoginAt: utcPtr(u.LastLoginAt),
-		})
+	limit, err := apiLimit(q, adminAuditLimit)
+	if err != nil {
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"users": out})
+	offset := 0
+	if v := q["offset"]; v != "" {
+		if offset, err = strconv.Atoi(v); err != nil || offset < 0 || offset > 100_000_000 {
+			return apiBadRequest("offset must be a whole number, 0 or more.")
+		}
+	}
+	if len(q["q"]) > 4*maxNameLength {
+		return apiBadRequest("q is too long.")
+	}
+	ov, err := a.adminOverview(ctx, c.User.TenantID)
+	if err != nil {
+		return err
+	}
+	users, total, err := a.Store.SearchUsers(ctx, store.UserPage{TenantID: c.User.TenantID, Search: q["q"], Offset: offset, Limit: limit})
+	if err != nil {
+		return err
+	}
+	out := make([]apiUser, 0, len(users))
+	for _, u := range users {
+		out = append(out, toAPIUser(&u, ov))
+	}
+	resp := map[string]any{"users": out, "total": total}
+	if offset+len(users) < total {
+		resp["next_offset"] = offset + len(users)
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func toAPIUser(u *store.User, ov *adminOverviewData) apiUser {
+	st := ov.mfa[u.ID]
+	return apiUser{
+		ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, Disabled: u.Disabled,
+		MFA: mfaStateName(st), MFAActive: st.Active, LockedUntil: utcPtr(st.LockedUntil),
+		PasswordLocks: apiLocks(ov.passwordLocks[u.ID]), LastLoginAt: utcPtr(u.LastLoginAt),
+	}
+}
+
+// apiLink is a one-time set-password link in an API answer: shown once.
+type apiLink struct {
+	UserID          string    `json:"user_id"`
+	SetPasswordLink string    `json:"set_password_link"`
+	LinkExpiresAt   time.Time `json:"link_expires_at"`
+}
+
+// apiCreateUser is POST /admin/api/users {"email","name","admin"}: 201
+// with the user and the one-time link to choose a password.
+func (a *Admin) apiCreateUser(w http.ResponseWriter, r *http.Request, c *adminCaller) error {
+	var body struct {
+		Email *string `json:"email"`
+		Name  string  `json:"name"`
+		Admin bool    `json:"admin"`
+	}
+	if err := decodeJSON(r, &body, false); err != nil {
+		return err
+	}
+	if body.Email == nil {
+		return apiBadRequest("email is required.")
+	}
+	u, link, err := a.adminCreateUser(r, c.User, *body.Email, body.Name, body.Admin, viaAdminAPI)
+	if err != nil {
+		msg, status := createUserProblem(err)
+		switch status {
+		case 0:
+			return err
+		case http.StatusConflict:
+			return &apiError{Status: status, Code: "conflict", Desc: msg}
+		}
+		return apiBadRequest(msg)
+	}
+	writeJSON(w, http.StatusCreated, struct {
+		User apiUser `json:"user"`
+		apiLink
+	}{apiUser{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, MFA: templates.AdminMFANotEnrolled, PasswordLocks: []apiLock{}},
+		apiLink{u.ID, a.linkURL(link.Token), link.ExpiresAt.UTC()}})
+	return nil
+}
+
+var errAPISelf = &apiError{Status: http.StatusConflict, Code: "conflict",
+	Desc: "You cannot disable or delete your own account. Ask another administrator."}
+
+func (a *Admin) apiSetDisabled(w http.ResponseWriter, r *http.Request, c *adminCaller, disabled bool) error {
+	target, err := a.apiTargetUser(r, c)
+	if err != nil {
+		return err
+	}
+	ended, err := a.adminSetDisabled(r, c.User, target, disabled, viaAdminAPI)
+	if errors.Is(err, errSelf) {
+		return errAPISelf
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, struct {
+		UserID        string `json:"user_id"`
+		Disabled      bool   `json:"disabled"`
+		SessionsEnded int    `json:"sessions_ended"`
+	}{target.ID, disabled, len(ended)})
+	return nil
+}
+
+func (a *Admin) apiDisableUser(w http.ResponseWriter, r *http.Request, c *adminCaller) error {
+	return a.apiSetDisabled(w, r, c, true)
+}
+
+func (a *Admin) apiEnableUser(w http.ResponseWriter, r *http.Request, c *adminCaller) error {
+	return a.apiSetDisabled(w, r, c, false)
+}
+
+// apiDeleteUser is DELETE /admin/api/users/{id}.
+func (a *Admin) apiDeleteUser(w http.ResponseWriter, r *http.Request, c *adminCaller) error {
+	target, err := a.apiTargetUser(r, c)
+	if err != nil {
+		return err
+	}
+	ended, err := a.adminDeleteUser(r, c.User, target, viaAdminAPI)
+	if errors.Is(err, errSelf) {
+		return errAPISelf
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, struct {
+		UserID        string `json:"user_id"`
+		Deleted       bool   `json:"deleted"`
+		SessionsEnded int    `json:"sessions_ended"`
+	}{target.ID, true, len(ended)})
+	return nil
+}
+
+// apiResetPassword is POST /admin/api/users/{id}/reset-password: a new
+// one-time link (earlier ones stop working; the current password works
+// until it is used).
+func (a *Admin) apiResetPassword(w http.ResponseWriter, r *http.Request, c *adminCaller) error {
+	target, err := a.apiTargetUser(r, c)
+	if err != nil {
+		return err
+	}
+	link, err := a.adminResetPassword(r, c.User, target, viaAdminAPI)
+	if errors.Is(err, store.ErrInvalidArgument) {
+		return &apiError{Status: http.StatusConflict, Code: "conflict", Desc: errAdminUserDisabled.Msg}
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, apiLink{target.ID, a.linkURL(link.Token), link.ExpiresAt.UTC()})
 	return nil
 }
 
@@ -149,41 +294,42 @@ func (a *Admin) apiUnlockUser(w http.ResponseWriter, r *http.Request, c *adminCa
 	return nil
 }
 
+// apiListAudit is GET /admin/api/audit: a page of the log, newest
+// first; "older" and "newer" are the cursors of the neighbouring pages,
+// to pass as before= and after=.
 func (a *Admin) apiListAudit(w http.ResponseWriter, r *http.Request, c *adminCaller) error {
 	ctx := r.Context()
 	q, err := queryParams(r)
 	if err != nil {
 		return err
 	}
-	f, err := a.auditFilter(ctx, c.User.TenantID, q["user"], q["event"])
-	if errors.Is(err, errAdminUserNotFound) {
-		return errAPIUserNotFound
-	}
-	if he, ok := errors.AsType[*web.Error](err); ok {
-		return apiBadRequest(he.Msg)
-	}
+	f, err := a.apiAuditFilter(ctx, c, q)
 	if err != nil {
 		return err
 	}
 	if f.Limit, err = apiLimit(q, adminAuditLimit); err != nil {
 		return err
 	}
-	events, err := a.Store.ListAudit(ctx, f)
+	if f.Before, f.After, err = auditCursors(q["before"], q["after"]); err != nil {
+		return apiBadRequest(err.(*web.Error).Msg)
+	}
+	events, err := a.Store.ListAudit(ctx, auditPeek(f))
 	if err != nil {
 		return err
 	}
+	events, older, newer := auditPage(f, events)
 	out := make([]apiAuditEvent, 0, len(events))
 	for _, e := range events {
-		detail := json.RawMessage(e.Detail)
-		if !json.Valid(detail) {
-			detail, _ = json.Marshal(e.Detail)
-		}
-		out = append(out, apiAuditEvent{
-			ID: e.ID, Time: e.CreatedAt.UTC(), Event: e.Event, ActorID: e.ActorID, SubjectID: e.SubjectID,
-			Detail: detail, IP: e.IP, UserAgent: e.UserAgent,
-		})
+		out = append(out, toAPIAuditEvent(e))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": out})
+	resp := map[string]any{"events": out}
+	if older != "" {
+		resp["older"] = older
+	}
+	if newer != "" {
+		resp["newer"] = newer
+	}
+	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
 

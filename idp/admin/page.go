@@ -33,7 +33,7 @@ func (a *Admin) showAdmin(w http.ResponseWriter, r *http.Request) error {
 		}
 		return a.Gate.Start(w, r, flow.StageCode, flow.AccountForm(pathAdmin, ""), si)
 	}
-	return a.renderAdmin(w, r, si, adminNotice(r.URL.Query()), "", "", http.StatusOK)
+	return a.renderAdminWith(w, r, si, adminRender{notice: adminNotice(r.URL.Query()), status: http.StatusOK})
 }
 
 // adminNeedsCode reports whether an admin must pass a code before
@@ -77,6 +77,9 @@ func (a *Admin) submitRequireTFA(w http.ResponseWriter, r *http.Request, si *bro
 			return a.renderAdmin(w, r, si, "", msgChooseOption, templates.AdminFormRequireTFA, http.StatusBadRequest)
 		}
 	case "off":
+		if !confirmed(r) {
+			return a.confirmTurnOff(w, r, si)
+		}
 	default:
 		return web.BadRequest("The form did not say whether to turn Require TFA on or off.")
 	}
@@ -100,12 +103,12 @@ func (a *Admin) submitRequireTFA(w http.ResponseWriter, r *http.Request, si *bro
 
 // submitResetUser2FA is POST /admin/users/{id}/reset-2fa.
 func (a *Admin) submitResetUser2FA(w http.ResponseWriter, r *http.Request, si *browser.SignedIn) error {
-	target, err := a.tenantUser(r.Context(), si.User.TenantID, r.PathValue("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		return errAdminUserNotFound
-	}
+	target, err := a.pageTarget(r, si)
 	if err != nil {
 		return err
+	}
+	if !confirmed(r) {
+		return a.confirmUserAction(pathAdminUserReset)(w, r, si)
 	}
 	ended, err := a.adminResetUser2FA(r, si.User, target, viaAdminPage)
 	if err != nil {
@@ -155,6 +158,20 @@ func (a *Admin) submitUnlockUser(w http.ResponseWriter, r *http.Request, si *bro
 }
 
 func (a *Admin) renderAdmin(w http.ResponseWriter, r *http.Request, si *browser.SignedIn, notice, errMsg, errFor string, status int) error {
+	return a.renderAdminWith(w, r, si, adminRender{notice: notice, errMsg: errMsg, errFor: errFor, status: status})
+}
+
+// adminRender is what a rendering of the admin page says besides the
+// state of the tenant: a notice or an error (for which form), the status,
+// and the new user form as typed.
+type adminRender struct {
+	notice, errMsg, errFor  string
+	status                  int
+	createEmail, createName string
+	createAdmin             bool
+}
+
+func (a *Admin) renderAdminWith(w http.ResponseWriter, r *http.Request, si *browser.SignedIn, ar adminRender) error {
 	ctx := r.Context()
 	admin := si.User
 	tenant, err := a.Store.TenantByID(ctx, admin.TenantID)
@@ -165,11 +182,23 @@ func (a *Admin) renderAdmin(w http.ResponseWriter, r *http.Request, si *browser.
 	if err != nil {
 		return err
 	}
-	filter, err := a.auditFilter(ctx, tenant.ID, r.URL.Query().Get("user"), r.URL.Query().Get("event"))
+	q := r.URL.Query()
+	filter, err := a.auditFilter(ctx, tenant.ID, q.Get("user"), q.Get("event"))
 	if err != nil {
 		return err
 	}
-	events, err := a.Store.ListAudit(ctx, filter)
+	if filter.Before, filter.After, err = auditCursors(q.Get("before"), q.Get("after")); err != nil {
+		return err
+	}
+	events, err := a.Store.ListAudit(ctx, auditPeek(filter))
+	if err != nil {
+		return err
+	}
+	uq, err := parseUsersQuery(q)
+	if err != nil {
+		return err
+	}
+	users, matching, err := a.searchUsers(ctx, tenant.ID, uq)
 	if err != nil {
 		return err
 	}
@@ -184,21 +213,33 @@ func (a *Admin) renderAdmin(w http.ResponseWriter, r *http.Request, si *browser.
 		AdminTFAActive:   ov.mfa[admin.ID].Active,
 		EnrollURL:        "/account",
 		RequireTFAAction: pathAdminRequireTFA,
-		Notice:           notice,
-		Error:            errMsg,
-		ErrorFor:         errFor,
+		Notice:           ar.notice,
+		Error:            ar.errMsg,
+		ErrorFor:         ar.errFor,
 		UserCount:        len(ov.users),
 		ActiveCount:      ov.active,
 		ToEnrollCount:    ov.toEnroll,
 		LockedCount:      ov.locked,
+		CreateUserAction: pathAdminUsers,
+		CreateEmail:      ar.createEmail,
+		CreateName:       ar.createName,
+		CreateAdmin:      ar.createAdmin,
+		UserSearchAction: pathAdmin,
+		UserSearch:       uq.search,
 		AuditAction:      pathAdmin,
 		AuditFiltered:    filter.SubjectID != "" || filter.Event != "",
 		AuditClearURL:    pathAdmin + "#audit",
 	}
+	page.UsersShown, page.UsersPrevURL, page.UsersNextURL = usersPager(q, uq, len(users), matching)
+	events, page.AuditNewerURL, page.AuditOlderURL = auditPager(q, filter, events)
+	page.AuditCSVURL, page.AuditJSONURL = exportURLs(pathAdminAuditExport, filter)
 
 	emails := make(map[string]string, len(ov.users))
 	for _, u := range ov.users {
 		emails[u.ID] = u.Email
+		page.AuditUsers = append(page.AuditUsers, templates.AdminOption{Value: u.ID, Label: u.Email, Selected: u.ID == filter.SubjectID})
+	}
+	for _, u := range users {
 		id := url.PathEscape(u.ID)
 		row := templates.AdminUserRow{
 			ID: u.ID, Email: u.Email, Name: u.Name, Admin: u.IsAdmin(), Disabled: u.Disabled,
@@ -216,14 +257,20 @@ func (a *Admin) renderAdmin(w http.ResponseWriter, r *http.Request, si *browser.
 		if !row.You {
 			// An admin manages their own factor and sessions on the
 			// account page.
-			row.ResetAction = strings.Replace(pathAdminUserReset, "{id}", id, 1)
 			row.EndAction = strings.Replace(pathAdminUserEnd, "{id}", id, 1)
 			if row.LockedUntil != "" || len(row.PasswordLocks) > 0 {
 				row.UnlockAction = strings.Replace(pathAdminUserUnlock, "{id}", id, 1)
 			}
+			row.DeleteURL = pathFor(pathAdminUserDelete, u.ID)
+			if u.Disabled {
+				row.EnableAction = pathFor(pathAdminUserEnable, u.ID)
+			} else {
+				row.ResetURL = pathFor(pathAdminUserReset, u.ID)
+				row.PasswordAction = pathFor(pathAdminUserPassword, u.ID)
+				row.DisableURL = pathFor(pathAdminUserDisable, u.ID)
+			}
 		}
 		page.Users = append(page.Users, row)
-		page.AuditUsers = append(page.AuditUsers, templates.AdminOption{Value: u.ID, Label: u.Email, Selected: u.ID == filter.SubjectID})
 	}
 
 	for _, ev := range audit.All() {
@@ -232,7 +279,7 @@ func (a *Admin) renderAdmin(w http.ResponseWriter, r *http.Request, si *browser.
 
 	for _, e := range events {
 		row := templates.AdminAuditRow{
-			Time: web.FormatTime(e.CreatedAt), TimeISO: e.CreatedAt.UTC().Format(time.RFC3339),
+			Time: e.CreatedAt.UTC().Format(auditTimeFormat), TimeISO: e.CreatedAt.UTC().Format(time.RFC3339),
 			Event: string(e.Event), Label: audit.Label(e.Event),
 			Subject: auditParty(e.SubjectID, tenant, emails),
 			Details: auditDetails(e.Detail),
@@ -273,6 +320,6 @@ func (a *Admin) renderAdmin(w http.ResponseWriter, r *http.Request, si *browser.
 	}
 
 	web.PageHeaders(w, "")
-	w.WriteHeader(status)
+	w.WriteHeader(ar.status)
 	return a.Templates.Admin(w, page)
 }

@@ -49,6 +49,15 @@ const (
 	MFAReset           Event = "mfa.reset"
 	SessionsRevoked    Event = "sessions.revoked"
 	UserUnlocked       Event = "user.unlocked"
+
+	// User management (admin page, admin API and CLI).
+	UserCreated           Event = "user.created"
+	UserDisabled          Event = "user.disabled"
+	UserEnabled           Event = "user.enabled"
+	UserDeleted           Event = "user.deleted"
+	UserPasswordResetLink Event = "user.password_reset_link"
+	// The user chose a password through a one-time link.
+	PasswordSetByLink Event = "password.set_by_link"
 )
 
 // Party says who an event's actor or subject is.
@@ -152,6 +161,24 @@ var catalogue = []Spec{
 		Detail: []string{"sessions_ended", "via"}},
 	{Event: UserUnlocked, Label: "Locks cleared", Actor: PartyAdmin, Subject: PartyUser,
 		Detail: []string{"password_locks", "code_lock", "via"}},
+
+	// expires_at is when the one-time set-password link ends (never the
+	// link itself).
+	{Event: UserCreated, Label: "User created", Actor: PartyAdmin, Subject: PartyUser,
+		Detail: []string{"email", "admin", "expires_at", "via"}},
+	{Event: UserDisabled, Label: "User disabled", Actor: PartyAdmin, Subject: PartyUser,
+		Detail: []string{"sessions_ended", "via"}},
+	{Event: UserEnabled, Label: "User enabled", Actor: PartyAdmin, Subject: PartyUser,
+		Detail: []string{"via"}},
+	// email keeps the deleted user's address readable in the log.
+	{Event: UserDeleted, Label: "User deleted", Actor: PartyAdmin, Subject: PartyUser,
+		Detail: []string{"email", "sessions_ended", "via"}},
+	{Event: UserPasswordResetLink, Label: "Password reset link issued", Actor: PartyAdmin, Subject: PartyUser,
+		Detail: []string{"expires_at", "via"}},
+	// purpose is "new_user" or "reset"; sessions_ended counts the user's
+	// sessions, which end with it.
+	{Event: PasswordSetByLink, Label: "Password set with a one-time link", Actor: PartyUser, Subject: PartyUser,
+		Detail: []string{"purpose", "sessions_ended"}},
 }
 
 // All returns every event, grouped by what the user or admin was doing:

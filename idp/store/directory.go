@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -448,9 +450,41 @@ type AuditFilter struct {
 	SubjectID string
 	Event     audit.Event
 	Limit     int
+	// Before and After page through the log by (created_at, id): only
+	// events older than Before, or newer than After (at most one is set).
+	// The page is newest first either way.
+	Before, After *AuditCursor
 }
 
-// ListAudit returns events newest first.
+// AuditCursor is the place of an event in the log: its time and id, the
+// key ListAudit orders by.
+type AuditCursor struct {
+	At time.Time
+	ID int64
+}
+
+// CursorOf is the place of e in the log.
+func CursorOf(e *AuditEvent) *AuditCursor { return &AuditCursor{At: e.CreatedAt.UTC(), ID: e.ID} }
+
+// String is the cursor as a query parameter: the time in Unix
+// nanoseconds, a dash, the id.
+func (c *AuditCursor) String() string {
+	return strconv.FormatInt(c.At.UnixNano(), 10) + "-" + strconv.FormatInt(c.ID, 10)
+}
+
+// ParseAuditCursor reads what AuditCursor.String wrote.
+func ParseAuditCursor(v string) (*AuditCursor, error) {
+	at, id, ok := strings.Cut(v, "-")
+	ns, err1 := strconv.ParseInt(at, 10, 64)
+	n, err2 := strconv.ParseInt(id, 10, 64)
+	if !ok || err1 != nil || err2 != nil || ns < 0 || n < 0 {
+		return nil, fmt.Errorf("%w: not a position in the audit log", ErrInvalidArgument)
+	}
+	return &AuditCursor{At: time.Unix(0, ns).UTC(), ID: n}, nil
+}
+
+// ListAudit returns events newest first (by time, then id), at most
+// Limit (1 to 1000; 100 otherwise).
 func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
 	q := s.conn(ctx).Where("tenant_id = ?", f.TenantID)
 	if f.SubjectID != "" {
@@ -460,11 +494,25 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, err
 		q = q.Where("event = ?", f.Event)
 	}
 	limit := f.Limit
-	if limit <= 0 || limit > 500 {
+	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
+	order := "created_at DESC, id DESC"
+	switch {
+	case f.Before != nil:
+		q = q.Where("(created_at < ? OR (created_at = ? AND id < ?))", f.Before.At, f.Before.At, f.Before.ID)
+	case f.After != nil:
+		q = q.Where("(created_at > ? OR (created_at = ? AND id > ?))", f.After.At, f.After.At, f.After.ID)
+		order = "created_at, id"
+	}
 	var es []AuditEvent
-	return es, q.Order("created_at DESC, id DESC").Limit(limit).Find(&es).Error
+	if err := q.Order(order).Limit(limit).Find(&es).Error; err != nil {
+		return nil, err
+	}
+	if f.After != nil {
+		slices.Reverse(es)
+	}
+	return es, nil
 }
 
 // CheckWebOrigin says what is wrong with a client's web origin, or nil:

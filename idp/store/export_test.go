@@ -22,5 +22,6 @@ func Models() []any {
 		&LogoutDelivery{},
 		&SignInCounter{},
 		&WebAuthnCredential{},
+		&PasswordLink{},
 	}
 }
