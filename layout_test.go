@@ -33,7 +33,7 @@ var mayImport = map[string][]string{
 		"idp/store", "idp/web", "mfa", "templates"},
 	"idp/account": {"idp/audit", "idp/browser", "idp/claims", "idp/credentials", "idp/flow", "idp/secrets",
 		"idp/signin", "idp/store", "idp/web", "mfa", "templates"},
-	"idp/admin": {"idp/audit", "idp/browser", "idp/claims", "idp/flow", "idp/signin", "idp/store",
+	"idp/admin": {"idp/audit", "idp/browser", "idp/claims", "idp/credentials", "idp/flow", "idp/signin", "idp/store",
 		"idp/web", "templates"},
 	"idp/passwordlink": {"idp/browser", "idp/secrets", "idp/store", "idp/web", "templates"},
 	"idp/logout": {"idp/audit", "idp/browser", "idp/flow", "idp/secrets", "idp/signin", "idp/signing",

@@ -66,6 +66,12 @@ var routeTable = map[string][]string{
 		"POST /account/verify",
 		"POST /account/passkeys/add",
 		"POST /account/factors/remove",
+		"POST /admin/second-factors",
+		"POST /admin/enrollment-deadline",
+		"POST /admin/passwordless",
+		"PUT /admin/api/tenant/second-factors",
+		"PUT /admin/api/tenant/enrollment-deadline",
+		"PUT /admin/api/tenant/passwordless",
 	},
 	"idp/admin": {
 		"GET /admin",

@@ -260,7 +260,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		s.oauth,
 		&signin.Pages{Store: st, Flows: flows, Sessions: sess, Credentials: s.creds, Passkeys: passkeys, Templates: o.Templates},
 		&account.Page{Store: st, Gate: gate, Sessions: sess, Credentials: s.creds, Passkeys: passkeys, Templates: o.Templates},
-		&admin.Admin{Store: st, Gate: gate, Sessions: sess, Templates: o.Templates, Pages: s.pages, Tokens: provider, Issuer: o.Issuer},
+		&admin.Admin{Store: st, Gate: gate, Sessions: sess, Templates: o.Templates, Pages: s.pages, Tokens: provider, Issuer: o.Issuer, Passkeys: passkeys},
 		&logout.Logout{Store: st, Flows: flows, Sessions: sess, Gate: gate, Keys: s.keys, Templates: o.Templates, Issuer: o.Issuer},
 		&passwordlink.Page{Store: st, Sessions: sess, Templates: o.Templates, Hash: s.creds.HashPassword},
 	}

@@ -615,7 +615,9 @@ func (t *Templates) DemoClaims(w io.Writer, p DemoClaimsPage) error {
 const (
 	AdminFormRequireTFA  = "require_tfa"  // the Require TFA form (no option chosen)
 	AdminFormEnrollFirst = "enroll_first" // turning Require TFA on without 2FA of one's own
-	AdminFormCreateUser  = "create_user"  // the new user form (a bad or taken email)
+	AdminFormFactors     = "second_factors"
+	AdminFormDeadline    = "enrollment_deadline"
+	AdminFormCreateUser  = "create_user" // the new user form (a bad or taken email)
 )
 
 // Second-factor states of AdminUserRow.MFA.
@@ -641,6 +643,7 @@ type AdminUserRow struct {
 	Disabled      bool
 	You           bool     // the signed-in admin
 	MFA           string   // AdminMFAActive, AdminMFANotEnrolled or AdminMFALocked
+	Factors       string   // "App · 2 passkeys"; "" when none
 	LockedUntil   string   // when MFA is AdminMFALocked
 	PasswordLocks []string // one note per address password entry is locked for
 	LastSignIn    string   // empty: never signed in
@@ -696,14 +699,24 @@ type AdminPage struct {
 	AdminTFAActive   bool   // the signed-in admin has an active authenticator
 	EnrollURL        string // where the admin sets up their own 2FA (the account page)
 	RequireTFAAction string // POST URL of the policy form
-	Notice           string // success message (role="status")
-	Error            string // error message (role="alert")
-	ErrorFor         string // optional: AdminFormRequireTFA or AdminFormEnrollFirst
-	UserCount        int
-	ActiveCount      int // users with an active authenticator
-	ToEnrollCount    int // users (not disabled) without one
-	LockedCount      int
-	Users            []AdminUserRow
+	// The second-factor policy: allowed factors ("any", "totp",
+	// "webauthn"), the enrollment deadline (YYYY-MM-DD, "" for none) and
+	// passwordless sign-in, with their forms' POST URLs.
+	SecondFactors      string
+	Deadline           string
+	Passwordless       bool
+	PasskeysAvailable  bool // the issuer is reached by a domain name
+	FactorsAction      string
+	DeadlineAction     string
+	PasswordlessAction string
+	Notice             string // success message (role="status")
+	Error              string // error message (role="alert")
+	ErrorFor           string // optional: AdminFormRequireTFA or AdminFormEnrollFirst
+	UserCount          int
+	ActiveCount        int // users with an active authenticator
+	ToEnrollCount      int // users (not disabled) without one
+	LockedCount        int
+	Users              []AdminUserRow
 	// The new user form: its POST URL and, after an error, what was typed.
 	CreateUserAction string
 	CreateEmail      string

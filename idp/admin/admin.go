@@ -21,6 +21,7 @@ import (
 
 	"github.com/ory/fosite"
 	"github.com/portcullis-idp/portcullis/idp/browser"
+	"github.com/portcullis-idp/portcullis/idp/credentials"
 	"github.com/portcullis-idp/portcullis/idp/signin"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/idp/web"
@@ -36,6 +37,9 @@ type Admin struct {
 	Pages     *web.Pages
 	// Issuer is the provider's URL, the start of the one-time links.
 	Issuer string
+	// Passkeys says whether passkeys can be used here (the policy form
+	// says so when they cannot).
+	Passkeys *credentials.Passkeys
 	// Tokens checks the admin API's bearer tokens (fosite's provider).
 	Tokens interface {
 		IntrospectToken(ctx context.Context, token string, use fosite.TokenUse, session fosite.Session, scope ...string) (fosite.TokenUse, fosite.AccessRequester, error)
@@ -64,6 +68,10 @@ type Store interface {
 	TenantPasswordLocks(ctx context.Context, tenantID string) (map[string][]store.SignInCounter, error)
 	Unlock(ctx context.Context, userID string, actor store.Actor) (*store.UserLocks, error)
 	UserByID(ctx context.Context, id string) (*store.User, error)
+	SecondFactorsOf(ctx context.Context, userID string) (store.SecondFactors, error)
+	SetSecondFactors(ctx context.Context, tenantID, factors string, clearSessions bool, keepSessionID string, actor store.Actor) ([]store.EndedSession, error)
+	SetEnrollmentDeadline(ctx context.Context, tenantID string, deadline *time.Time, actor store.Actor) error
+	SetPasswordless(ctx context.Context, tenantID string, on bool, actor store.Actor) error
 }
 
 // Mount adds the admin page and API to the route table. The API
@@ -76,6 +84,9 @@ func (a *Admin) Mount(rt *web.Router) {
 	rt.Page("GET "+pathAdmin, a.showAdmin)
 	rt.Page("GET "+pathAdminAuditExport, a.adminView(a.exportAudit))
 	rt.Form("POST "+pathAdminRequireTFA, act(a.submitRequireTFA))
+	rt.Form("POST "+pathAdminFactors, act(a.submitSecondFactors))
+	rt.Form("POST "+pathAdminDeadline, act(a.submitEnrollmentDeadline))
+	rt.Form("POST "+pathAdminPasswordless, act(a.submitPasswordless))
 	rt.Form("POST "+pathAdminUsers, act(a.submitCreateUser))
 	rt.Page("GET "+pathAdminUserReset, a.adminView(a.confirmUserAction(pathAdminUserReset)))
 	rt.Form("POST "+pathAdminUserReset, act(a.submitResetUser2FA))
@@ -90,6 +101,9 @@ func (a *Admin) Mount(rt *web.Router) {
 	rt.Handle("GET "+pathAdminAPITenant, a.adminAPI(a.apiGetTenant))
 	rt.Handle("PUT "+pathAdminAPIRequireTFA, a.adminAPI(a.apiSetRequireTFA))
 	rt.Handle("POST "+pathAdminAPIRequireTFA, a.adminAPI(a.apiSetRequireTFA))
+	rt.Handle("PUT "+pathAdminAPIFactors, a.adminAPI(a.apiSetSecondFactors))
+	rt.Handle("PUT "+pathAdminAPIDeadline, a.adminAPI(a.apiSetEnrollmentDeadline))
+	rt.Handle("PUT "+pathAdminAPIPasswordless, a.adminAPI(a.apiSetPasswordless))
 	rt.Handle("GET "+pathAdminAPIUsers, a.adminAPI(a.apiListUsers))
 	rt.Handle("POST "+pathAdminAPIUsers, a.adminAPI(a.apiCreateUser))
 	rt.Handle("DELETE "+pathAdminAPIUser, a.adminAPI(a.apiDeleteUser))
@@ -140,15 +154,22 @@ var errAdminNeeds2FA = errors.New("the acting admin has no active authenticator"
 // adminNotices are the confirmations shown after a redirect back to the
 // admin page (?done=...&n=...); fixed texts, so the query cannot inject any.
 var adminNotices = map[string]string{
-	"tfa_on_cleared": "Require TFA is on. %s ended; everyone without an authenticator sets one up at their next sign-in.",
-	"tfa_on_kept":    "Require TFA is on. Sessions stay signed in until they end; users without an authenticator set one up at their next sign-in.",
-	"tfa_off":        "Require TFA is off. Users without an authenticator sign in with their password alone.",
-	"reset":          "Two-factor authentication was reset; the user sets up a new authenticator at their next sign-in. %s ended.",
-	"ended":          "%s ended.",
-	"unlocked":       "The user's locks were cleared: they can sign in again from every address.",
-	"disabled":       "The user was disabled and cannot sign in. %s ended.",
-	"enabled":        "The user was enabled and can sign in again.",
-	"deleted":        "The user was deleted. %s ended.",
+	"tfa_on_cleared":   "Require TFA is on. %s ended; everyone without an authenticator sets one up at their next sign-in.",
+	"tfa_on_kept":      "Require TFA is on. Sessions stay signed in until they end; users without an authenticator set one up at their next sign-in.",
+	"tfa_off":          "Require TFA is off. Users without an authenticator sign in with their password alone.",
+	"reset":            "Two-factor authentication was reset; the user sets up a new authenticator at their next sign-in. %s ended.",
+	"ended":            "%s ended.",
+	"unlocked":         "The user's locks were cleared: they can sign in again from every address.",
+	"disabled":         "The user was disabled and cannot sign in. %s ended.",
+	"enabled":          "The user was enabled and can sign in again.",
+	"deleted":          "The user was deleted. %s ended.",
+	"factors_any":      "Users may use an authenticator app or a passkey.",
+	"factors_totp":     "Users may use authenticator apps only; passkeys no longer count.",
+	"factors_webauthn": "Passkeys are required: %s ended; users without a passkey set one up at their next sign-in.",
+	"deadline_set":     "The enrollment deadline is set. Until then, users without a second factor may put off setting one up.",
+	"deadline_removed": "The enrollment deadline was removed: setting up a second factor is forced where Require TFA is on.",
+	"passwordless_on":  "Passwordless sign-in is on: users may sign in with a passkey alone.",
+	"passwordless_off": "Passwordless sign-in is off: the password is always asked first.",
 }
 
 func adminNotice(q url.Values) string {

@@ -284,6 +284,17 @@ type apiTenant struct {
 	UsersWith2FA   int    `json:"users_with_2fa"`
 	UsersToEnroll  int    `json:"users_to_enroll"` // not disabled, without an active authenticator
 	UsersLockedOut int    `json:"users_locked_out"`
+	// The second-factor policy: "any", "totp" or "webauthn"; the
+	// enrollment deadline (absent when none); passwordless sign-in.
+	SecondFactors      string     `json:"second_factors"`
+	EnrollmentDeadline *time.Time `json:"enrollment_deadline,omitempty"`
+	Passwordless       bool       `json:"passwordless"`
+}
+
+// apiFactors are a user's second factors.
+type apiFactors struct {
+	TOTP     bool `json:"totp"`
+	Passkeys int  `json:"passkeys"`
 }
 
 type apiUser struct {
@@ -294,6 +305,7 @@ type apiUser struct {
 	Disabled    bool       `json:"disabled"`
 	MFA         string     `json:"mfa"` // active, not_enrolled or locked
 	MFAActive   bool       `json:"mfa_active"`
+	Factors     apiFactors `json:"factors"`
 	LockedUntil *time.Time `json:"locked_until,omitempty"` // code entry
 	// PasswordLocks are the addresses password entry is locked for;
 	// address "*" means every address the user never signed in from.

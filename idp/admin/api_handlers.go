@@ -28,6 +28,7 @@ func (a *Admin) apiGetTenant(w http.ResponseWriter, r *http.Request, c *adminCal
 	writeJSON(w, http.StatusOK, apiTenant{
 		ID: tenant.ID, Slug: tenant.Slug, Name: tenant.Name, RequireTFA: tenant.RequireTFA,
 		Users: len(ov.users), UsersWith2FA: ov.active, UsersToEnroll: ov.toEnroll, UsersLockedOut: ov.locked,
+		SecondFactors: tenant.SecondFactors, EnrollmentDeadline: utcPtr(tenant.EnrollmentDeadline), Passwordless: tenant.Passwordless,
 	})
 	return nil
 }
@@ -120,6 +121,7 @@ func toAPIUser(u *store.User, ov *adminOverviewData) apiUser {
 	return apiUser{
 		ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, Disabled: u.Disabled,
 		MFA: mfaStateName(st), MFAActive: st.Active, LockedUntil: utcPtr(st.LockedUntil),
+		Factors:       apiFactors{TOTP: st.TOTP, Passkeys: st.Passkeys},
 		PasswordLocks: apiLocks(ov.passwordLocks[u.ID]), LastLoginAt: utcPtr(u.LastLoginAt),
 	}
 }

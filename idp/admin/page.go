@@ -206,29 +206,40 @@ func (a *Admin) renderAdminWith(w http.ResponseWriter, r *http.Request, si *brow
 	if err != nil {
 		return err
 	}
+	deadline := ""
+	if tenant.EnrollmentDeadline != nil {
+		deadline = tenant.EnrollmentDeadline.UTC().Format(time.DateOnly)
+	}
 	page := templates.AdminPage{
-		Page:             templates.Page{RequestID: web.RequestID(ctx), SignedInAs: admin.Email, Nav: signin.Nav(si, templates.NavAdmin)},
-		TenantName:       tenant.Name,
-		RequireTFA:       tenant.RequireTFA,
-		AdminTFAActive:   ov.mfa[admin.ID].Active,
-		EnrollURL:        "/account",
-		RequireTFAAction: pathAdminRequireTFA,
-		Notice:           ar.notice,
-		Error:            ar.errMsg,
-		ErrorFor:         ar.errFor,
-		UserCount:        len(ov.users),
-		ActiveCount:      ov.active,
-		ToEnrollCount:    ov.toEnroll,
-		LockedCount:      ov.locked,
-		CreateUserAction: pathAdminUsers,
-		CreateEmail:      ar.createEmail,
-		CreateName:       ar.createName,
-		CreateAdmin:      ar.createAdmin,
-		UserSearchAction: pathAdmin,
-		UserSearch:       uq.search,
-		AuditAction:      pathAdmin,
-		AuditFiltered:    filter.SubjectID != "" || filter.Event != "",
-		AuditClearURL:    pathAdmin + "#audit",
+		Deadline:           deadline,
+		Page:               templates.Page{RequestID: web.RequestID(ctx), SignedInAs: admin.Email, Nav: signin.Nav(si, templates.NavAdmin)},
+		TenantName:         tenant.Name,
+		RequireTFA:         tenant.RequireTFA,
+		AdminTFAActive:     ov.mfa[admin.ID].Active,
+		EnrollURL:          "/account",
+		RequireTFAAction:   pathAdminRequireTFA,
+		SecondFactors:      tenant.SecondFactors,
+		Passwordless:       tenant.Passwordless,
+		PasskeysAvailable:  a.Passkeys.Available(),
+		FactorsAction:      pathAdminFactors,
+		DeadlineAction:     pathAdminDeadline,
+		PasswordlessAction: pathAdminPasswordless,
+		Notice:             ar.notice,
+		Error:              ar.errMsg,
+		ErrorFor:           ar.errFor,
+		UserCount:          len(ov.users),
+		ActiveCount:        ov.active,
+		ToEnrollCount:      ov.toEnroll,
+		LockedCount:        ov.locked,
+		CreateUserAction:   pathAdminUsers,
+		CreateEmail:        ar.createEmail,
+		CreateName:         ar.createName,
+		CreateAdmin:        ar.createAdmin,
+		UserSearchAction:   pathAdmin,
+		UserSearch:         uq.search,
+		AuditAction:        pathAdmin,
+		AuditFiltered:      filter.SubjectID != "" || filter.Event != "",
+		AuditClearURL:      pathAdmin + "#audit",
 	}
 	page.UsersShown, page.UsersPrevURL, page.UsersNextURL = usersPager(q, uq, len(users), matching)
 	events, page.AuditNewerURL, page.AuditOlderURL = auditPager(q, filter, events)
@@ -245,6 +256,7 @@ func (a *Admin) renderAdminWith(w http.ResponseWriter, r *http.Request, si *brow
 			ID: u.ID, Email: u.Email, Name: u.Name, Admin: u.IsAdmin(), Disabled: u.Disabled,
 			You:      u.ID == admin.ID,
 			MFA:      mfaStateName(ov.mfa[u.ID]),
+			Factors:  factorSummary(ov.mfa[u.ID]),
 			AuditURL: pathAdmin + "?" + url.Values{"user": {u.ID}}.Encode() + "#audit",
 		}
 		if l := ov.mfa[u.ID].LockedUntil; l != nil {
