@@ -245,7 +245,7 @@ func TestPhishingResistantStepUp(t *testing.T) {
 		if resp.Request.URL.Path != "/login/passkey" {
 			t.Fatalf("the code page for loa:phr: %s", resp.Request.URL)
 		}
-		resp, body = b2.post(e.issuer+"/login/code", url.Values{"auth_request": {ar}, "code": {u.app.code(t)}})
+		resp, _ = b2.post(e.issuer+"/login/code", url.Values{"auth_request": {ar}, "code": {u.app.code(t)}})
 		if resp.Request.URL.Path != "/login/passkey" {
 			t.Fatalf("a code posted for loa:phr: %s", resp.Request.URL)
 		}
@@ -345,7 +345,7 @@ func TestAccountPasskeys(t *testing.T) {
 
 		// A second passkey, then the first is removed: its assertion is
 		// refused, sent by a client that ignores the allowed list.
-		resp, body = b.post(e.issuer+"/account/passkeys/add", nil)
+		_, body = b.post(e.issuer+"/account/passkeys/add", nil)
 		second := passkeytest.New(e.issuer)
 		b.post(e.issuer+"/enroll/verify", url.Values{"auth_request": {hiddenAuthRequest(t, body)},
 			"name": {"Key"}, "credential": {createPasskey(t, second, body)}})
