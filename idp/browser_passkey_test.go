@@ -3,6 +3,7 @@ package idp_test
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -51,24 +52,7 @@ func TestPasskeyInBrowser(t *testing.T) {
 	verifier := oauth2.GenerateVerifier()
 	must(t, chromedp.Do(ctx, chromedp.Navigate(authURLFor(relying, verifier))))
 	typePassword(t, ctx, "ada@example.com", testPassword)
-	must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`input[value="webauthn"]`))))
-	wantPath(t, ctx, "/enroll")
-	capture(t, ctx, "passkey-choose")
-	must(t, chromedp.Do(ctx,
-		chromedp.Click(chromedp.CSS(`input[value="webauthn"]`)),
-		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#stored`)),
-		chromedp.Click(chromedp.CSS(`#stored`)),
-		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#passkey-name`)),
-	))
-	wantPath(t, ctx, "/enroll/verify")
-	pollTrue(t, ctx, `!document.getElementById('webauthn-start').disabled`, "the script did not enable the passkey button (blocked by the CSP?)")
-	capture(t, ctx, "passkey-create")
-	must(t, chromedp.Do(ctx,
-		chromedp.Evaluate[chromedp.Void](`document.getElementById('passkey-name').value = 'Work laptop'`),
-		chromedp.Click(chromedp.CSS(`#webauthn-start`)),
-	))
+	enrollPasskeyInBrowser(t, ctx, "passkey", "Work laptop")
 	_, c := e.tokenFor(relying, waitLanding(t, ctx, landings), verifier)
 	if c.ACR != claims.ACRMFA || !slices.Equal(c.AMR, []string{"pwd", "hwk", "mfa"}) {
 		t.Fatalf("after enrolling a passkey in the browser: acr %q amr %v", c.ACR, c.AMR)
@@ -139,17 +123,7 @@ func TestPasskeyInBrowser(t *testing.T) {
 	if n := evaluate[int](t, ctx, `document.querySelectorAll('input[name="factor"]').length`); n != 1 {
 		t.Fatalf("the choice for loa:phr offers %d factors, want only the passkey", n)
 	}
-	capture(t, ctx, "passkey-step-up-choose")
-	must(t, chromedp.Do(ctx,
-		chromedp.Click(chromedp.CSS(`input[value="webauthn"]`)),
-		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#stored`)),
-		chromedp.Click(chromedp.CSS(`#stored`)),
-		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#passkey-name`)),
-	))
-	pollTrue(t, ctx, `!document.getElementById('webauthn-start').disabled`, "the passkey button stayed disabled")
-	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#webauthn-start`))))
+	enrollPasskeyInBrowser(t, ctx, "passkey-step-up", "")
 	_, c = e.tokenFor(relying, waitLanding(t, ctx, landings), verifier)
 	if c.ACR != claims.ACRPhishingResistant || !slices.Equal(c.AMR, []string{"pwd", "hwk", "mfa"}) {
 		t.Fatalf("after the step-up to a passkey: acr %q amr %v", c.ACR, c.AMR)
@@ -160,11 +134,17 @@ func TestPasskeyInBrowser(t *testing.T) {
 }
 
 // enrollPasskeyInBrowser walks forced enrollment from the choice to the
-// created passkey (the browser has a virtual authenticator).
-func enrollPasskeyInBrowser(t *testing.T, ctx context.Context) {
+// created passkey, named name ("" keeps the default), in a browser with a
+// virtual authenticator; with shot it checks and photographs the choice
+// and the passkey step (shot-choose, shot-create).
+func enrollPasskeyInBrowser(t *testing.T, ctx context.Context, shot, name string) {
 	t.Helper()
+	must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`input[value="webauthn"]`))))
+	wantPath(t, ctx, "/enroll")
+	if shot != "" {
+		capture(t, ctx, shot+"-choose")
+	}
 	must(t, chromedp.Do(ctx,
-		chromedp.WaitVisible(chromedp.CSS(`input[value="webauthn"]`)),
 		chromedp.Click(chromedp.CSS(`input[value="webauthn"]`)),
 		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#stored`)),
@@ -172,7 +152,14 @@ func enrollPasskeyInBrowser(t *testing.T, ctx context.Context) {
 		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#passkey-name`)),
 	))
-	pollTrue(t, ctx, `!document.getElementById('webauthn-start').disabled`, "the passkey button stayed disabled")
+	wantPath(t, ctx, "/enroll/verify")
+	pollTrue(t, ctx, `!document.getElementById('webauthn-start').disabled`, "the script did not enable the passkey button (blocked by the CSP?)")
+	if shot != "" {
+		capture(t, ctx, shot+"-create")
+	}
+	if name != "" {
+		must(t, chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('passkey-name').value = `+strconv.Quote(name))))
+	}
 	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#webauthn-start`))))
 }
 
@@ -190,7 +177,7 @@ func TestPasswordlessInBrowser(t *testing.T) {
 
 	must(t, chromedp.Do(ctx, chromedp.Navigate(authURLFor(relying, oauth2.GenerateVerifier()))))
 	typePassword(t, ctx, "ada@example.com", testPassword)
-	enrollPasskeyInBrowser(t, ctx)
+	enrollPasskeyInBrowser(t, ctx, "", "")
 	waitLanding(t, ctx, landings)
 
 	// The browser's passkey autofill (conditional mediation): the virtual
