@@ -208,6 +208,20 @@ func TestPasswordlessInBrowser(t *testing.T) {
 	if c.ACR != claims.ACRMFA || !slices.Equal(c.AMR, []string{"hwk", "user", "mfa"}) {
 		t.Fatalf("passwordless by the button: acr %q amr %v", c.ACR, c.AMR)
 	}
+
+	// A browser without WebAuthn: the page says so, the button stays off,
+	// and the password form is there as ever.
+	_, err = chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `delete window.PublicKeyCredential;`})
+	must(t, err)
+	must(t, chromedp.Do(ctx, chromedp.Navigate(authURLFor(relying, oauth2.GenerateVerifier(), again))))
+	must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#webauthn-start`))))
+	pollTrue(t, ctx, `document.getElementById('webauthn-status').textContent.includes('cannot use passkeys')`,
+		"a browser without WebAuthn is not told")
+	if !evaluate[bool](t, ctx, `document.getElementById('webauthn-start').disabled && !!document.getElementById('password')`) {
+		t.Error("without WebAuthn: the passkey button is enabled or the password field is missing")
+	}
+	capture(t, ctx, "passwordless-no-webauthn")
 }
 
 // TestEnrollmentDeadlineInBrowser: before the tenant's deadline the first

@@ -172,7 +172,7 @@ func (e *env) signIn(b *browser, authURL string, u *mfaUser) *url.URL {
 				continue
 			}
 			resp, body = b.post(e.issuer+"/enroll/verify", url.Values{
-				"auth_request": {hiddenAuthRequest(e.t, body)}, "code": {u.app.code(e.t)}})
+				"auth_request": {hiddenAuthRequest(e.t, body)}, "code": {u.app.code(e.t)}, "name": {"Phone"}})
 		case "/login/passkey":
 			resp, body = b.post(e.issuer+"/login/passkey", url.Values{"auth_request": {hiddenAuthRequest(e.t, body)},
 				"credential": {usePasskey(e.t, u.passkey, body)}})

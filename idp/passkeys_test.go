@@ -206,9 +206,12 @@ func TestPhishingResistantStepUp(t *testing.T) {
 		u := &mfaUser{email: e.user.Email, password: testPassword}
 		b := newBrowser(t)
 		verifier := oauth2.GenerateVerifier()
-		e.signIn(b, authURLFor(relying, verifier), u) // enrolls the app (TOTP)
+		e.signIn(b, authURLFor(relying, verifier), u) // enrolls the app (TOTP), named "Phone"
 		_, c := e.tokenFor(relying, b.landed, verifier)
 		wantMFAClaims(t, c)
+		if f, err := e.store.Factors(context.Background(), e.user.ID); err != nil || len(f) != 1 || f[0].Name != "Phone" || f[0].Kind != store.FactorTOTP {
+			t.Fatalf("the app as named at enrollment: %+v, %v", f, err)
+		}
 
 		// Same browser, the app now asks for the phishing-resistant level.
 		b.landed = nil

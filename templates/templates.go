@@ -420,6 +420,7 @@ type EnrollVerifyPage struct {
 	Page
 	Action        string
 	AuthRequestID string // hidden field "auth_request"
+	Name          string // the app's name as typed (kept after a wrong code)
 	Error         string
 	RestartURL    string
 }

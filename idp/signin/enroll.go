@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/credentials"
@@ -19,6 +21,8 @@ import (
 
 // TOTPIssuer names the account in authenticator apps ("Portcullis: ada@…").
 const TOTPIssuer = "Portcullis"
+
+const msgAppName = "Give the app a name of at most 64 characters, or none."
 
 const msgKeyNotAcked = "Confirm that you have stored your recovery key before you continue."
 
@@ -231,6 +235,7 @@ func (p *Pages) renderEnrollVerify(w http.ResponseWriter, r *http.Request, st *s
 		Page:          p.header(r, st),
 		Action:        flow.PathEnrollVerify,
 		AuthRequestID: st.pending.ID,
+		Name:          web.Truncate(strings.TrimSpace(r.PostFormValue("name")), 64),
 		Error:         msg,
 		RestartURL:    flow.PageURL(flow.PathEnroll, st.pending.ID) + "&restart=1",
 	})
@@ -250,6 +255,10 @@ func (p *Pages) submitEnrollVerify(w http.ResponseWriter, r *http.Request) error
 		return p.submitEnrollPasskey(w, r, st)
 	}
 	u := st.user
+	name := strings.TrimSpace(r.PostForm.Get("name"))
+	if utf8.RuneCountInString(name) > 64 || !utf8.ValidString(name) {
+		return p.renderEnrollVerify(w, r, st, msgAppName, http.StatusBadRequest)
+	}
 	secret, err := p.Store.PendingAuthenticator(ctx, u.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return p.moveTo(w, r, st.pending, flow.StageEnroll)
@@ -273,6 +282,11 @@ func (p *Pages) submitEnrollVerify(w http.ResponseWriter, r *http.Request) error
 		return p.moveTo(w, r, st.pending, flow.StageEnroll)
 	} else if err != nil {
 		return err
+	}
+	if name != "" {
+		if err := p.Store.NameTOTP(ctx, u.ID, name); err != nil {
+			return err
+		}
 	}
 	// The user has a second factor now: their password-only sessions end
 	// (all but the one this enrollment upgrades; a new one is at the MFA

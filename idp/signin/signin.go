@@ -42,6 +42,7 @@ type Store interface {
 	UseWebAuthnCredential(ctx context.Context, userID, id string, signCount uint32, backupState bool) error
 	Audit(ctx context.Context, e *store.AuditEvent) error
 	AnyPasswordless(ctx context.Context) (bool, error)
+	NameTOTP(ctx context.Context, userID, name string) error
 }
 
 // Pages serves the sign-in pages.

@@ -193,3 +193,16 @@ func (s *Store) RemoveTOTP(ctx context.Context, userID string) error {
 	}
 	return nil
 }
+
+// NameTOTP names the user's confirmed TOTP authenticator (the name the
+// account page shows).
+func (s *Store) NameTOTP(ctx context.Context, userID, name string) error {
+	res := s.conn(ctx).Model(&mfaAuthenticatorRow{}).Where("user_id = ? AND confirmed_at IS NOT NULL", userID).Update("name", name)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
