@@ -11,6 +11,7 @@ import (
 	"github.com/portcullis-idp/portcullis/idp/claims"
 	"github.com/portcullis-idp/portcullis/idp/credentials/passkeytest"
 	"github.com/portcullis-idp/portcullis/idp/store"
+	"golang.org/x/oauth2"
 )
 
 // addPasskeyFromAccount activates 2FA with a passkey from the account
@@ -134,6 +135,18 @@ func TestAdminSecondFactorPolicy(t *testing.T) {
 		}
 		if f, _ := users[0].(map[string]any)["factors"].(map[string]any); f["passkeys"] != float64(1) || f["totp"] != false {
 			t.Errorf("the admin's factors in the API: %v", users[0])
+		}
+
+		// A token from a passkey sign-in the console asked loa:phr for is
+		// an admin token too.
+		console := e.rp(a.console, a.secret, "openid", claims.ScopeAdmin)
+		v := oauth2.GenerateVerifier()
+		phrTok, c := e.tokenFor(console, e.signIn(b, authURLFor(console, v, oauth2.SetAuthURLParam("acr_values", claims.ACRPhishingResistant)), a.user), v)
+		if c.ACR != claims.ACRPhishingResistant {
+			t.Fatalf("console sign-in: acr %q", c.ACR)
+		}
+		if status, _, out := e.api(http.MethodGet, "/admin/api/tenant", phrTok.AccessToken, ""); status != http.StatusOK {
+			t.Fatalf("admin API with a loa:phr token: %d %v", status, out)
 		}
 
 		evs, err := e.store.ListAudit(ctx, store.AuditFilter{TenantID: e.tenant.ID})

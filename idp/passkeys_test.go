@@ -214,20 +214,45 @@ func TestPhishingResistantStepUp(t *testing.T) {
 		}
 
 		// Same browser, the app now asks for the phishing-resistant level.
+		// The session's code does not prove the user now: a fresh code
+		// first (it does not sign in here), then a passkey is added (no
+		// new recovery key), then used.
 		b.landed = nil
 		verifier = oauth2.GenerateVerifier()
 		phr := oauth2.SetAuthURLParam("acr_values", claims.ACRPhishingResistant)
 		resp, body := b.get(authURLFor(relying, verifier, phr))
-		if resp.Request.URL.Path != "/enroll" || strings.Contains(body, `value="totp"`) || !strings.Contains(body, `value="webauthn"`) {
+		if resp.Request.URL.Path != "/login/code" || !strings.Contains(body, "required here: after a code from your app confirms it is you") {
 			t.Fatalf("a TOTP session asked for loa:phr: %s\n%s", resp.Request.URL, body)
 		}
 		ar := hiddenAuthRequest(t, body)
+		// Enrollment is not reachable before the code.
+		for _, try := range []func() (*http.Response, string){
+			func() (*http.Response, string) { return b.get(e.issuer + "/enroll?auth_request=" + ar) },
+			func() (*http.Response, string) {
+				return b.post(e.issuer+"/enroll/choose", url.Values{"auth_request": {ar}, "factor": {"webauthn"}})
+			},
+		} {
+			if resp, _ := try(); resp.Request.URL.Path != "/login/code" && resp.StatusCode == http.StatusOK {
+				t.Fatalf("enrollment before the code: %s %d", resp.Request.URL, resp.StatusCode)
+			}
+		}
+		keyBefore := recoveryHash(t, e, e.user.ID)
+		resp, body = b.post(e.issuer+"/login/code", url.Values{"auth_request": {ar}, "code": {u.app.code(t)}})
+		if resp.Request.URL.Path != "/enroll" || strings.Contains(body, `value="totp"`) || !strings.Contains(body, `value="webauthn"`) || b.landed != nil {
+			t.Fatalf("after the code, for loa:phr: %s\n%s", resp.Request.URL, body)
+		}
 		if resp, _ := b.post(e.issuer+"/enroll/choose", url.Values{"auth_request": {ar}, "factor": {"totp"}}); resp.StatusCode != http.StatusBadRequest {
 			t.Fatalf("choosing the app for loa:phr: %d", resp.StatusCode)
 		}
 		u.passkey = passkeytest.New(e.issuer)
 		u.passkey.Synced = true
 		e.signIn(b, e.issuer+"/enroll?auth_request="+ar, u)
+		if !slices.Contains(u.pages, "/login/passkey") || slices.Contains(u.pages, "/enroll/recovery-key") {
+			t.Errorf("adding a passkey went through %v, want the passkey used after it and no new recovery key", u.pages)
+		}
+		if recoveryHash(t, e, e.user.ID) != keyBefore {
+			t.Error("adding a passkey replaced the recovery key")
+		}
 		_, c = e.tokenFor(relying, b.landed, verifier)
 		if c.ACR != claims.ACRPhishingResistant || !slices.Equal(c.AMR, []string{"pwd", "swk", "mfa"}) {
 			t.Fatalf("after the passkey step-up: acr %q amr %v", c.ACR, c.AMR)
@@ -313,9 +338,21 @@ func TestAccountPasskeys(t *testing.T) {
 		if recoveryHash(t, e, e.user.ID) != hashBefore {
 			t.Error("adding a passkey replaced the recovery key")
 		}
+		// A registration is no assertion: the session is not upgraded.
+		if ss, _ := e.store.ListUserSessions(ctx, e.user.ID, time.Hour); len(ss) != 1 || claims.PhishingResistant(ss[0].AMR) {
+			t.Errorf("the session after adding a passkey: %+v", ss)
+		}
+		// An add begun while fresh, answered once the session is stale:
+		// refused, nothing stored.
+		_, body = b.post(e.issuer+"/account/passkeys/add", nil)
+		late := createPasskey(t, passkeytest.New(e.issuer), body)
+		stale(t, e, e.user.ID)
+		resp, _ = b.post(e.issuer+"/enroll/verify", url.Values{"auth_request": {hiddenAuthRequest(t, body)}, "name": {"Late"}, "credential": {late}})
+		if creds, _ := e.store.WebAuthnCredentials(ctx, e.user.ID); resp.StatusCode != http.StatusForbidden || len(creds) != 1 {
+			t.Fatalf("a passkey added from a stale session: %d, %d stored", resp.StatusCode, len(creds))
+		}
 
 		// A stale session: removing needs a fresh second factor.
-		stale(t, e, e.user.ID)
 		resp, body = b.post(e.issuer+"/account/factors/remove", url.Values{"factor": {"totp"}})
 		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Confirm it is you first") {
 			t.Fatalf("removing from a stale session: %d\n%s", resp.StatusCode, body)
@@ -418,13 +455,15 @@ func TestTenantFactorPolicy(t *testing.T) {
 		e.signIn(newBrowser(t), authURLFor(relying, oauth2.GenerateVerifier()), ada) // enrolls the passkey
 		_, err := e.store.SetSecondFactors(ctx, e.tenant.ID, store.FactorTOTP, false, "", admin)
 		must(t, err)
-		resp, body, _ := login(newBrowser(t), ada)
-		if resp.Request.URL.Path != "/enroll" || !strings.Contains(body, `id="totp-secret"`) || strings.Contains(body, `value="webauthn"`) {
+		adaB := newBrowser(t)
+		resp, body, _ := login(adaB, ada)
+		if resp.Request.URL.Path != "/login/passkey" || !strings.Contains(body, "accepts authenticator apps only") {
 			t.Fatalf("apps only, a user with a passkey: %s\n%s", resp.Request.URL, body)
 		}
 		ar := hiddenAuthRequest(t, body)
-		if resp, _ := (newBrowser(t)).post(e.issuer+"/login/passkey", url.Values{"auth_request": {ar}}); resp.StatusCode == http.StatusOK {
-			t.Fatal("the passkey page answered for another browser")
+		resp, body = adaB.post(e.issuer+"/login/passkey", url.Values{"auth_request": {ar}, "credential": {usePasskey(t, ada.passkey, body)}})
+		if resp.Request.URL.Path != "/enroll" || !strings.Contains(body, `id="totp-secret"`) || strings.Contains(body, `value="webauthn"`) || adaB.landed != nil {
+			t.Fatalf("apps only, after the passkey: %s\n%s", resp.Request.URL, body)
 		}
 
 		// Passkeys only: Grace, who has an app, must set up a passkey.
@@ -434,20 +473,37 @@ func TestTenantFactorPolicy(t *testing.T) {
 		e.signIn(newBrowser(t), authURLFor(relying, oauth2.GenerateVerifier()), grace) // enrolls an app
 		_, err = e.store.SetSecondFactors(ctx, e.tenant.ID, store.FactorWebAuthn, false, "", admin)
 		must(t, err)
+		ahead := time.Now().Add(48 * time.Hour)
+		must(t, e.store.SetEnrollmentDeadline(ctx, e.tenant.ID, &ahead, admin))
 		b := newBrowser(t)
 		resp, body, verifier := login(b, grace)
-		if resp.Request.URL.Path != "/enroll" || strings.Contains(body, `value="totp"`) || !strings.Contains(body, `value="webauthn"`) {
+		if resp.Request.URL.Path != "/login/code" {
 			t.Fatalf("passkeys only, a user with an app: %s\n%s", resp.Request.URL, body)
 		}
 		ar = hiddenAuthRequest(t, body)
-		if resp, _ := b.post(e.issuer+"/login/code", url.Values{"auth_request": {ar}, "code": {grace.app.code(t)}}); resp.Request.URL.Path == "/callback" || b.landed != nil {
-			t.Fatal("a code signed in where passkeys are required")
+		resp, body = b.post(e.issuer+"/login/code", url.Values{"auth_request": {ar}, "code": {grace.app.code(t)}})
+		if resp.Request.URL.Path != "/enroll" || strings.Contains(body, `value="totp"`) || !strings.Contains(body, `value="webauthn"`) || b.landed != nil {
+			t.Fatalf("passkeys only, after the code: %s\n%s", resp.Request.URL, body)
+		}
+		if strings.Contains(body, "Later (") {
+			t.Fatal("Later offered to a user who has a factor")
 		}
 		grace.passkey = passkeytest.New(e.issuer)
 		e.signIn(b, e.issuer+"/enroll?auth_request="+ar, grace)
 		_, c := e.tokenFor(relying, b.landed, verifier)
 		if c.ACR != claims.ACRMFA || !slices.Equal(c.AMR, []string{"pwd", "hwk", "mfa"}) {
 			t.Fatalf("passkeys only: acr %q amr %v", c.ACR, c.AMR)
+		}
+		// Codes do not count on the account page either: a new recovery
+		// key needs a session that passed a passkey a moment ago.
+		gb := newBrowser(t)
+		e.signIn(gb, e.issuer+"/account", grace)
+		if resp, _ := gb.post(e.issuer+"/account/2fa/recovery-key", url.Values{"code": {grace.app.code(t)}}); resp.StatusCode != http.StatusOK {
+			t.Fatalf("a new recovery key from a fresh passkey session: %d", resp.StatusCode)
+		}
+		stale(t, e, e.userID(t, grace.email))
+		if resp, body := gb.post(e.issuer+"/account/2fa/recovery-key", url.Values{"code": {grace.app.code(t)}}); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Confirm it is you first") {
+			t.Fatalf("a code for a new recovery key where passkeys are required: %d", resp.StatusCode)
 		}
 
 		// A deadline ahead: Linus may put enrollment off.
@@ -543,6 +599,21 @@ func TestPasswordlessSignIn(t *testing.T) {
 		if !slices.Contains(e.auditEvents(ada.email), "login.passkey") {
 			t.Errorf("audit: %v", e.auditEvents(ada.email))
 		}
+		// A counter that went back, without a password too: refused and
+		// audited.
+		cb := newBrowser(t)
+		_, body = cb.get(authURLFor(relying, oauth2.GenerateVerifier()))
+		counter := ada.passkey.Creds[0].Counter
+		ada.passkey.Creds[0].Counter = 0
+		if resp, _ := cb.post(e.issuer+"/login/passwordless", url.Values{"auth_request": {hiddenAuthRequest(t, body)}, "credential": {usePasskey(t, ada.passkey, body)}}); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("a cloned passkey without a password: %d", resp.StatusCode)
+		}
+		ada.passkey.Creds[0].Counter = counter + 10
+		evs, err := e.store.ListAudit(ctx, store.AuditFilter{TenantID: e.tenant.ID, Event: "mfa.passkey_refused"})
+		must(t, err)
+		if len(evs) == 0 || !strings.Contains(evs[0].Detail, `"reason":"counter"`) {
+			t.Errorf("the refused clone is not audited: %+v", evs)
+		}
 
 		// The same answer on a new page: its challenge is spent.
 		b2 := newBrowser(t)
@@ -552,7 +623,7 @@ func TestPasswordlessSignIn(t *testing.T) {
 			t.Fatalf("a replayed answer: %d", resp.StatusCode)
 		}
 		// A disabled user's passkey gets nowhere.
-		_, err := e.store.SQLDB().Exec(`UPDATE users SET disabled = TRUE WHERE id = $1`, e.user.ID)
+		_, err = e.store.SQLDB().Exec(`UPDATE users SET disabled = TRUE WHERE id = $1`, e.user.ID)
 		must(t, err)
 		_, body = b2.get(e.issuer + "/login?auth_request=" + ar)
 		if resp, _ := b2.post(e.issuer+"/login/passwordless", url.Values{"auth_request": {ar}, "credential": {usePasskey(t, ada.passkey, body)}}); resp.StatusCode != http.StatusUnauthorized || b2.landed != nil {

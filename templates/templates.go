@@ -352,6 +352,7 @@ type TOTPChallengePage struct {
 	Error         string
 	RecoveryURL   string
 	PasskeyURL    string // "Use a passkey instead", for a user who has one
+	ThenNote      string // the code only confirms the user, who then sets up a passkey
 }
 
 // TOTPChallenge renders the second-step code form.
@@ -480,6 +481,7 @@ type PasskeyChallengePage struct {
 	Page
 	WebAuthnForm
 	PasskeyRequired bool   // the app asked for the phishing-resistant level
+	ThenNote        string // the passkey only confirms the user, who then sets up an app
 	CodeURL         string // "Use your authenticator app instead"; "" when there is none
 	RecoveryURL     string
 }
@@ -495,7 +497,8 @@ func (t *Templates) PasskeyChallenge(w io.Writer, p PasskeyChallengePage) error 
 type EnrollPasskeyPage struct {
 	Page
 	WebAuthnForm
-	Step      int    // 3 during enrollment, 0 when adding from the account page
+	Step      int    // 3 during enrollment, 0 when adding beside other factors
+	Intro     string // a sentence above the form, when adding in a sign-in
 	ChooseURL string // back to the choice of factor, during enrollment
 	CancelURL string // back to the account page, when adding
 }

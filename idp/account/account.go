@@ -61,10 +61,6 @@ var accountNotices = map[string]string{
 	"factor_removed":   "The second factor was removed.",
 }
 
-// freshFor is how long after passing a second factor a session may add
-// or remove one without passing it again (as GitHub's "sudo mode").
-const freshFor = 5 * time.Minute
-
 const (
 	msgNotFresh      = "Confirm it is you first (Confirm with your second factor, above), then try again within 5 minutes."
 	msgLastFactor    = "Your organisation requires two-factor authentication, so your last second factor cannot be removed. Add another one first."
@@ -96,8 +92,7 @@ type Store interface {
 	SetPasswordHash(ctx context.Context, userID, hash string) error
 	Factors(ctx context.Context, userID string) ([]store.Factor, error)
 	SecondFactorsOf(ctx context.Context, userID string) (store.SecondFactors, error)
-	RemoveWebAuthnCredential(ctx context.Context, userID, id string) error
-	RemoveTOTP(ctx context.Context, userID string) error
+	RemoveFactor(ctx context.Context, userID, kind, id string) error
 }
 
 // Mount adds the account page and its actions to the route table.
@@ -190,7 +185,7 @@ func (a *Page) renderAccount(w http.ResponseWriter, r *http.Request, si *browser
 		}
 		switch {
 		case f.Kind == store.FactorTOTP:
-			row.Kind, row.Value, page.HasTOTP = "Authenticator app", store.FactorTOTP, true
+			row.Kind, row.Value, page.HasTOTP = "Authenticator app", store.FactorTOTP, tenant.AllowsTOTP()
 		case f.Synced:
 			row.Kind = "Passkey (synced)"
 		default:
@@ -239,6 +234,18 @@ func (a *Page) renderAccount(w http.ResponseWriter, r *http.Request, si *browser
 // without the app (passkeys only) has no code to type: their session must
 // have passed its second factor in the last few minutes instead (fresh).
 func (a *Page) freshCode(r *http.Request, u *store.User) (*credentials.Refusal, error) {
+	si, err := a.Sessions.Current(r)
+	if err != nil {
+		return nil, err
+	}
+	if si != nil && !si.Tenant.AllowsTOTP() {
+		// Codes do not count here: a session that passed a passkey a
+		// moment ago does.
+		if !a.fresh(si) || !claims.PhishingResistant(si.Session.AMR) {
+			return &credentials.Refusal{Msg: msgNotFresh, Status: http.StatusForbidden}, nil
+		}
+		return nil, nil
+	}
 	refused, err := a.Credentials.Code(r, u, r.PostForm.Get("code"))
 	if errors.Is(err, credentials.ErrNotActive) {
 		f, ferr := a.Store.SecondFactorsOf(r.Context(), u.ID)
@@ -260,10 +267,9 @@ func (a *Page) freshCode(r *http.Request, u *store.User) (*credentials.Refusal, 
 	return refused, err
 }
 
-// fresh reports whether si passed its second factor within freshFor.
-func (a *Page) fresh(si *browser.SignedIn) bool {
-	return si.Session.ACR == claims.ACRMFA && a.Sessions.Now().Sub(si.Session.AuthTime) < freshFor
-}
+// fresh reports whether si passed its second factor a moment ago
+// (signin.Fresh).
+func (a *Page) fresh(si *browser.SignedIn) bool { return signin.Fresh(si, a.Sessions.Now()) }
 
 // verify sends the browser to pass its second factor again (a step-up of
 // this session); it comes back to the account page, fresh.
@@ -316,7 +322,8 @@ func (a *Page) removeFactor(w http.ResponseWriter, r *http.Request, si *browser.
 	if victim == nil {
 		return a.renderAccount(w, r, si, "", msgNoSuchFactor, "", http.StatusNotFound)
 	}
-	if len(factors) == 1 {
+	err = a.Store.RemoveFactor(ctx, u.ID, victim.Kind, victim.ID)
+	if errors.Is(err, store.ErrLastFactor) {
 		if si.Tenant.RequireTFA {
 			return a.renderAccount(w, r, si, "", msgLastFactor, "", http.StatusForbidden)
 		}
@@ -326,11 +333,6 @@ func (a *Page) removeFactor(w http.ResponseWriter, r *http.Request, si *browser.
 		a.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFADeactivated, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID})
 		http.Redirect(w, r, pathAccount+"?"+flow.DoneParam+"=deactivated", http.StatusSeeOther)
 		return nil
-	}
-	if victim.Kind == store.FactorTOTP {
-		err = a.Store.RemoveTOTP(ctx, u.ID)
-	} else {
-		err = a.Store.RemoveWebAuthnCredential(ctx, u.ID, victim.ID)
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		return a.renderAccount(w, r, si, "", msgNoSuchFactor, "", http.StatusNotFound)

@@ -161,13 +161,23 @@ func (a *Admin) authorizeAdmin(r *http.Request) (*adminCaller, error) {
 		return nil, &apiError{Status: http.StatusForbidden, Code: "access_denied",
 			Desc: "Only an administrator of the organisation may use the admin API."}
 	}
-	if sess.Claims == nil || sess.Claims.AuthenticationContextClassReference != claims.ACRMFA {
+	if !passedSecondFactor(sess) {
 		// RFC 9470's error, with the level to ask for.
 		desc := "The access token comes from a sign-in without a second factor. Sign in again with acr_values=" + claims.ACRMFA + "."
 		return nil, &apiError{Status: http.StatusForbidden, Code: "insufficient_user_authentication", Desc: desc,
 			Challenge: `Bearer realm="portcullis", error="insufficient_user_authentication", error_description="` + desc + `", acr_values="` + claims.ACRMFA + `"`}
 	}
 	return &adminCaller{User: user, Session: sess}, nil
+}
+
+// passedSecondFactor reports whether the token's sign-in passed a second
+// factor: acr the MFA level, or the phishing-resistant one (a passkey).
+func passedSecondFactor(sess *store.Session) bool {
+	if sess.Claims == nil {
+		return false
+	}
+	acr := sess.Claims.AuthenticationContextClassReference
+	return acr == claims.ACRMFA || acr == claims.ACRPhishingResistant
 }
 
 // writeAPIError answers err as a JSON error. An error that is not an

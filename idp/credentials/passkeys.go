@@ -307,6 +307,8 @@ type PasskeyOwner func(userID string) (*store.User, []store.WebAuthnCredential, 
 // FinishPasswordless checks the browser's answer to a passwordless
 // ceremony and returns whose credential it was. The user must have been
 // verified by the authenticator; the counter rule is as for FinishLogin.
+// A refusal after the credential's owner was found still returns the
+// owner (and the credential id), so it can be audited.
 func (p *Passkeys) FinishPasswordless(c *Ceremony, response string, owner PasskeyOwner) (*store.User, *Assertion, error) {
 	if !p.Available() {
 		return nil, nil, ErrNoPasskeys
@@ -337,17 +339,18 @@ func (p *Passkeys) FinishPasswordless(c *Ceremony, response string, owner Passke
 	if !known {
 		return nil, nil, ErrPasskeyUnknown
 	}
+	// From here on the user is known: refusals name them (for the audit).
 	_, cred, err := p.rp.ValidatePasskeyLogin(func(_, _ []byte) (webauthn.User, error) {
 		return newPasskeyUser(u, creds), nil
 	}, c.Session, parsed)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrPasskeyFailed, err)
+		return u, nil, fmt.Errorf("%w: %v", ErrPasskeyFailed, err)
 	}
 	if cred.Authenticator.CloneWarning {
-		return nil, nil, ErrPasskeyCloned
+		return u, &Assertion{CredentialID: id}, ErrPasskeyCloned
 	}
 	if !parsed.Response.AuthenticatorData.Flags.HasUserVerified() {
-		return nil, nil, fmt.Errorf("%w: the authenticator did not verify its user", ErrPasskeyFailed)
+		return u, &Assertion{CredentialID: id}, fmt.Errorf("%w: the authenticator did not verify its user", ErrPasskeyFailed)
 	}
 	return u, &Assertion{CredentialID: id, SignCount: cred.Authenticator.SignCount,
 		BackupState: cred.Flags.BackupState, UserVerified: true}, nil

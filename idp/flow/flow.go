@@ -70,7 +70,9 @@ var transitions = map[Stage][]Stage{
 	// an earlier step.
 	// Before the tenant's enrollment deadline, Later signs in with the
 	// password alone.
-	StageEnroll:    {StageEnroll, StageEnrollKey, StageCode, StageSignedIn},
+	// A factor added beside others skips the recovery key (the user has
+	// one).
+	StageEnroll:    {StageEnroll, StageEnrollKey, StageEnrollVerify, StageCode, StageSignedIn},
 	StageEnrollKey: {StageEnroll, StageEnrollVerify, StageCode},
 	// The confirming code or passkey signs in; a secret replaced in
 	// another tab starts over; a new WebAuthn ceremony stays.
@@ -222,6 +224,9 @@ type Start struct {
 	UserID      string // known already: a step-up or an account action
 	SessionID   string // the session a step-up upgrades
 	Factor      string // the factor being enrolled, when known at the start
+	// Proved: the start itself checked a fresh second factor (adding a
+	// passkey from the account page).
+	Proved bool
 }
 
 // Start stores a new pending request.
@@ -237,7 +242,7 @@ func (f *Flows) Start(ctx context.Context, s Start) (*Pending, error) {
 	now := f.now()
 	p := &Pending{AuthRequest: store.AuthRequest{
 		ID: f.NewID(), BrowserID: s.BrowserID, Kind: string(s.Kind), ClientID: s.ClientID,
-		Form: s.Form.Encode(), Stage: string(s.Stage), UserID: s.UserID, SessionID: s.SessionID, Factor: s.Factor,
+		Form: s.Form.Encode(), Stage: string(s.Stage), UserID: s.UserID, SessionID: s.SessionID, Factor: s.Factor, Proved: s.Proved,
 		CreatedAt: s.RequestedAt.UTC(), ExpiresAt: now.Add(TTL),
 	}, form: s.Form}
 	if p.CreatedAt.IsZero() {
@@ -288,6 +293,10 @@ func Sealed(data string) Learnt { return func(a *store.AuthRequest) { a.SecretDa
 // Factor records the second factor the user chose to enroll ("" forgets
 // the choice).
 func Factor(kind string) Learnt { return func(a *store.AuthRequest) { a.Factor = kind } }
+
+// Proved records that the request passed one of the user's existing
+// second factors (the condition for enrolling another).
+func Proved() Learnt { return func(a *store.AuthRequest) { a.Proved = true } }
 
 // Ceremony records the WebAuthn ceremony begun ("" ends it: a completed
 // ceremony is cleared by the move that completes it, so its challenge is

@@ -40,6 +40,7 @@ var allowed = map[[2]flow.Stage]string{
 	{flow.StageEnrollVerify, flow.StageEnrollVerify}: "a new WebAuthn ceremony, or one consumed",
 	{flow.StageEnroll, flow.StageSignedIn}:           "Later, before the enrollment deadline",
 	{flow.StageLogin, flow.StageLogin}:               "a passwordless ceremony begun or consumed",
+	{flow.StageEnroll, flow.StageEnrollVerify}:       "a factor added beside others: no new recovery key",
 	{flow.StageSignedIn, flow.StageLogin}:            "resumed without a live session",
 	{flow.StageSignedIn, flow.StageCode}:             "step-up on resume",
 	{flow.StageSignedIn, flow.StageEnroll}:           "step-up on resume, no authenticator",

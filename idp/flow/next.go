@@ -69,12 +69,12 @@ type Facts struct {
 	// AppWantsPhishingResistant: the app asked for the phishing-resistant
 	// level, which only a passkey reaches.
 	AppWantsPhishingResistant bool
-	// HasAuthenticator is asked only when the answer matters (it costs a
-	// query).
+	// HasAuthenticator: the user has a second factor of any kind, allowed
+	// by the tenant or not (asked only when the answer matters: it costs
+	// a query). A user who has one is always asked for it first, even to
+	// enroll another: the second-factor pages then decide whether it
+	// signs in or only proves the user before enrollment.
 	HasAuthenticator func(context.Context) (bool, error)
-	// HasPasskey is asked only when the phishing-resistant level is
-	// wanted and not reached.
-	HasPasskey func(context.Context) (bool, error)
 	// ConsentNeeded is asked only once the user is signed in well enough;
 	// nil means "not this request's business" (after a password, consent
 	// is decided on resume).
@@ -88,26 +88,19 @@ type Facts struct {
 //   - the MFA level required (by the app, or by the tenant at a fresh
 //     sign-in) and not reached: the code, or enrollment without an
 //     authenticator;
-//   - the phishing-resistant level asked for and not reached: the
-//     second-factor page (which then offers only a passkey), or
-//     enrollment of a passkey without one;
+//   - the phishing-resistant level asked for (by the app, or by a tenant
+//     that allows passkeys only) and not reached: the same, the
+//     second-factor page then asking for a passkey, or for the user's
+//     other factor before a passkey is added; never enrollment on the
+//     password alone for a user who has a factor;
 //   - then consent, when the app needs it;
 //   - else done.
 func NextFactor(ctx context.Context, f Facts) (Step, error) {
 	if f.Level == LevelNone {
 		return StepPassword, nil
 	}
-	if f.AppWantsPhishingResistant && f.Level < LevelPhishingResistant {
-		has, err := f.HasPasskey(ctx)
-		if err != nil {
-			return 0, err
-		}
-		if has {
-			return StepCode, nil
-		}
-		return StepEnroll, nil
-	}
-	needMFA := f.Level < LevelMFA && (f.AppWantsMFA || f.FreshPassword && f.TenantRequiresTFA)
+	needMFA := f.Level < LevelMFA && (f.AppWantsMFA || f.FreshPassword && f.TenantRequiresTFA) ||
+		f.AppWantsPhishingResistant && f.Level < LevelPhishingResistant
 	if needMFA || f.FreshPassword && f.Level < LevelMFA {
 		has, err := f.HasAuthenticator(ctx)
 		if err != nil {

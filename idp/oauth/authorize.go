@@ -188,14 +188,8 @@ func (e *Endpoints) decide(w http.ResponseWriter, r *http.Request, az *authoriza
 		// them.
 		AppWantsMFA:               claims.WantsMFA(form, az.claims),
 		AppWantsPhishingResistant: claims.WantsPhishingResistant(form, az.claims),
-		// Only the factors the tenant allows count.
 		HasAuthenticator: func(ctx context.Context) (bool, error) {
-			f, err := e.Store.SecondFactorsOf(ctx, si.User.ID)
-			return f.Allowed(si.Tenant).Any(), err
-		},
-		HasPasskey: func(ctx context.Context) (bool, error) {
-			f, err := e.Store.SecondFactorsOf(ctx, si.User.ID)
-			return f.Allowed(si.Tenant).WebAuthn, err
+			return e.Store.HasActiveAuthenticator(ctx, si.User.ID)
 		},
 		ConsentNeeded: func(ctx context.Context) (bool, error) {
 			if client.SkipConsent || consented {

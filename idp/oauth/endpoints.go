@@ -34,7 +34,6 @@ type Store interface {
 	ClientByID(ctx context.Context, id string) (*store.Client, error)
 	UserByID(ctx context.Context, id string) (*store.User, error)
 	HasActiveAuthenticator(ctx context.Context, userID string) (bool, error)
-	SecondFactorsOf(ctx context.Context, userID string) (store.SecondFactors, error)
 	ConsentedScopes(ctx context.Context, userID, clientID string) ([]string, error)
 	SaveConsent(ctx context.Context, userID, clientID string, scopes []string) error
 	RecordSessionClient(ctx context.Context, sessionID, clientID string) error

@@ -19,9 +19,9 @@ func (p *Pages) showCode(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if passkey, _, err := p.secondFactorPage(r, st); err != nil {
+	if passkey, err := p.secondFactorPage(r, st); err != nil {
 		return err
-	} else if passkey || passkeyRequired(st) {
+	} else if passkey {
 		http.Redirect(w, r, flow.PageURL(flow.PathPasskey, st.pending.ID), http.StatusSeeOther)
 		return nil
 	}
@@ -47,6 +47,9 @@ func (p *Pages) renderCode(w http.ResponseWriter, r *http.Request, st *step, msg
 	if f.WebAuthn && p.Passkeys.Available() {
 		pg.PasskeyURL = flow.PageURL(flow.PathPasskey, st.pending.ID)
 	}
+	if passkeyRequired(st) || !st.tenant.AllowsTOTP() {
+		pg.ThenNote = msgThenPasskey
+	}
 	page(w, status)
 	return p.Templates.TOTPChallenge(w, pg)
 }
@@ -57,10 +60,16 @@ func (p *Pages) submitCode(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if passkeyRequired(st) || !st.tenant.AllowsTOTP() {
-		// A code cannot reach the level asked for, or is not allowed.
-		http.Redirect(w, r, flow.PageURL(flow.PathPasskey, st.pending.ID), http.StatusSeeOther)
-		return nil
+		// A code cannot sign in here. A user who has a passkey uses it;
+		// for one who has none, the code proves them before one is added.
+		if f, err := p.allowedFactors(r.Context(), st); err != nil {
+			return err
+		} else if f.WebAuthn && p.Passkeys.Available() {
+			http.Redirect(w, r, flow.PageURL(flow.PathPasskey, st.pending.ID), http.StatusSeeOther)
+			return nil
+		}
 	}
+
 	priorFailures, refused, err := p.Credentials.CodeCounting(r, st.user, r.PostForm.Get("code"))
 	if errors.Is(err, credentials.ErrNotActive) {
 		// Reset by an administrator meanwhile: decide afresh.
@@ -74,6 +83,11 @@ func (p *Pages) submitCode(w http.ResponseWriter, r *http.Request) error {
 		return p.renderCode(w, r, st, refused.Msg, refused.Status)
 	}
 	st.priorFailures = priorFailures
+	if passkeyRequired(st) || !st.tenant.AllowsTOTP() {
+		// A code cannot sign in here: it proved the user, who adds a
+		// passkey.
+		return p.proveThenEnroll(w, r, st, store.FactorWebAuthn)
+	}
 	return p.completeSecondFactor(w, r, st)
 }
 

@@ -39,6 +39,12 @@ func (p *Pages) showEnroll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if need, err := p.needsProof(ctx, st); err != nil || need {
+		if err != nil {
+			return err
+		}
+		return p.moveTo(w, r, st.pending, flow.StageCode)
+	}
 	// With passkeys on offer, step 1 is the choice until the app was
 	// chosen (and again on "Choose another second factor").
 	if passkey, _ := p.factorChoice(st); passkey && (st.pending.Factor != store.FactorTOTP || r.URL.Query().Has("choose")) {
@@ -101,7 +107,7 @@ func (p *Pages) showEnroll(w http.ResponseWriter, r *http.Request) error {
 		OTPAuthURL:    template.URL(e.KeyURI),
 		AccountName:   u.Email,
 		Issuer:        TOTPIssuer,
-		Later:         p.later(st),
+		Later:         p.later(ctx, st),
 	})
 }
 
@@ -253,6 +259,12 @@ func (p *Pages) submitEnrollVerify(w http.ResponseWriter, r *http.Request) error
 	}
 	if st.pending.Factor == store.FactorWebAuthn {
 		return p.submitEnrollPasskey(w, r, st)
+	}
+	if need, err := p.needsProof(ctx, st); err != nil || need {
+		if err != nil {
+			return err
+		}
+		return p.moveTo(w, r, st.pending, flow.StageCode)
 	}
 	u := st.user
 	name := strings.TrimSpace(r.PostForm.Get("name"))

@@ -3,6 +3,7 @@ package signin
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/portcullis-idp/portcullis/idp/browser"
 	"github.com/portcullis-idp/portcullis/idp/claims"
@@ -33,6 +34,17 @@ const PathEndSession = "/account/sessions/end"
 // current (templates.NavAccount or templates.NavAdmin).
 func Nav(si *browser.SignedIn, current string) *templates.Nav {
 	return &templates.Nav{Current: current, Admin: si.User.IsAdmin(), SignOutAction: PathEndSession, SessionID: si.Session.ID}
+}
+
+// FreshFor is how long after passing a second factor a session may add or
+// remove one, or act without typing a code, without passing it again (as
+// GitHub's "sudo mode").
+const FreshFor = 5 * time.Minute
+
+// Fresh reports whether si passed its second factor within FreshFor of
+// now.
+func Fresh(si *browser.SignedIn, now time.Time) bool {
+	return si.Session.ACR == claims.ACRMFA && now.Sub(si.Session.AuthTime) < FreshFor
 }
 
 // NeedsCode reports whether si must pass the second factor before acting
@@ -97,14 +109,16 @@ func (g *Gate) Start(w http.ResponseWriter, r *http.Request, stage flow.Stage, f
 	return g.StartFactor(w, r, stage, "", form, si)
 }
 
-// StartFactor is Start for the enrollment of a known factor (adding a
-// passkey from the account page).
+// StartFactor is Start for the enrollment of a known factor beside the
+// user's others (adding a passkey from the account page). The caller has
+// checked that si passed a second factor a moment ago (Fresh): the
+// request starts proved.
 func (g *Gate) StartFactor(w http.ResponseWriter, r *http.Request, stage flow.Stage, factor string, form map[string][]string, si *browser.SignedIn) error {
 	bid, err := g.Sessions.Binding(w, r)
 	if err != nil {
 		return err
 	}
-	start := flow.Start{Kind: flow.KindAccount, Stage: stage, BrowserID: bid, Form: form, Factor: factor}
+	start := flow.Start{Kind: flow.KindAccount, Stage: stage, BrowserID: bid, Form: form, Factor: factor, Proved: factor != ""}
 	if si != nil {
 		start.UserID, start.SessionID = si.User.ID, si.Session.ID
 	}

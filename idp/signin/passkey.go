@@ -1,6 +1,7 @@
 package signin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"html/template"
@@ -34,7 +35,10 @@ func jsonString(s string) string {
 // value read, so an answer is accepted once however many replicas see it.
 
 const (
-	msgChooseFactor = "Choose a passkey or an authenticator app."
+	msgThenApp      = "Your organisation now accepts authenticator apps only: after your passkey confirms it is you, you set one up."
+	msgThenPasskey  = "A passkey or security key is required here: after a code from your app confirms it is you, you set one up."
+	msgChooseFactor  = "Choose a passkey or an authenticator app."
+	msgAddingPasskey = "It is added beside your other second factors; your recovery key stays as it is. Then you sign in with it."
 	msgPasskeyName  = "Give the passkey a name of at most 64 characters."
 	// defaultPasskeyName is the name field's first value.
 	defaultPasskeyName = "Passkey"
@@ -58,17 +62,52 @@ func passkeyRequired(st *step) bool {
 func scriptNonce() string { return secrets.RandomToken()[:22] }
 
 // secondFactorPage is where the second-factor step of st goes: the
-// passkey page for a user with a passkey (unless they chose the app with
-// ?use=code and the app did not ask for a passkey), else the code page.
-func (p *Pages) secondFactorPage(r *http.Request, st *step) (passkey bool, f store.SecondFactors, err error) {
-	f, err = p.allowedFactors(r.Context(), st)
-	if err != nil || !f.WebAuthn || !p.Passkeys.Available() {
-		return false, f, err
+// passkey page for a user with a passkey the tenant allows (unless they
+// chose the app with ?use=code and nothing requires a passkey); else the
+// code page for a user with an app; else the passkey page for a user whose
+// only factor is a passkey the tenant does not allow (it then proves the
+// user before an app is added, proveThenEnroll).
+func (p *Pages) secondFactorPage(r *http.Request, st *step) (passkey bool, err error) {
+	all, err := p.userFactors(r.Context(), st)
+	if err != nil || !p.Passkeys.Available() {
+		return false, err
 	}
-	if passkeyRequired(st) || !f.TOTP {
-		return true, f, nil
+	allowed := all.Allowed(st.tenant)
+	switch {
+	case allowed.WebAuthn && (passkeyRequired(st) || !allowed.TOTP || r.URL.Query().Get("use") != "code"):
+		return true, nil
+	case all.TOTP:
+		return false, nil
 	}
-	return r.URL.Query().Get("use") != "code", f, nil
+	return all.WebAuthn, nil
+}
+
+// proveThenEnroll is the end of a second-factor step whose factor cannot
+// sign in here (a code where a passkey is required, a factor the tenant
+// does not allow): it proved the user, who now adds a factor of kind. The
+// proof is recorded on the request; enrollment of a user who has a factor
+// needs it (needsProof).
+func (p *Pages) proveThenEnroll(w http.ResponseWriter, r *http.Request, st *step, kind string) error {
+	return p.moveTo(w, r, st.pending, flow.StageEnroll, flow.Proved(), flow.Factor(kind), flow.Ceremony(""))
+}
+
+// needsProof reports whether st would enroll a factor for a user who has
+// one without having passed it in this request. Such a request goes back
+// to the second-factor page: a factor is never added on the password
+// alone.
+func (p *Pages) needsProof(ctx context.Context, st *step) (bool, error) {
+	if st.pending.Proved {
+		return false, nil
+	}
+	f, err := p.userFactors(ctx, st)
+	return f.Any(), err
+}
+
+// adding reports whether st adds a factor beside the user's others (no
+// new recovery key; a passkey added does not sign in by itself).
+func (p *Pages) adding(ctx context.Context, st *step) (bool, error) {
+	f, err := p.userFactors(ctx, st)
+	return f.Any(), err
 }
 
 // --- sign-in with a passkey ---
@@ -83,19 +122,14 @@ func (p *Pages) showPasskey(w http.ResponseWriter, r *http.Request) error {
 
 // renderPasskey draws the passkey step with the pending request's login
 // ceremony, beginning a new one when there is none or it expired. A user
-// without passkeys (removed meanwhile) goes to the code page, or to set
-// one up when only a passkey will do.
+// without passkeys (removed meanwhile) goes to the code page.
 func (p *Pages) renderPasskey(w http.ResponseWriter, r *http.Request, st *step, msg string, status int) error {
 	ctx := r.Context()
 	creds, err := p.Store.WebAuthnCredentials(ctx, st.user.ID)
 	if err != nil {
 		return err
 	}
-	if len(creds) == 0 || !p.Passkeys.Available() || !st.tenant.AllowsWebAuthn() {
-		if passkeyRequired(st) {
-			// Nothing here can pass: set one up (or be told why not).
-			return p.moveTo(w, r, st.pending, flow.StageEnroll)
-		}
+	if len(creds) == 0 || !p.Passkeys.Available() {
 		http.Redirect(w, r, flow.PageURL(flow.PathCode, st.pending.ID)+"&use=code", http.StatusSeeOther)
 		return nil
 	}
@@ -119,8 +153,11 @@ func (p *Pages) renderPasskey(w http.ResponseWriter, r *http.Request, st *step, 
 			Action: flow.PathPasskey, AuthRequestID: st.pending.ID, Options: template.JS(c.Options),
 			Purpose: credentials.PurposeLogin, Button: "Use passkey", Error: msg,
 		},
-		PasskeyRequired: required,
+		PasskeyRequired: required && st.tenant.AllowsWebAuthn(),
 		RecoveryURL:     flow.PageURL(flow.PathRecovery, st.pending.ID),
+	}
+	if !st.tenant.AllowsWebAuthn() {
+		page.ThenNote = msgThenApp
 	}
 	if f.TOTP && !required {
 		page.CodeURL = flow.PageURL(flow.PathCode, st.pending.ID) + "&use=code"
@@ -140,10 +177,6 @@ func (p *Pages) submitPasskey(w http.ResponseWriter, r *http.Request) error {
 	st, err := p.loadStep(r, flow.StageCode)
 	if err != nil {
 		return err
-	}
-	if !st.tenant.AllowsWebAuthn() {
-		http.Redirect(w, r, flow.PageURL(flow.PathCode, st.pending.ID)+"&use=code", http.StatusSeeOther)
-		return nil
 	}
 	c, ok := credentials.DecodeCeremony(st.pending.Ceremony, credentials.PurposeLogin, time.Now())
 	if !ok {
@@ -168,6 +201,10 @@ func (p *Pages) submitPasskey(w http.ResponseWriter, r *http.Request) error {
 		}
 		p.auditRefusedPasskey(r, st, a, err)
 		return p.renderPasskey(w, r, st, credentials.PasskeyMessage(err), http.StatusUnauthorized)
+	}
+	if !st.tenant.AllowsWebAuthn() {
+		// Apps only here: the passkey proved the user, who adds an app.
+		return p.proveThenEnroll(w, r, st, store.FactorTOTP)
 	}
 	st.passed = passedFactor{kind: store.FactorWebAuthn, credential: a.CredentialID, synced: a.BackupState}
 	return p.completeSecondFactor(w, r, st)
@@ -221,7 +258,7 @@ func (p *Pages) renderEnrollChoose(w http.ResponseWriter, r *http.Request, st *s
 	return p.Templates.EnrollChoose(w, templates.EnrollChoosePage{
 		Page: p.header(r, st), Action: flow.PathEnrollChoose, AuthRequestID: st.pending.ID,
 		OfferPasskey: passkey, OfferTOTP: totp, PasskeyOnly: passkey && !totp,
-		Chosen: st.pending.Factor, AfterRecovery: afterRecovery, Error: msg, Later: p.later(st),
+		Chosen: st.pending.Factor, AfterRecovery: afterRecovery, Error: msg, Later: p.later(r.Context(), st),
 	})
 }
 
@@ -229,8 +266,12 @@ func (p *Pages) renderEnrollChoose(w http.ResponseWriter, r *http.Request, st *s
 // (not a step-up, not an activation from the account page) in a tenant
 // whose enrollment deadline is still ahead, for an app that did not ask
 // for two factors itself.
-func (p *Pages) inGrace(st *step) bool {
+func (p *Pages) inGrace(ctx context.Context, st *step) bool {
 	if st.pending.SessionID != "" || !st.tenant.InGrace(p.Sessions.Now()) {
+		return false
+	}
+	// A user who has a factor uses it; Later is for those without one.
+	if f, err := p.userFactors(ctx, st); err != nil || f.Any() {
 		return false
 	}
 	form := st.pending.Form()
@@ -239,8 +280,8 @@ func (p *Pages) inGrace(st *step) bool {
 }
 
 // later is the Later button of step 1, when st is in grace.
-func (p *Pages) later(st *step) templates.Later {
-	if !p.inGrace(st) {
+func (p *Pages) later(ctx context.Context, st *step) templates.Later {
+	if !p.inGrace(ctx, st) {
 		return templates.Later{}
 	}
 	left := st.tenant.EnrollmentDeadline.Sub(p.Sessions.Now())
@@ -256,7 +297,7 @@ func (p *Pages) submitEnrollLater(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	if !p.inGrace(st) {
+	if !p.inGrace(ctx, st) {
 		return errNoLater
 	}
 	if st.pending.Stage() != flow.StageEnroll {
@@ -276,6 +317,12 @@ func (p *Pages) submitEnrollLater(w http.ResponseWriter, r *http.Request) error 
 	return p.continueFlow(w, r, st.pending)
 }
 
+// errNotFreshAnyMore refuses a passkey added from the account page once
+// the session that started it has ended or is no longer fresh.
+var errNotFreshAnyMore = &web.Error{Code: http.StatusForbidden, Heading: "Confirm it is you first",
+	Msg: "Adding a passkey needs a second factor passed in the last few minutes, on the session that started it. Open your account page, confirm it is you, and add the passkey again.",
+	Back: web.Link{URL: "/account", Label: "Go to your account"}}
+
 // errNoLater answers Later after the deadline (or where it never applied).
 var errNoLater = &web.Error{Code: http.StatusForbidden, Heading: "Set up your second factor now",
 	Msg: "Your organisation's deadline for setting up a second factor has passed, so it cannot be put off any more. Go back and set it up."}
@@ -289,6 +336,12 @@ func (p *Pages) submitEnrollChoose(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	if need, err := p.needsProof(ctx, st); err != nil || need {
+		if err != nil {
+			return err
+		}
+		return p.moveTo(w, r, st.pending, flow.StageCode)
+	}
 	passkey, totp := p.factorChoice(st)
 	choice := r.PostForm.Get("factor")
 	if !(choice == store.FactorWebAuthn && passkey || choice == store.FactorTOTP && totp) {
@@ -300,6 +353,19 @@ func (p *Pages) submitEnrollChoose(w http.ResponseWriter, r *http.Request) error
 		}
 		http.Redirect(w, r, flow.PageURL(flow.PathEnroll, st.pending.ID), http.StatusSeeOther)
 		return nil
+	}
+	adding, err := p.adding(ctx, st)
+	if err != nil {
+		return err
+	}
+	if adding {
+		// Beside the user's other factors: the recovery key stays.
+		if st.pending.Stage() != flow.StageEnroll {
+			if err := p.Flows.Advance(ctx, st.pending, flow.StageEnroll); err != nil {
+				return err
+			}
+		}
+		return p.moveTo(w, r, st.pending, flow.StageEnrollVerify, flow.Factor(choice), flow.Ceremony(""))
 	}
 	sealed := st.pending.SecretData
 	if _, err := p.Store.AuthRequestRecoveryKey(&st.pending.AuthRequest); sealed == "" || err != nil {
@@ -325,6 +391,16 @@ func (p *Pages) submitEnrollChoose(w http.ResponseWriter, r *http.Request) error
 // page (no recovery key: the user has one).
 func (p *Pages) renderEnrollPasskey(w http.ResponseWriter, r *http.Request, st *step, msg, name string, status int) error {
 	ctx := r.Context()
+	if need, err := p.needsProof(ctx, st); err != nil || need {
+		if err != nil {
+			return err
+		}
+		return p.moveTo(w, r, st.pending, flow.StageCode)
+	}
+	adding, err := p.adding(ctx, st)
+	if err != nil {
+		return err
+	}
 	creds, err := p.Store.WebAuthnCredentials(ctx, st.user.ID)
 	if err != nil {
 		return err
@@ -348,9 +424,12 @@ func (p *Pages) renderEnrollPasskey(w http.ResponseWriter, r *http.Request, st *
 			Purpose: credentials.PurposeRegister, Button: "Create passkey", NameField: true, Name: name, Error: msg,
 		},
 	}
-	if adding(st.pending) {
+	switch {
+	case adding && st.pending.Kind() == flow.KindAccount:
 		pg.CancelURL = "/account"
-	} else {
+	case adding:
+		pg.Intro = msgAddingPasskey
+	default:
 		pg.Step = 3
 		pg.ChooseURL = flow.PageURL(flow.PathEnroll, st.pending.ID) + "&choose=1"
 	}
@@ -358,13 +437,6 @@ func (p *Pages) renderEnrollPasskey(w http.ResponseWriter, r *http.Request, st *
 	web.PageHeaders(w, pg.CSPNonce)
 	w.WriteHeader(status)
 	return p.Templates.EnrollPasskey(w, pg)
-}
-
-// adding reports whether pending adds a passkey beside the user's other
-// factors (from the account page) rather than enrolling a first one: it
-// carries no recovery key to hand over.
-func adding(pending *flow.Pending) bool {
-	return pending.Kind() == flow.KindAccount && pending.SecretData == ""
 }
 
 // passkeyName is the posted name, trimmed; ok is false when it is empty
@@ -375,13 +447,37 @@ func passkeyName(r *http.Request) (string, bool) {
 }
 
 // submitEnrollPasskey checks the new credential against the registration
-// ceremony, consumes the ceremony, and stores the credential (with the
-// recovery key shown at step 2, during enrollment). The user has a second
-// factor now: their password-only sessions end, and this browser is
-// signed in with the passkey.
+// ceremony, consumes the ceremony, and stores the credential.
+//
+// A first factor is stored with the recovery key shown at step 2; the
+// user's password-only sessions end, and this browser is signed in with
+// the passkey (as the first code signs in an app: the same trust). A
+// passkey added beside other factors keeps the recovery key and signs
+// nothing in: a registration is no assertion. From the account page
+// (whose session must still be this request's and fresh) the browser goes
+// back there; in a sign-in it goes on to use the new passkey.
 func (p *Pages) submitEnrollPasskey(w http.ResponseWriter, r *http.Request, st *step) error {
 	ctx := r.Context()
 	u := st.user
+	if need, err := p.needsProof(ctx, st); err != nil || need {
+		if err != nil {
+			return err
+		}
+		return p.moveTo(w, r, st.pending, flow.StageCode)
+	}
+	adding, err := p.adding(ctx, st)
+	if err != nil {
+		return err
+	}
+	if adding && st.pending.Kind() == flow.KindAccount {
+		si, err := p.Sessions.Current(r)
+		if err != nil {
+			return err
+		}
+		if si == nil || si.Session.ID != st.pending.SessionID || !Fresh(si, p.Sessions.Now()) {
+			return errNotFreshAnyMore
+		}
+	}
 	name, ok := passkeyName(r)
 	if !ok {
 		return p.renderEnrollPasskey(w, r, st, msgPasskeyName, "", http.StatusBadRequest)
@@ -402,7 +498,7 @@ func (p *Pages) submitEnrollPasskey(w http.ResponseWriter, r *http.Request, st *
 		return err
 	}
 	var recoveryHash []byte
-	if !adding(st.pending) {
+	if !adding {
 		key, err := p.recoveryKey(st.pending)
 		if err != nil {
 			return err
@@ -416,10 +512,14 @@ func (p *Pages) submitEnrollPasskey(w http.ResponseWriter, r *http.Request, st *
 		return err
 	}
 	st.passed = passedFactor{kind: store.FactorWebAuthn, credential: cred.ID, synced: cred.BackupState}
-	if adding(st.pending) {
+	if adding {
 		p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFAFactorAdded, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID,
 			Detail: st.passed.detail(`"name":` + jsonString(name))})
-		return p.completeSecondFactor(w, r, st)
+		if st.pending.Kind() == flow.KindAccount {
+			return p.continueFlow(w, r, st.pending)
+		}
+		st.factors = nil
+		return p.moveTo(w, r, st.pending, flow.StageCode)
 	}
 	ended, err := p.endWeakerSessions(r, u.ID, st.pending.SessionID, store.EndReasonMFAGained)
 	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFAEnrollmentCompleted, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID,

@@ -76,7 +76,7 @@ func (p *Pages) submitPasswordless(w http.ResponseWriter, r *http.Request) error
 		creds, err := p.Store.WebAuthnCredentials(ctx, u.ID)
 		return u, creds, err
 	})
-	if err == nil {
+	if err == nil && a != nil {
 		// The challenge is spent whatever happens next.
 		if err = p.Flows.Advance(ctx, pending, flow.StageLogin, flow.Ceremony("")); err != nil {
 			return err
@@ -90,7 +90,7 @@ func (p *Pages) submitPasswordless(w http.ResponseWriter, r *http.Request) error
 		if errors.Is(err, credentials.ErrNoPasskeys) {
 			return err
 		}
-		if user != nil {
+		if user != nil && tenant != nil {
 			p.auditRefusedPasskey(r, &step{pending: pending, user: user, tenant: tenant}, a, err)
 		}
 		return p.renderLogin(w, r, pending, "", credentials.PasskeyMessage(err), http.StatusUnauthorized)

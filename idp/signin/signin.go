@@ -128,23 +128,28 @@ type step struct {
 	// passed is the second factor that completed this step (set by the
 	// step that accepted it): its amr and what the audit row says.
 	passed passedFactor
-	// factors are the user's second factors the tenant allows, read once
-	// (allowedFactors).
+	// factors are the user's second factors, allowed or not, read once
+	// (userFactors).
 	factors *store.SecondFactors
 }
 
-// allowedFactors are st's user's second factors that the tenant allows,
-// read at most once per request.
-func (p *Pages) allowedFactors(ctx context.Context, st *step) (store.SecondFactors, error) {
+// userFactors are st's user's second factors of every kind, read at most
+// once per request.
+func (p *Pages) userFactors(ctx context.Context, st *step) (store.SecondFactors, error) {
 	if st.factors == nil {
 		f, err := p.Store.SecondFactorsOf(ctx, st.user.ID)
 		if err != nil {
 			return f, err
 		}
-		f = f.Allowed(st.tenant)
 		st.factors = &f
 	}
 	return *st.factors, nil
+}
+
+// allowedFactors are those of st's user's factors the tenant allows.
+func (p *Pages) allowedFactors(ctx context.Context, st *step) (store.SecondFactors, error) {
+	f, err := p.userFactors(ctx, st)
+	return f.Allowed(st.tenant), err
 }
 
 // passedFactor is an accepted second factor.
@@ -228,9 +233,8 @@ func (p *Pages) afterPassword(w http.ResponseWriter, r *http.Request, st *step) 
 	pending, user, tenant := st.pending, st.user, st.tenant
 	form := pending.Form()
 	cr, _ := claims.ParseRequest(form.Get("claims"))
-	// Only the factors the tenant allows count; a tenant that allows
-	// only passkeys asks for one at every sign-in, as an app asking for
-	// loa:phr does.
+	// A tenant that allows only passkeys asks for one at every sign-in,
+	// as an app asking for loa:phr does.
 	next, err := flow.NextFactor(ctx, flow.Facts{
 		Level:                     flow.LevelPassword,
 		FreshPassword:             true,
@@ -238,12 +242,8 @@ func (p *Pages) afterPassword(w http.ResponseWriter, r *http.Request, st *step) 
 		AppWantsMFA:               claims.WantsMFA(form, cr),
 		AppWantsPhishingResistant: claims.WantsPhishingResistant(form, cr) || tenant.RequiresPhishingResistant(),
 		HasAuthenticator: func(ctx context.Context) (bool, error) {
-			f, err := p.allowedFactors(ctx, st)
+			f, err := p.userFactors(ctx, st)
 			return f.Any(), err
-		},
-		HasPasskey: func(ctx context.Context) (bool, error) {
-			f, err := p.allowedFactors(ctx, st)
-			return f.WebAuthn, err
 		},
 	})
 	if err != nil {

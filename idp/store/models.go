@@ -147,8 +147,11 @@ type AuthRequest struct {
 	// FactorWebAuthn); Ceremony is the WebAuthn ceremony in progress
 	// (its challenge, JSON), single use: the move that completes it
 	// clears it, conditionally on the value read.
-	Factor    string
-	Ceremony  string
+	Factor   string
+	Ceremony string
+	// Proved: the request passed one of the user's existing second
+	// factors, which enrolling another one needs.
+	Proved    bool
 	CreatedAt time.Time
 	ExpiresAt time.Time
 }

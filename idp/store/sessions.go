@@ -257,11 +257,11 @@ func (s *Store) AuthRequestFor(ctx context.Context, id, browserID string) (*Auth
 // wins, a move that keeps the stage (a new enrollment secret) included.
 func (s *Store) MoveAuthRequest(ctx context.Context, from, to *AuthRequest) error {
 	res := s.conn(ctx).Model(&AuthRequest{}).
-		Where("id = ? AND stage = ? AND user_id = ? AND session_id = ? AND secret_data = ? AND factor = ? AND ceremony = ?",
-			from.ID, from.Stage, from.UserID, from.SessionID, from.SecretData, from.Factor, from.Ceremony).
-		Select("stage", "user_id", "session_id", "secret_data", "factor", "ceremony").
+		Where("id = ? AND stage = ? AND user_id = ? AND session_id = ? AND secret_data = ? AND factor = ? AND ceremony = ? AND proved = ?",
+			from.ID, from.Stage, from.UserID, from.SessionID, from.SecretData, from.Factor, from.Ceremony, from.Proved).
+		Select("stage", "user_id", "session_id", "secret_data", "factor", "ceremony", "proved").
 		Updates(&AuthRequest{Stage: to.Stage, UserID: to.UserID, SessionID: to.SessionID, SecretData: to.SecretData,
-			Factor: to.Factor, Ceremony: to.Ceremony})
+			Factor: to.Factor, Ceremony: to.Ceremony, Proved: to.Proved})
 	if res.Error != nil {
 		return res.Error
 	}

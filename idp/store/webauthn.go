@@ -206,3 +206,32 @@ func (s *Store) NameTOTP(ctx context.Context, userID, name string) error {
 	}
 	return nil
 }
+
+// ErrLastFactor is RemoveFactor's answer when the factor is the user's
+// last one: the caller decides (refused under Require TFA, else 2FA is
+// turned off with ResetMFA).
+var ErrLastFactor = errors.New("store: the user's last second factor")
+
+// RemoveFactor removes one of the user's second factors (kind
+// FactorTOTP, or FactorWebAuthn with the credential id), unless it is the
+// last one (ErrLastFactor). The user's row is locked for the check and
+// the delete, so two removals at once cannot leave the user with none.
+func (s *Store) RemoveFactor(ctx context.Context, userID, kind, id string) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		var u User
+		if err := s.conn(ctx).Clauses(s.lockClause()).Select("id").Where("id = ?", userID).Take(&u).Error; err != nil {
+			return translate(err)
+		}
+		factors, err := s.Factors(ctx, userID)
+		if err != nil {
+			return err
+		}
+		if len(factors) <= 1 {
+			return ErrLastFactor
+		}
+		if kind == FactorTOTP {
+			return s.RemoveTOTP(ctx, userID)
+		}
+		return s.RemoveWebAuthnCredential(ctx, userID, id)
+	})
+}

@@ -33,6 +33,10 @@ ALTER TABLE mfa_authenticators ADD COLUMN name TEXT NOT NULL DEFAULT 'Authentica
 -- cleared by the move that completes it).
 ALTER TABLE auth_requests ADD COLUMN factor TEXT NOT NULL DEFAULT '';
 ALTER TABLE auth_requests ADD COLUMN ceremony TEXT NOT NULL DEFAULT '';
+-- proved: this request passed one of the user's existing second factors,
+-- the condition for enrolling another one (a user who has a factor never
+-- adds one on the password alone).
+ALTER TABLE auth_requests ADD COLUMN proved BOOLEAN NOT NULL DEFAULT FALSE;
 
 -- A tenant's choice of second factors: 'any' (an authenticator app or a
 -- passkey), 'totp' (apps only) or 'webauthn' (passkeys and security keys
@@ -50,6 +54,7 @@ ALTER TABLE tenants ADD COLUMN passwordless BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE tenants DROP COLUMN passwordless;
 ALTER TABLE tenants DROP COLUMN enrollment_deadline;
 ALTER TABLE tenants DROP COLUMN second_factors;
+ALTER TABLE auth_requests DROP COLUMN proved;
 ALTER TABLE auth_requests DROP COLUMN ceremony;
 ALTER TABLE auth_requests DROP COLUMN factor;
 ALTER TABLE mfa_authenticators DROP COLUMN name;

@@ -86,6 +86,7 @@ var cases = []struct {
 	{"Logout/DeliveredAndFailedNeverClaimed", testLogoutDoneNeverClaimed},
 	{"WebAuthn/CredentialsAndFactors", testWebAuthnCredentials},
 	{"WebAuthn/SignCounterOnlyForward", testWebAuthnSignCounter},
+	{"WebAuthn/RemoveLastFactorRace", testRemoveLastFactorRace},
 }
 
 // Run runs the contract against the stores newStore opens: each case gets

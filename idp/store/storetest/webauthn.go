@@ -97,3 +97,27 @@ func testWebAuthnSignCounter(t *testing.T, s *store.Store) {
 	}
 	mustIs(t, "another user's credential", s.UseWebAuthnCredential(ctx, "nobody", "p", 0, true), store.ErrNotFound)
 }
+
+// testRemoveLastFactorRace: of two removals at once of a user's two
+// factors, one wins and the other is ErrLastFactor: the user never ends
+// with none.
+func testRemoveLastFactorRace(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	u := NewUser(t, s, NewTenant(t, s).ID)
+	for _, id := range []string{"a", "b"} {
+		mustNil(t, "add", s.AddWebAuthnCredential(ctx, &store.WebAuthnCredential{ID: id, UserID: u.ID, Name: id, PublicKey: []byte{1}}, nil))
+	}
+	errs := race(2, func(i int) error { return s.RemoveFactor(ctx, u.ID, store.FactorWebAuthn, []string{"a", "b"}[i]) })
+	oneWinner(t, errs, store.ErrLastFactor)
+	if f, _ := s.Factors(ctx, u.ID); len(f) != 1 {
+		t.Errorf("factors left: %+v", f)
+	}
+	mustIs(t, "removing the last one", s.RemoveFactor(ctx, u.ID, store.FactorWebAuthn, f0(t, s, u.ID)), store.ErrLastFactor)
+}
+
+func f0(t *testing.T, s *store.Store, userID string) string {
+	t.Helper()
+	f, err := s.Factors(t.Context(), userID)
+	mustNil(t, "Factors", err)
+	return f[0].ID
+}
