@@ -35,11 +35,11 @@ func jsonString(s string) string {
 // value read, so an answer is accepted once however many replicas see it.
 
 const (
-	msgThenApp      = "Your organisation now accepts authenticator apps only: after your passkey confirms it is you, you set one up."
-	msgThenPasskey  = "A passkey or security key is required here: after a code from your app confirms it is you, you set one up."
+	msgThenApp       = "Your organisation now accepts authenticator apps only: after your passkey confirms it is you, you set one up."
+	msgThenPasskey   = "A passkey or security key is required here: after a code from your app confirms it is you, you set one up."
 	msgChooseFactor  = "Choose a passkey or an authenticator app."
 	msgAddingPasskey = "It is added beside your other second factors; your recovery key stays as it is. Then you sign in with it."
-	msgPasskeyName  = "Give the passkey a name of at most 64 characters."
+	msgPasskeyName   = "Give the passkey a name of at most 64 characters."
 	// defaultPasskeyName is the name field's first value.
 	defaultPasskeyName = "Passkey"
 )
@@ -320,7 +320,7 @@ func (p *Pages) submitEnrollLater(w http.ResponseWriter, r *http.Request) error 
 // errNotFreshAnyMore refuses a passkey added from the account page once
 // the session that started it has ended or is no longer fresh.
 var errNotFreshAnyMore = &web.Error{Code: http.StatusForbidden, Heading: "Confirm it is you first",
-	Msg: "Adding a passkey needs a second factor passed in the last few minutes, on the session that started it. Open your account page, confirm it is you, and add the passkey again.",
+	Msg:  "Adding a passkey needs a second factor passed in the last few minutes, on the session that started it. Open your account page, confirm it is you, and add the passkey again.",
 	Back: web.Link{URL: "/account", Label: "Go to your account"}}
 
 // errNoLater answers Later after the deadline (or where it never applied).
