@@ -39,11 +39,8 @@ func (p *Pages) showEnroll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if need, err := p.needsProof(ctx, st); err != nil || need {
-		if err != nil {
-			return err
-		}
-		return p.moveTo(w, r, st.pending, flow.StageCode)
+	if sent, err := p.proofFirst(w, r, st); sent || err != nil {
+		return err
 	}
 	// With passkeys on offer, step 1 is the choice until the app was
 	// chosen (and again on "Choose another second factor").
@@ -260,11 +257,8 @@ func (p *Pages) submitEnrollVerify(w http.ResponseWriter, r *http.Request) error
 	if st.pending.Factor == store.FactorWebAuthn {
 		return p.submitEnrollPasskey(w, r, st)
 	}
-	if need, err := p.needsProof(ctx, st); err != nil || need {
-		if err != nil {
-			return err
-		}
-		return p.moveTo(w, r, st.pending, flow.StageCode)
+	if sent, err := p.proofFirst(w, r, st); sent || err != nil {
+		return err
 	}
 	u := st.user
 	name := strings.TrimSpace(r.PostForm.Get("name"))

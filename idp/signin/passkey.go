@@ -103,6 +103,16 @@ func (p *Pages) needsProof(ctx context.Context, st *step) (bool, error) {
 	return f.Any(), err
 }
 
+// proofFirst sends st back to the second-factor page when it would
+// enroll without the proof needsProof asks for; sent is true when it did.
+func (p *Pages) proofFirst(w http.ResponseWriter, r *http.Request, st *step) (sent bool, err error) {
+	need, err := p.needsProof(r.Context(), st)
+	if err != nil || !need {
+		return false, err
+	}
+	return true, p.moveTo(w, r, st.pending, flow.StageCode)
+}
+
 // adding reports whether st adds a factor beside the user's others (no
 // new recovery key; a passkey added does not sign in by itself).
 func (p *Pages) adding(ctx context.Context, st *step) (bool, error) {
@@ -336,11 +346,8 @@ func (p *Pages) submitEnrollChoose(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if need, err := p.needsProof(ctx, st); err != nil || need {
-		if err != nil {
-			return err
-		}
-		return p.moveTo(w, r, st.pending, flow.StageCode)
+	if sent, err := p.proofFirst(w, r, st); sent || err != nil {
+		return err
 	}
 	passkey, totp := p.factorChoice(st)
 	choice := r.PostForm.Get("factor")
@@ -391,11 +398,8 @@ func (p *Pages) submitEnrollChoose(w http.ResponseWriter, r *http.Request) error
 // page (no recovery key: the user has one).
 func (p *Pages) renderEnrollPasskey(w http.ResponseWriter, r *http.Request, st *step, msg, name string, status int) error {
 	ctx := r.Context()
-	if need, err := p.needsProof(ctx, st); err != nil || need {
-		if err != nil {
-			return err
-		}
-		return p.moveTo(w, r, st.pending, flow.StageCode)
+	if sent, err := p.proofFirst(w, r, st); sent || err != nil {
+		return err
 	}
 	adding, err := p.adding(ctx, st)
 	if err != nil {
@@ -459,11 +463,8 @@ func passkeyName(r *http.Request) (string, bool) {
 func (p *Pages) submitEnrollPasskey(w http.ResponseWriter, r *http.Request, st *step) error {
 	ctx := r.Context()
 	u := st.user
-	if need, err := p.needsProof(ctx, st); err != nil || need {
-		if err != nil {
-			return err
-		}
-		return p.moveTo(w, r, st.pending, flow.StageCode)
+	if sent, err := p.proofFirst(w, r, st); sent || err != nil {
+		return err
 	}
 	adding, err := p.adding(ctx, st)
 	if err != nil {
