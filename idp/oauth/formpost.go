@@ -5,14 +5,13 @@ import (
 	"net/url"
 	"slices"
 
-	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/web"
 	"github.com/portcullis-idp/portcullis/templates"
 )
 
 // renderFormPost answers with an auto-submitting form (response_mode=form_post).
 func (e *Endpoints) renderFormPost(w http.ResponseWriter, r *http.Request, redirectURI string, params url.Values) {
-	nonce := secrets.RandomToken()[:22]
+	nonce := web.ScriptNonce()
 	web.PageHeaders(w, nonce)
 	// The form goes to the client's redirect URI.
 	w.Header().Set("Content-Security-Policy", w.Header().Get("Content-Security-Policy")+"; form-action "+originOf(redirectURI))

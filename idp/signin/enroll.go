@@ -53,10 +53,8 @@ func (p *Pages) showEnroll(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if ok && !r.URL.Query().Has("restart") {
-		if st.pending.Stage() != flow.StageEnroll { // back from a later step
-			if err := p.Flows.Advance(ctx, st.pending, flow.StageEnroll); err != nil {
-				return err
-			}
+		if err := p.backToStep1(ctx, st); err != nil {
+			return err
 		}
 	} else {
 		if e, err = mfa.NewEnrollment(nil, TOTPIssuer, u.Email); err != nil {
@@ -106,6 +104,15 @@ func (p *Pages) showEnroll(w http.ResponseWriter, r *http.Request) error {
 		Issuer:        TOTPIssuer,
 		Later:         p.later(ctx, st),
 	})
+}
+
+// backToStep1 moves a request at a later enrollment step (the Back
+// button, a new choice of factor) back to step 1.
+func (p *Pages) backToStep1(ctx context.Context, st *step) error {
+	if st.pending.Stage() == flow.StageEnroll {
+		return nil
+	}
+	return p.Flows.Advance(ctx, st.pending, flow.StageEnroll)
 }
 
 // pendingEnrollment is the enrollment this pending request already shows:

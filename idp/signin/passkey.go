@@ -15,7 +15,6 @@ import (
 	"github.com/portcullis-idp/portcullis/idp/claims"
 	"github.com/portcullis-idp/portcullis/idp/credentials"
 	"github.com/portcullis-idp/portcullis/idp/flow"
-	"github.com/portcullis-idp/portcullis/idp/secrets"
 	"github.com/portcullis-idp/portcullis/idp/store"
 	"github.com/portcullis-idp/portcullis/idp/web"
 	"github.com/portcullis-idp/portcullis/mfa"
@@ -58,9 +57,6 @@ func passkeyRequired(st *step) bool {
 	return wantsPhishingResistant(st.pending) || st.tenant.RequiresPhishingResistant()
 }
 
-// scriptNonce is a fresh nonce for the page's one script.
-func scriptNonce() string { return secrets.RandomToken()[:22] }
-
 // secondFactorPage is where the second-factor step of st goes: the
 // passkey page for a user with a passkey the tenant allows (unless they
 // chose the app with ?use=code and nothing requires a passkey); else the
@@ -99,8 +95,7 @@ func (p *Pages) needsProof(ctx context.Context, st *step) (bool, error) {
 	if st.pending.Proved {
 		return false, nil
 	}
-	f, err := p.userFactors(ctx, st)
-	return f.Any(), err
+	return p.adding(ctx, st)
 }
 
 // proofFirst sends st back to the second-factor page when it would
@@ -118,6 +113,27 @@ func (p *Pages) proofFirst(w http.ResponseWriter, r *http.Request, st *step) (se
 func (p *Pages) adding(ctx context.Context, st *step) (bool, error) {
 	f, err := p.userFactors(ctx, st)
 	return f.Any(), err
+}
+
+// ceremony is the pending request's WebAuthn ceremony for purpose, or a
+// new one from begin (none yet, expired, or another purpose), stored on
+// the request at its stage before the page shows it.
+func (p *Pages) ceremony(ctx context.Context, pending *flow.Pending, purpose string, begin func() (*credentials.Ceremony, error)) (*credentials.Ceremony, error) {
+	if c, ok := credentials.DecodeCeremony(pending.Ceremony, purpose, time.Now()); ok {
+		return c, nil
+	}
+	c, err := begin()
+	if err != nil {
+		return nil, err
+	}
+	return c, p.Flows.Advance(ctx, pending, pending.Stage(), flow.Ceremony(c.Encode()))
+}
+
+// spendCeremony clears the pending request's ceremony, once its answer
+// verified: a compare-and-swap on the request, so of two requests with
+// the same answer one gets flow.ErrExpired and grants nothing.
+func (p *Pages) spendCeremony(ctx context.Context, pending *flow.Pending) error {
+	return p.Flows.Advance(ctx, pending, pending.Stage(), flow.Ceremony(""))
 }
 
 // --- sign-in with a passkey ---
@@ -143,14 +159,11 @@ func (p *Pages) renderPasskey(w http.ResponseWriter, r *http.Request, st *step, 
 		http.Redirect(w, r, flow.PageURL(flow.PathCode, st.pending.ID)+"&use=code", http.StatusSeeOther)
 		return nil
 	}
-	c, ok := credentials.DecodeCeremony(st.pending.Ceremony, credentials.PurposeLogin, time.Now())
-	if !ok {
-		if c, err = p.Passkeys.BeginLogin(st.user, creds); err != nil {
-			return err
-		}
-		if err := p.Flows.Advance(ctx, st.pending, flow.StageCode, flow.Ceremony(c.Encode())); err != nil {
-			return err
-		}
+	c, err := p.ceremony(ctx, st.pending, credentials.PurposeLogin, func() (*credentials.Ceremony, error) {
+		return p.Passkeys.BeginLogin(st.user, creds)
+	})
+	if err != nil {
+		return err
 	}
 	f, err := p.allowedFactors(ctx, st)
 	if err != nil {
@@ -172,7 +185,7 @@ func (p *Pages) renderPasskey(w http.ResponseWriter, r *http.Request, st *step, 
 	if f.TOTP && !required {
 		page.CodeURL = flow.PageURL(flow.PathCode, st.pending.ID) + "&use=code"
 	}
-	page.CSPNonce = scriptNonce()
+	page.CSPNonce = web.ScriptNonce()
 	web.PageHeaders(w, page.CSPNonce)
 	w.WriteHeader(status)
 	return p.Templates.PasskeyChallenge(w, page)
@@ -200,7 +213,7 @@ func (p *Pages) submitPasskey(w http.ResponseWriter, r *http.Request) error {
 	a, err := p.Passkeys.FinishLogin(st.user, creds, c, r.PostForm.Get("credential"))
 	if err == nil {
 		// The challenge is spent whatever happens next.
-		if err = p.Flows.Advance(ctx, st.pending, flow.StageCode, flow.Ceremony("")); err != nil {
+		if err = p.spendCeremony(ctx, st.pending); err != nil {
 			return err
 		}
 		err = p.Store.UseWebAuthnCredential(ctx, st.user.ID, a.CredentialID, a.SignCount, a.BackupState)
@@ -310,10 +323,8 @@ func (p *Pages) submitEnrollLater(w http.ResponseWriter, r *http.Request) error 
 	if !p.inGrace(ctx, st) {
 		return errNoLater
 	}
-	if st.pending.Stage() != flow.StageEnroll {
-		if err := p.Flows.Advance(ctx, st.pending, flow.StageEnroll); err != nil {
-			return err
-		}
+	if err := p.backToStep1(ctx, st); err != nil {
+		return err
 	}
 	bs, err := p.Sessions.Start(w, r, st.user, st.tenant, claims.AMRPassword, claims.ACRPassword)
 	if err != nil {
@@ -367,10 +378,8 @@ func (p *Pages) submitEnrollChoose(w http.ResponseWriter, r *http.Request) error
 	}
 	if adding {
 		// Beside the user's other factors: the recovery key stays.
-		if st.pending.Stage() != flow.StageEnroll {
-			if err := p.Flows.Advance(ctx, st.pending, flow.StageEnroll); err != nil {
-				return err
-			}
+		if err := p.backToStep1(ctx, st); err != nil {
+			return err
 		}
 		return p.moveTo(w, r, st.pending, flow.StageEnrollVerify, flow.Factor(choice), flow.Ceremony(""))
 	}
@@ -385,10 +394,8 @@ func (p *Pages) submitEnrollChoose(w http.ResponseWriter, r *http.Request) error
 		}
 		p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFAEnrollmentStarted, TenantID: st.user.TenantID, ActorID: st.user.ID, SubjectID: st.user.ID})
 	}
-	if st.pending.Stage() != flow.StageEnroll {
-		if err := p.Flows.Advance(ctx, st.pending, flow.StageEnroll); err != nil {
-			return err
-		}
+	if err := p.backToStep1(ctx, st); err != nil {
+		return err
 	}
 	return p.moveTo(w, r, st.pending, flow.StageEnrollKey, flow.Factor(choice), flow.Sealed(sealed), flow.Ceremony(""))
 }
@@ -409,14 +416,11 @@ func (p *Pages) renderEnrollPasskey(w http.ResponseWriter, r *http.Request, st *
 	if err != nil {
 		return err
 	}
-	c, ok := credentials.DecodeCeremony(st.pending.Ceremony, credentials.PurposeRegister, time.Now())
-	if !ok {
-		if c, err = p.Passkeys.BeginRegistration(st.user, creds); err != nil {
-			return err
-		}
-		if err := p.Flows.Advance(ctx, st.pending, flow.StageEnrollVerify, flow.Ceremony(c.Encode())); err != nil {
-			return err
-		}
+	c, err := p.ceremony(ctx, st.pending, credentials.PurposeRegister, func() (*credentials.Ceremony, error) {
+		return p.Passkeys.BeginRegistration(st.user, creds)
+	})
+	if err != nil {
+		return err
 	}
 	if name == "" {
 		name = defaultPasskeyName
@@ -437,7 +441,7 @@ func (p *Pages) renderEnrollPasskey(w http.ResponseWriter, r *http.Request, st *
 		pg.Step = 3
 		pg.ChooseURL = flow.PageURL(flow.PathEnroll, st.pending.ID) + "&choose=1"
 	}
-	pg.CSPNonce = scriptNonce()
+	pg.CSPNonce = web.ScriptNonce()
 	web.PageHeaders(w, pg.CSPNonce)
 	w.WriteHeader(status)
 	return p.Templates.EnrollPasskey(w, pg)
@@ -495,7 +499,7 @@ func (p *Pages) submitEnrollPasskey(w http.ResponseWriter, r *http.Request, st *
 	if err != nil {
 		return p.renderEnrollPasskey(w, r, st, credentials.PasskeyMessage(err), name, http.StatusBadRequest)
 	}
-	if err := p.Flows.Advance(ctx, st.pending, flow.StageEnrollVerify, flow.Ceremony("")); err != nil {
+	if err := p.spendCeremony(ctx, st.pending); err != nil {
 		return err
 	}
 	var recoveryHash []byte

@@ -37,7 +37,7 @@ func (p *Pages) renderLogin(w http.ResponseWriter, r *http.Request, pending *flo
 	}
 	nonce := ""
 	if passkey != nil {
-		nonce = scriptNonce()
+		nonce = web.ScriptNonce()
 		pg.CSPNonce = nonce
 	}
 	web.PageHeaders(w, nonce)

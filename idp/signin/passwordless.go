@@ -36,14 +36,9 @@ func (p *Pages) passwordlessForm(r *http.Request, pending *flow.Pending) (*templ
 	if err != nil || !any {
 		return nil, err
 	}
-	c, ok := credentials.DecodeCeremony(pending.Ceremony, credentials.PurposePasswordless, time.Now())
-	if !ok {
-		if c, err = p.Passkeys.BeginPasswordless(); err != nil {
-			return nil, err
-		}
-		if err := p.Flows.Advance(ctx, pending, flow.StageLogin, flow.Ceremony(c.Encode())); err != nil {
-			return nil, err
-		}
+	c, err := p.ceremony(ctx, pending, credentials.PurposePasswordless, p.Passkeys.BeginPasswordless)
+	if err != nil {
+		return nil, err
 	}
 	return &templates.WebAuthnForm{Action: flow.PathPasswordless, AuthRequestID: pending.ID,
 		Options: template.JS(c.Options), Purpose: credentials.PurposePasswordless, Button: "Sign in with a passkey"}, nil
@@ -78,7 +73,7 @@ func (p *Pages) submitPasswordless(w http.ResponseWriter, r *http.Request) error
 	})
 	if err == nil && a != nil {
 		// The challenge is spent whatever happens next.
-		if err = p.Flows.Advance(ctx, pending, flow.StageLogin, flow.Ceremony("")); err != nil {
+		if err = p.spendCeremony(ctx, pending); err != nil {
 			return err
 		}
 		if !tenant.Passwordless || !tenant.AllowsWebAuthn() {
