@@ -288,6 +288,20 @@ func openExistingStore(ctx context.Context, cfg config.Config) (*store.Store, er
 	return st, nil
 }
 
+// tenantStore is openTenantStore for a tenant command after its checks:
+// the command line's problems (a missing --slug among them) are reported
+// together, and only then is the store opened.
+func (c *cli) tenantStore(cmd *cobra.Command, slug string, problems []string) (*store.Store, *store.Tenant, error) {
+	if slug == "" {
+		problems = append([]string{"--slug is required"}, problems...)
+	}
+	if err := problemsError(problems); err != nil {
+		return nil, nil, err
+	}
+	st, t, _, err := c.openTenantStore(cmd, slug)
+	return st, t, err
+}
+
 // openTenantStore is openAdminStore for a command about one tenant: it
 // also finds the tenant slug names, and closes the store again when it
 // cannot.

@@ -131,9 +131,6 @@ The change, the sessions it ends and an audit event are one transaction.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var problems []string
-			if slug == "" {
-				problems = append(problems, "--slug is required")
-			}
 			switch {
 			case on && off:
 				problems = append(problems, "give either --on or --off, not both")
@@ -142,10 +139,7 @@ The change, the sessions it ends and an audit event are one transaction.`,
 			case off && clearSessions:
 				problems = append(problems, "--clear-sessions goes with --on only (turning the policy off ends no session)")
 			}
-			if err := problemsError(problems); err != nil {
-				return err
-			}
-			st, t, _, err := c.openTenantStore(cmd, slug)
+			st, t, err := c.tenantStore(cmd, slug, problems)
 			if err != nil {
 				return err
 			}
@@ -325,9 +319,6 @@ The change, the sessions it ends and an audit event are one transaction.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var problems []string
-			if slug == "" {
-				problems = append(problems, "--slug is required")
-			}
 			switch allow {
 			case store.FactorsAny, store.FactorTOTP, store.FactorWebAuthn:
 			case "":
@@ -338,10 +329,7 @@ The change, the sessions it ends and an audit event are one transaction.`,
 			if clearSessions && allow != store.FactorWebAuthn {
 				problems = append(problems, "--clear-sessions goes with --allow webauthn only")
 			}
-			if err := problemsError(problems); err != nil {
-				return err
-			}
-			st, t, _, err := c.openTenantStore(cmd, slug)
+			st, t, err := c.tenantStore(cmd, slug, problems)
 			if err != nil {
 				return err
 			}
@@ -378,9 +366,6 @@ The change and an audit event are one transaction.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var problems []string
-			if slug == "" {
-				problems = append(problems, "--slug is required")
-			}
 			var deadline *time.Time
 			switch {
 			case none && date != "":
@@ -395,10 +380,7 @@ The change and an audit event are one transaction.`,
 					deadline = &d
 				}
 			}
-			if err := problemsError(problems); err != nil {
-				return err
-			}
-			st, t, _, err := c.openTenantStore(cmd, slug)
+			st, t, err := c.tenantStore(cmd, slug, problems)
 			if err != nil {
 				return err
 			}
@@ -438,16 +420,10 @@ allowed in the tenant (tenant second-factors).`,
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var problems []string
-			if slug == "" {
-				problems = append(problems, "--slug is required")
-			}
 			if on == off {
 				problems = append(problems, "give --on or --off")
 			}
-			if err := problemsError(problems); err != nil {
-				return err
-			}
-			st, t, _, err := c.openTenantStore(cmd, slug)
+			st, t, err := c.tenantStore(cmd, slug, problems)
 			if err != nil {
 				return err
 			}
