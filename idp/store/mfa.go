@@ -503,16 +503,18 @@ func (s *Store) MFAStatus(ctx context.Context, tenantID string) (map[string]MFAS
 			status[id] = st
 		}
 	}
-	var keys []string
-	if err := db.Model(&WebAuthnCredential{}).Where("user_id IN (?)", ofTenant).
-		Pluck("user_id", &keys).Error; err != nil {
+	var keys []struct {
+		UserID string
+		N      int
+	}
+	if err := db.Model(&WebAuthnCredential{}).Select("user_id, COUNT(*) AS n").Where("user_id IN (?)", ofTenant).
+		Group("user_id").Scan(&keys).Error; err != nil {
 		return nil, err
 	}
-	for _, id := range keys {
-		if st, ok := status[id]; ok {
-			st.Active = true
-			st.Passkeys++
-			status[id] = st
+	for _, k := range keys {
+		if st, ok := status[k.UserID]; ok {
+			st.Active, st.Passkeys = true, k.N
+			status[k.UserID] = st
 		}
 	}
 
