@@ -69,8 +69,14 @@ func (s *Store) ListTenants(ctx context.Context) ([]Tenant, error) {
 
 // SetTenantRequireTFA changes the policy flag.
 func (s *Store) SetTenantRequireTFA(ctx context.Context, tenantID string, on bool) error {
-	res := s.conn(ctx).Model(&Tenant{}).Where("id = ?", tenantID).
-		Updates(map[string]any{"require_tfa": on, "updated_at": s.now()})
+	return s.updateTenant(ctx, tenantID, map[string]any{"require_tfa": on})
+}
+
+// updateTenant sets fields (and updated_at) of the tenant; ErrNotFound
+// when there is no such tenant.
+func (s *Store) updateTenant(ctx context.Context, tenantID string, fields map[string]any) error {
+	fields["updated_at"] = s.now()
+	res := s.conn(ctx).Model(&Tenant{}).Where("id = ?", tenantID).Updates(fields)
 	if res.Error != nil {
 		return res.Error
 	}

@@ -393,6 +393,14 @@ func (s *Store) RecoveryKeyMatches(ctx context.Context, userID string, hash []by
 	return len(rows) == 1 && len(hash) > 0 && subtle.ConstantTimeCompare(rows[0].KeyHash, hash) == 1, nil
 }
 
+// RecoveryKeySpent reports whether the user's recovery key was used and
+// not yet replaced (the user is setting up a new authenticator after it).
+func (s *Store) RecoveryKeySpent(ctx context.Context, userID string) (bool, error) {
+	var n int64
+	err := s.conn(ctx).Model(&mfaRecoveryKeyRow{}).Where("user_id = ? AND used_at IS NOT NULL", userID).Count(&n).Error
+	return n > 0, err
+}
+
 // UseRecoveryKey spends the user's recovery key if hash matches it and it
 // is unused, and then, in the same transaction, deletes the user's second
 // factors (the TOTP authenticator and every passkey: whoever lost one may
@@ -404,14 +412,6 @@ func (s *Store) RecoveryKeyMatches(ctx context.Context, userID string, hash []by
 // concurrent uses (or a use racing a ReplaceRecoveryKey) at most one
 // succeeds. The caller runs mfa.Guard.CheckRecoveryKey first, so guessing
 // stays charged against the attempt limit.
-// RecoveryKeySpent reports whether the user's recovery key was used and
-// not yet replaced (the user is setting up a new authenticator after it).
-func (s *Store) RecoveryKeySpent(ctx context.Context, userID string) (bool, error) {
-	var n int64
-	err := s.conn(ctx).Model(&mfaRecoveryKeyRow{}).Where("user_id = ? AND used_at IS NOT NULL", userID).Count(&n).Error
-	return n > 0, err
-}
-
 func (s *Store) UseRecoveryKey(ctx context.Context, userID string, hash []byte) (bool, error) {
 	if len(hash) == 0 {
 		return false, nil

@@ -189,16 +189,8 @@ func (s *Store) SetTenantSessionLifetimes(ctx context.Context, tenantID string, 
 	}
 	abs, idl := int(absolute/time.Second), int(idle/time.Second)
 	return s.InTx(ctx, func(ctx context.Context) error {
-		res := s.conn(ctx).Model(&Tenant{}).Where("id = ?", tenantID).Updates(map[string]any{
-			"session_absolute_seconds": abs,
-			"session_idle_seconds":     idl,
-			"updated_at":               s.now(),
-		})
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return ErrNotFound
+		if err := s.updateTenant(ctx, tenantID, map[string]any{"session_absolute_seconds": abs, "session_idle_seconds": idl}); err != nil {
+			return err
 		}
 		return s.auditAction(ctx, actor, &AuditEvent{Event: audit.TenantSessions, TenantID: tenantID, SubjectID: tenantID}, struct {
 			AbsoluteSeconds int    `json:"absolute_seconds"`
@@ -274,13 +266,8 @@ func (s *Store) SetSecondFactors(ctx context.Context, tenantID, factors string, 
 	}
 	var ended []EndedSession
 	err := s.InTx(ctx, func(ctx context.Context) error {
-		res := s.conn(ctx).Model(&Tenant{}).Where("id = ?", tenantID).
-			Updates(map[string]any{"second_factors": factors, "updated_at": s.now()})
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return ErrNotFound
+		if err := s.updateTenant(ctx, tenantID, map[string]any{"second_factors": factors}); err != nil {
+			return err
 		}
 		detail := struct {
 			Factors       string `json:"second_factors"`
@@ -316,23 +303,18 @@ func (s *Store) SetSecondFactors(ctx context.Context, tenantID, factors string, 
 // audited as "tenant.enrollment_deadline" in the same transaction.
 func (s *Store) SetEnrollmentDeadline(ctx context.Context, tenantID string, deadline *time.Time, actor Actor) error {
 	var at any
-	detail := map[string]string{"via": actor.Via}
+	detail := struct {
+		Deadline string `json:"deadline,omitempty"`
+		Via      string `json:"via,omitempty"`
+	}{Via: actor.Via}
 	if deadline != nil {
 		d := deadline.UTC()
 		at = d
-		detail["deadline"] = d.Format(time.RFC3339)
-	}
-	if actor.Via == "" {
-		delete(detail, "via")
+		detail.Deadline = d.Format(time.RFC3339)
 	}
 	return s.InTx(ctx, func(ctx context.Context) error {
-		res := s.conn(ctx).Model(&Tenant{}).Where("id = ?", tenantID).
-			Updates(map[string]any{"enrollment_deadline": at, "updated_at": s.now()})
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return ErrNotFound
+		if err := s.updateTenant(ctx, tenantID, map[string]any{"enrollment_deadline": at}); err != nil {
+			return err
 		}
 		return s.auditAction(ctx, actor, &AuditEvent{Event: audit.TenantDeadline, TenantID: tenantID, SubjectID: tenantID}, detail)
 	})
@@ -343,13 +325,8 @@ func (s *Store) SetEnrollmentDeadline(ctx context.Context, tenantID string, dead
 // "tenant.passwordless" in the same transaction.
 func (s *Store) SetPasswordless(ctx context.Context, tenantID string, on bool, actor Actor) error {
 	return s.InTx(ctx, func(ctx context.Context) error {
-		res := s.conn(ctx).Model(&Tenant{}).Where("id = ?", tenantID).
-			Updates(map[string]any{"passwordless": on, "updated_at": s.now()})
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return ErrNotFound
+		if err := s.updateTenant(ctx, tenantID, map[string]any{"passwordless": on}); err != nil {
+			return err
 		}
 		return s.auditAction(ctx, actor, &AuditEvent{Event: audit.TenantPasswordless, TenantID: tenantID, SubjectID: tenantID},
 			struct {

@@ -42,7 +42,7 @@ func testPasswordLinkSingleUse(t *testing.T, s *store.Store) {
 			t.Fatalf("link %+v of %s", l, got.ID)
 		}
 	}
-	sid := mustSession(t, s, u)
+	sid := mustBrowserSession(t, s, u, nil).ID
 	errs := race(racers, func(i int) error {
 		_, _, err := s.SetPasswordByLink(ctx, link.Token, fmt.Sprint("hash-", i), store.Actor{IP: "192.0.2.1"})
 		return err
@@ -118,7 +118,7 @@ func testClockPasswordLinkExpiry(t *testing.T, s *store.Store, c *clock) {
 func testDisableDeleteUser(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	u, link := newLinkedUser(t, s, "gone@example.com", time.Hour)
-	sid := mustSession(t, s, u)
+	sid := mustBrowserSession(t, s, u, nil).ID
 	ended, err := s.SetUserDisabled(ctx, u.ID, true, store.Actor{UserID: "admin-1", Via: "admin page"})
 	mustNil(t, "SetUserDisabled", err)
 	if len(ended) != 1 || ended[0].SessionID != sid {
@@ -139,7 +139,7 @@ func testDisableDeleteUser(t *testing.T, s *store.Store) {
 		t.Error("still disabled")
 	}
 
-	mustSession(t, s, u)
+	mustBrowserSession(t, s, u, nil)
 	mustNil(t, "BeginEnrollment", s.BeginEnrollment(ctx, u.ID, "secret"))
 	mustNil(t, "ConfirmEnrollment", s.ConfirmEnrollment(ctx, u.ID, "secret", 1, []byte("recovery-hash")))
 	_, err = s.ChargeSignInFailure(ctx, u.ID, "192.0.2.7", time.Hour)
@@ -275,13 +275,4 @@ func testAuditKeyset(t *testing.T, s *store.Store) {
 			t.Errorf("cursor %q: %v", bad, err)
 		}
 	}
-}
-
-// mustSession starts a live session of u.
-func mustSession(t *testing.T, s *store.Store, u *store.User) string {
-	t.Helper()
-	n := now()
-	bs := &store.BrowserSession{SecretHash: "h-" + store.NewID(), UserID: u.ID, TenantID: u.TenantID, AuthTime: n, ExpiresAt: n.Add(time.Hour)}
-	mustNil(t, "CreateBrowserSession", s.CreateBrowserSession(t.Context(), bs))
-	return bs.ID
 }
