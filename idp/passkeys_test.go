@@ -645,3 +645,42 @@ func TestPasswordlessSignIn(t *testing.T) {
 		}
 	})
 }
+
+// TestNoFactorToOffer: where what is required cannot be set up, the user
+// is told so instead of going round in circles or being offered what the
+// tenant forbids: an app asking for loa:phr in a tenant of apps only (a
+// right code does not lead back to the code page), and a tenant of
+// passkeys only on an issuer that cannot have passkeys (an IP address).
+func TestNoFactorToOffer(t *testing.T) {
+	forEachBackendWith(t, withLocalhost, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		e.requireTFA(true)
+		relying := e.rp(e.client, e.secret)
+		u := &mfaUser{email: e.user.Email, password: testPassword}
+		e.signIn(newBrowser(t), authURLFor(relying, oauth2.GenerateVerifier()), u) // enrolls the app
+		_, err := e.store.SetSecondFactors(ctx, e.tenant.ID, store.FactorTOTP, false, "", store.Actor{Via: "cli"})
+		must(t, err)
+		b := newBrowser(t)
+		_, body := b.get(authURLFor(relying, oauth2.GenerateVerifier(), oauth2.SetAuthURLParam("acr_values", claims.ACRPhishingResistant)))
+		resp, body := b.post(e.issuer+"/login", url.Values{"auth_request": {hiddenAuthRequest(t, body)}, "email": {u.email}, "password": {u.password}})
+		if resp.Request.URL.Path != "/login/code" {
+			t.Fatalf("after the password: %s", resp.Request.URL)
+		}
+		resp, body = b.post(e.issuer+"/login/code", url.Values{"auth_request": {hiddenAuthRequest(t, body)}, "code": {u.app.code(t)}})
+		if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "No second factor can be set up") {
+			t.Fatalf("loa:phr where only apps are allowed: %d %s", resp.StatusCode, resp.Request.URL)
+		}
+	})
+	forEachBackend(t, func(t *testing.T, e *env) { // issuer on 127.0.0.1: no passkeys
+		e.requireTFA(true)
+		_, err := e.store.SetSecondFactors(context.Background(), e.tenant.ID, store.FactorWebAuthn, false, "", store.Actor{Via: "cli"})
+		must(t, err)
+		relying := e.rp(e.client, e.secret)
+		b := newBrowser(t)
+		_, body := b.get(authURLFor(relying, oauth2.GenerateVerifier()))
+		resp, body := b.post(e.issuer+"/login", url.Values{"auth_request": {hiddenAuthRequest(t, body)}, "email": {e.user.Email}, "password": {testPassword}})
+		if resp.StatusCode != http.StatusConflict || strings.Contains(body, `id="totp-secret"`) {
+			t.Fatalf("passkeys only without passkeys: %d %s", resp.StatusCode, resp.Request.URL)
+		}
+	})
+}

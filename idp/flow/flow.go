@@ -163,10 +163,11 @@ func (p *Pending) URL() string { return PageURL(Path(p.Stage()), p.ID) }
 
 // IsPage reports whether path is a page of a pending request that is
 // both shown (GET, with the request id in the query, PageURL) and posted
-// to: the password, code, recovery-key, enrollment and consent pages.
+// to: the password, code, passkey, recovery-key, enrollment and consent
+// pages.
 func IsPage(path string) bool {
 	switch path {
-	case PathLogin, PathCode, PathRecovery, PathEnroll, PathEnrollKey, PathEnrollVerify, PathConsent:
+	case PathLogin, PathCode, PathPasskey, PathRecovery, PathEnroll, PathEnrollKey, PathEnrollVerify, PathConsent:
 		return true
 	}
 	return false

@@ -59,14 +59,19 @@ func (p *Pages) submitCode(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if passkeyRequired(st) || !st.tenant.AllowsTOTP() {
+	codeOnlyProves := passkeyRequired(st) || !st.tenant.AllowsTOTP()
+	if codeOnlyProves {
 		// A code cannot sign in here. A user who has a passkey uses it;
-		// for one who has none, the code proves them before one is added.
+		// for one who has none, the code proves them before one is added,
+		// when one can be (else nothing the code does would help).
 		if f, err := p.allowedFactors(r.Context(), st); err != nil {
 			return err
 		} else if f.WebAuthn && p.Passkeys.Available() {
 			http.Redirect(w, r, flow.PageURL(flow.PathPasskey, st.pending.ID), http.StatusSeeOther)
 			return nil
+		}
+		if passkey, _ := p.factorChoice(st); !passkey {
+			return errNoFactorToOffer
 		}
 	}
 
@@ -83,7 +88,7 @@ func (p *Pages) submitCode(w http.ResponseWriter, r *http.Request) error {
 		return p.renderCode(w, r, st, refused.Msg, refused.Status)
 	}
 	st.priorFailures = priorFailures
-	if passkeyRequired(st) || !st.tenant.AllowsTOTP() {
+	if codeOnlyProves {
 		// A code cannot sign in here: it proved the user, who adds a
 		// passkey.
 		return p.proveThenEnroll(w, r, st, store.FactorWebAuthn)

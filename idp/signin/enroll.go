@@ -35,16 +35,15 @@ const msgKeyNotAcked = "Confirm that you have stored your recovery key before yo
 // request.
 func (p *Pages) showEnroll(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	st, err := p.loadStep(r, flow.StageEnroll, flow.StageEnrollKey, flow.StageEnrollVerify)
-	if err != nil {
-		return err
-	}
-	if sent, err := p.proofFirst(w, r, st); sent || err != nil {
+	st, sent, err := p.loadEnroll(w, r, flow.StageEnroll, flow.StageEnrollKey, flow.StageEnrollVerify)
+	if sent || err != nil {
 		return err
 	}
 	// With passkeys on offer, step 1 is the choice until the app was
 	// chosen (and again on "Choose another second factor").
-	if passkey, _ := p.factorChoice(st); passkey && (st.pending.Factor != store.FactorTOTP || r.URL.Query().Has("choose")) {
+	// Without the app on offer (passkeys required, or nothing can be
+	// offered) too: the choice page says what can be done.
+	if passkey, totp := p.factorChoice(st); !totp || passkey && (st.pending.Factor != store.FactorTOTP || r.URL.Query().Has("choose")) {
 		return p.renderEnrollChoose(w, r, st, "", http.StatusOK)
 	}
 	u := st.user
@@ -139,8 +138,8 @@ func (p *Pages) pendingEnrollment(ctx context.Context, st *step) (mfa.Enrollment
 // showEnrollKey is step 2; from step 3 (the Back button) it goes back to
 // step 2 and shows the same key.
 func (p *Pages) showEnrollKey(w http.ResponseWriter, r *http.Request) error {
-	st, err := p.loadStep(r, flow.StageEnrollKey, flow.StageEnrollVerify)
-	if err != nil {
+	st, sent, err := p.loadEnroll(w, r, flow.StageEnrollKey, flow.StageEnrollVerify)
+	if sent || err != nil {
 		return err
 	}
 	if st.pending.Stage() == flow.StageEnrollVerify {
@@ -156,8 +155,8 @@ func (p *Pages) showEnrollKey(w http.ResponseWriter, r *http.Request) error {
 // from its back-forward cache, without asking the server (which would
 // move the request back), and that page's Continue must still go on.
 func (p *Pages) submitEnroll(w http.ResponseWriter, r *http.Request) error {
-	st, err := p.loadStep(r, flow.StageEnroll, flow.StageEnrollKey, flow.StageEnrollVerify)
-	if err != nil {
+	st, sent, err := p.loadEnroll(w, r, flow.StageEnroll, flow.StageEnrollKey, flow.StageEnrollVerify)
+	if sent || err != nil {
 		return err
 	}
 	if st.pending.SecretData == "" {
@@ -209,8 +208,8 @@ func (p *Pages) renderEnrollKey(w http.ResponseWriter, r *http.Request, st *step
 // downloadEnrollKey serves the recovery key as a text file while the user
 // is at steps 2 and 3.
 func (p *Pages) downloadEnrollKey(w http.ResponseWriter, r *http.Request) error {
-	st, err := p.loadStep(r, flow.StageEnrollKey, flow.StageEnrollVerify)
-	if err != nil {
+	st, sent, err := p.loadEnroll(w, r, flow.StageEnrollKey, flow.StageEnrollVerify)
+	if sent || err != nil {
 		return err
 	}
 	key, err := p.recoveryKey(st.pending)
@@ -224,8 +223,8 @@ func (p *Pages) downloadEnrollKey(w http.ResponseWriter, r *http.Request) error 
 // submitEnrollKey is step 2's Continue; like step 1's, it is also taken
 // from a request already at step 3 (Back from step 3, from the cache).
 func (p *Pages) submitEnrollKey(w http.ResponseWriter, r *http.Request) error {
-	st, err := p.loadStep(r, flow.StageEnrollKey, flow.StageEnrollVerify)
-	if err != nil {
+	st, sent, err := p.loadEnroll(w, r, flow.StageEnrollKey, flow.StageEnrollVerify)
+	if sent || err != nil {
 		return err
 	}
 	// The checkbox is `required` in the page; a request without it (no
@@ -234,6 +233,15 @@ func (p *Pages) submitEnrollKey(w http.ResponseWriter, r *http.Request) error {
 		return p.renderEnrollKey(w, r, st, msgKeyNotAcked, http.StatusBadRequest)
 	}
 	return p.forwardTo(w, r, st.pending, flow.StageEnrollVerify)
+}
+
+// showEnrollVerify is step 3: the code, or the passkey's ceremony.
+func (p *Pages) showEnrollVerify(w http.ResponseWriter, r *http.Request) error {
+	st, sent, err := p.loadEnroll(w, r, flow.StageEnrollVerify)
+	if sent || err != nil {
+		return err
+	}
+	return p.renderEnrollVerify(w, r, st, "", http.StatusOK)
 }
 
 func (p *Pages) renderEnrollVerify(w http.ResponseWriter, r *http.Request, st *step, msg string, status int) error {
@@ -257,15 +265,12 @@ func (p *Pages) renderEnrollVerify(w http.ResponseWriter, r *http.Request, st *s
 // becomes the last one used, so it cannot sign in again.
 func (p *Pages) submitEnrollVerify(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	st, err := p.loadStep(r, flow.StageEnrollVerify)
-	if err != nil {
+	st, sent, err := p.loadEnroll(w, r, flow.StageEnrollVerify)
+	if sent || err != nil {
 		return err
 	}
 	if st.pending.Factor == store.FactorWebAuthn {
 		return p.submitEnrollPasskey(w, r, st)
-	}
-	if sent, err := p.proofFirst(w, r, st); sent || err != nil {
-		return err
 	}
 	u := st.user
 	name := strings.TrimSpace(r.PostForm.Get("name"))

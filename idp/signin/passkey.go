@@ -98,6 +98,17 @@ func (p *Pages) needsProof(ctx context.Context, st *step) (bool, error) {
 	return p.adding(ctx, st)
 }
 
+// loadEnroll is loadStep for the enrollment pages: a request that would
+// enroll without the proof needsProof asks for is sent back to the
+// second-factor page instead (sent is true then).
+func (p *Pages) loadEnroll(w http.ResponseWriter, r *http.Request, stages ...flow.Stage) (st *step, sent bool, err error) {
+	if st, err = p.loadStep(r, stages...); err != nil {
+		return nil, false, err
+	}
+	sent, err = p.proofFirst(w, r, st)
+	return st, sent, err
+}
+
 // proofFirst sends st back to the second-factor page when it would
 // enroll without the proof needsProof asks for; sent is true when it did.
 func (p *Pages) proofFirst(w http.ResponseWriter, r *http.Request, st *step) (sent bool, err error) {
@@ -353,11 +364,8 @@ var errNoLater = &web.Error{Code: http.StatusForbidden, Heading: "Set up your se
 // a key drawn now, or the one already shown to this request.
 func (p *Pages) submitEnrollChoose(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	st, err := p.loadStep(r, flow.StageEnroll, flow.StageEnrollKey, flow.StageEnrollVerify)
-	if err != nil {
-		return err
-	}
-	if sent, err := p.proofFirst(w, r, st); sent || err != nil {
+	st, sent, err := p.loadEnroll(w, r, flow.StageEnroll, flow.StageEnrollKey, flow.StageEnrollVerify)
+	if sent || err != nil {
 		return err
 	}
 	passkey, totp := p.factorChoice(st)
@@ -405,9 +413,6 @@ func (p *Pages) submitEnrollChoose(w http.ResponseWriter, r *http.Request) error
 // page (no recovery key: the user has one).
 func (p *Pages) renderEnrollPasskey(w http.ResponseWriter, r *http.Request, st *step, msg, name string, status int) error {
 	ctx := r.Context()
-	if sent, err := p.proofFirst(w, r, st); sent || err != nil {
-		return err
-	}
 	adding, err := p.adding(ctx, st)
 	if err != nil {
 		return err
@@ -467,9 +472,6 @@ func passkeyName(r *http.Request) (string, bool) {
 func (p *Pages) submitEnrollPasskey(w http.ResponseWriter, r *http.Request, st *step) error {
 	ctx := r.Context()
 	u := st.user
-	if sent, err := p.proofFirst(w, r, st); sent || err != nil {
-		return err
-	}
 	adding, err := p.adding(ctx, st)
 	if err != nil {
 		return err

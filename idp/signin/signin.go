@@ -70,7 +70,7 @@ func (p *Pages) Mount(rt *web.Router) {
 	rt.Page("GET "+flow.PathEnrollKey, p.showEnrollKey)
 	rt.Form("POST "+flow.PathEnrollKey, p.submitEnrollKey)
 	rt.Page("GET "+flow.PathEnrollKeyFile, p.downloadEnrollKey)
-	rt.Page("GET "+flow.PathEnrollVerify, p.show(p.renderEnrollVerify, flow.StageEnrollVerify))
+	rt.Page("GET "+flow.PathEnrollVerify, p.showEnrollVerify)
 	rt.Form("POST "+flow.PathEnrollVerify, p.submitEnrollVerify)
 	rt.Page("GET "+flow.PathPasskey, p.showPasskey)
 	rt.Form("POST "+flow.PathPasskey, p.submitPasskey)
