@@ -148,10 +148,11 @@ func (a *Page) renderAccount(w http.ResponseWriter, r *http.Request, si *browser
 	ctx := r.Context()
 	u := si.User
 	tenant := si.Tenant
-	active, err := a.Store.HasActiveAuthenticator(ctx, u.ID)
+	factors, err := a.Store.Factors(ctx, u.ID)
 	if err != nil {
 		return err
 	}
+	active := len(factors) > 0
 	sessions, err := a.Store.ListUserSessions(ctx, u.ID, a.Sessions.Idle)
 	if err != nil {
 		return err
@@ -173,10 +174,6 @@ func (a *Page) renderAccount(w http.ResponseWriter, r *http.Request, si *browser
 	}
 	if !active {
 		page.ActivateURL = pathAccountActivate
-	}
-	factors, err := a.Store.Factors(ctx, u.ID)
-	if err != nil {
-		return err
 	}
 	for _, f := range factors {
 		row := templates.FactorRow{Name: f.Name, Added: web.FormatTime(f.CreatedAt), LastUsed: "Never", Value: f.ID}
@@ -230,46 +227,43 @@ func (a *Page) renderAccount(w http.ResponseWriter, r *http.Request, si *browser
 	return a.Templates.Account(w, page)
 }
 
-// freshCode checks the code posted with an account action. A user
-// without the app (passkeys only) has no code to type: their session must
-// have passed its second factor in the last few minutes instead (fresh).
-func (a *Page) freshCode(r *http.Request, u *store.User) (*credentials.Refusal, error) {
-	si, err := a.Sessions.Current(r)
+// freshCode checks the code posted with an account action of si. Where
+// codes do not count (a tenant of passkeys only), or the user has no app
+// (passkeys only), there is no code to type: the session must have passed
+// its second factor a moment ago instead (fresh).
+func (a *Page) freshCode(r *http.Request, si *browser.SignedIn) (*credentials.Refusal, error) {
+	if !si.Tenant.AllowsTOTP() {
+		return a.freshRefusal(si), nil
+	}
+	refused, err := a.Credentials.Code(r, si.User, r.PostForm.Get("code"))
+	if !errors.Is(err, credentials.ErrNotActive) {
+		return refused, err
+	}
+	f, err := a.Store.SecondFactorsOf(r.Context(), si.User.ID)
 	if err != nil {
 		return nil, err
 	}
-	if si != nil && !si.Tenant.AllowsTOTP() {
-		// Codes do not count here: a session that passed a passkey a
-		// moment ago does.
-		if !a.fresh(si) || !claims.PhishingResistant(si.Session.AMR) {
-			return &credentials.Refusal{Msg: msgNotFresh, Status: http.StatusForbidden}, nil
-		}
-		return nil, nil
+	if !f.WebAuthn {
+		return &credentials.Refusal{Msg: credentials.MsgNotActive, Status: http.StatusConflict}, nil
 	}
-	refused, err := a.Credentials.Code(r, u, r.PostForm.Get("code"))
-	if errors.Is(err, credentials.ErrNotActive) {
-		f, ferr := a.Store.SecondFactorsOf(r.Context(), u.ID)
-		if ferr != nil {
-			return nil, ferr
-		}
-		si, serr := a.Sessions.Current(r)
-		if serr != nil {
-			return nil, serr
-		}
-		switch {
-		case !f.WebAuthn:
-			return &credentials.Refusal{Msg: credentials.MsgNotActive, Status: http.StatusConflict}, nil
-		case si == nil || !a.fresh(si):
-			return &credentials.Refusal{Msg: msgNotFresh, Status: http.StatusForbidden}, nil
-		}
-		return nil, nil
+	return a.freshRefusal(si), nil
+}
+
+// freshRefusal is nil when si is fresh, else the refusal that says to
+// confirm first.
+func (a *Page) freshRefusal(si *browser.SignedIn) *credentials.Refusal {
+	if a.fresh(si) {
+		return nil
 	}
-	return refused, err
+	return &credentials.Refusal{Msg: msgNotFresh, Status: http.StatusForbidden}
 }
 
 // fresh reports whether si passed its second factor a moment ago
-// (signin.Fresh).
-func (a *Page) fresh(si *browser.SignedIn) bool { return signin.Fresh(si, a.Sessions.Now()) }
+// (signin.Fresh) with a factor the tenant counts: in a tenant of passkeys
+// only, a passkey.
+func (a *Page) fresh(si *browser.SignedIn) bool {
+	return signin.Fresh(si, a.Sessions.Now()) && (si.Tenant.AllowsTOTP() || claims.PhishingResistant(si.Session.AMR))
+}
 
 // verify sends the browser to pass its second factor again (a step-up of
 // this session); it comes back to the account page, fresh.
@@ -401,7 +395,7 @@ func (a *Page) deactivate2FA(w http.ResponseWriter, r *http.Request, si *browser
 	if si.Tenant.RequireTFA {
 		return a.renderAccount(w, r, si, "", msgDeactivateRefused, templates.FormDeactivate, http.StatusForbidden)
 	}
-	if refused, err := a.freshCode(r, u); err != nil || refused != nil {
+	if refused, err := a.freshCode(r, si); err != nil || refused != nil {
 		if err != nil {
 			return err
 		}
@@ -422,7 +416,7 @@ func (a *Page) deactivate2FA(w http.ResponseWriter, r *http.Request, si *browser
 func (a *Page) newRecoveryKey(w http.ResponseWriter, r *http.Request, si *browser.SignedIn) error {
 	ctx := r.Context()
 	u := si.User
-	if refused, err := a.freshCode(r, u); err != nil || refused != nil {
+	if refused, err := a.freshCode(r, si); err != nil || refused != nil {
 		if err != nil {
 			return err
 		}
@@ -530,7 +524,7 @@ func (a *Page) changePassword(w http.ResponseWriter, r *http.Request, si *browse
 		// session must not learn whether a guessed password was right.
 		// Only answers about the code alone (not six digits, entry locked)
 		// are given as they are; they say nothing of the password.
-		refused, err := a.freshCode(r, u)
+		refused, err := a.freshCode(r, si)
 		if err != nil {
 			return err
 		}
