@@ -289,7 +289,7 @@ func (a *Page) addPasskey(w http.ResponseWriter, r *http.Request, si *browser.Si
 	if !a.fresh(si) {
 		return a.renderAccount(w, r, si, "", msgNotFresh, "", http.StatusForbidden)
 	}
-	return a.Gate.StartFactor(w, r, flow.StageEnrollVerify, store.FactorWebAuthn, flow.AccountForm(pathAccount, "passkey_added"), si)
+	return a.Gate.StartAdding(w, r, store.FactorWebAuthn, flow.AccountForm(pathAccount, "passkey_added"), si)
 }
 
 // removeFactor removes one passkey or the app from a fresh session. The

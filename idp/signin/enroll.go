@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"html/template"
 	"net/http"
 	"strings"
@@ -312,7 +311,7 @@ func (p *Pages) submitEnrollVerify(w http.ResponseWriter, r *http.Request) error
 	ended, err := p.endWeakerSessions(r, u.ID, st.pending.SessionID, store.EndReasonMFAGained)
 	st.passed = passedFactor{kind: store.FactorTOTP}
 	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFAEnrollmentCompleted, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID,
-		Detail: st.passed.detail(fmt.Sprintf(`"sessions_ended":%d`, ended))})
+		Detail: st.passed.detail(&ended, "")})
 	if err != nil {
 		return err
 	}

@@ -106,19 +106,24 @@ func (g *Gate) SignedIn(w http.ResponseWriter, r *http.Request, returnTo string,
 // Start begins an account flow at stage (a sign-in, or enrollment from
 // the account page for the signed-in si) and sends the browser to it.
 func (g *Gate) Start(w http.ResponseWriter, r *http.Request, stage flow.Stage, form map[string][]string, si *browser.SignedIn) error {
-	return g.StartFactor(w, r, stage, "", form, si)
+	return g.start(w, r, flow.Start{Kind: flow.KindAccount, Stage: stage, Form: form}, si)
 }
 
-// StartFactor is Start for the enrollment of a known factor beside the
-// user's others (adding a passkey from the account page). The caller has
-// checked that si passed a second factor a moment ago (Fresh): the
-// request starts proved.
-func (g *Gate) StartFactor(w http.ResponseWriter, r *http.Request, stage flow.Stage, factor string, form map[string][]string, si *browser.SignedIn) error {
+// StartAdding starts adding a factor of kind beside si's user's others,
+// at its confirming step, as a request that needs no further proof: the
+// caller has checked that si passed a second factor a moment ago (Fresh).
+func (g *Gate) StartAdding(w http.ResponseWriter, r *http.Request, kind string, form map[string][]string, si *browser.SignedIn) error {
+	return g.start(w, r, flow.Start{Kind: flow.KindAccount, Stage: flow.StageEnrollVerify, Form: form, Factor: kind, Proved: true}, si)
+}
+
+// start stores the account flow start (for si, when signed in) and sends
+// the browser to its page.
+func (g *Gate) start(w http.ResponseWriter, r *http.Request, start flow.Start, si *browser.SignedIn) error {
 	bid, err := g.Sessions.Binding(w, r)
 	if err != nil {
 		return err
 	}
-	start := flow.Start{Kind: flow.KindAccount, Stage: stage, BrowserID: bid, Form: form, Factor: factor, Proved: factor != ""}
+	start.BrowserID = bid
 	if si != nil {
 		start.UserID, start.SessionID = si.User.ID, si.Session.ID
 	}

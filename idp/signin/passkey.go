@@ -2,11 +2,9 @@ package signin
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"html/template"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -20,12 +18,6 @@ import (
 	"github.com/portcullis-idp/portcullis/mfa"
 	"github.com/portcullis-idp/portcullis/templates"
 )
-
-// jsonString is s as a JSON string.
-func jsonString(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
-}
 
 // Passkeys and security keys (WebAuthn) as the second factor: the sign-in
 // step at /login/passkey and the passkey branch of enrollment. Each
@@ -253,12 +245,15 @@ func (p *Pages) auditRefusedPasskey(r *http.Request, st *step, a *credentials.As
 	case errors.Is(err, credentials.ErrPasskeyUnknown), errors.Is(err, store.ErrNotFound):
 		reason = "unknown"
 	}
-	detail := `{"reason":"` + reason + `"`
+	detail := struct {
+		Reason     string `json:"reason"`
+		Credential string `json:"credential,omitempty"`
+	}{Reason: reason}
 	if a != nil {
-		detail += `,"credential":"` + a.CredentialID + `"`
+		detail.Credential = a.CredentialID
 	}
 	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFAPasskeyRefused, TenantID: st.user.TenantID,
-		ActorID: st.user.ID, SubjectID: st.user.ID, Detail: detail + `}`})
+		ActorID: st.user.ID, SubjectID: st.user.ID, Detail: auditDetail(detail)})
 }
 
 // --- enrollment: the choice, and creating the passkey ---
@@ -345,7 +340,7 @@ func (p *Pages) submitEnrollLater(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFAEnrollmentPostponed, TenantID: st.user.TenantID, ActorID: st.user.ID, SubjectID: st.user.ID,
-		Detail: `{"deadline":` + jsonString(st.tenant.EnrollmentDeadline.UTC().Format(time.RFC3339)) + `}`})
+		Detail: auditDetail(map[string]string{"deadline": st.tenant.EnrollmentDeadline.UTC().Format(time.RFC3339)})})
 	return p.continueFlow(w, r, st.pending)
 }
 
@@ -521,16 +516,15 @@ func (p *Pages) submitEnrollPasskey(w http.ResponseWriter, r *http.Request, st *
 	st.passed = passedFactor{kind: store.FactorWebAuthn, credential: cred.ID, synced: cred.BackupState}
 	if adding {
 		p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFAFactorAdded, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID,
-			Detail: st.passed.detail(`"name":` + jsonString(name))})
+			Detail: st.passed.detail(nil, name)})
 		if st.pending.Kind() == flow.KindAccount {
 			return p.continueFlow(w, r, st.pending)
 		}
-		st.factors = nil
 		return p.moveTo(w, r, st.pending, flow.StageCode)
 	}
 	ended, err := p.endWeakerSessions(r, u.ID, st.pending.SessionID, store.EndReasonMFAGained)
 	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.MFAEnrollmentCompleted, TenantID: u.TenantID, ActorID: u.ID, SubjectID: u.ID,
-		Detail: st.passed.detail(`"sessions_ended":` + strconv.Itoa(ended))})
+		Detail: st.passed.detail(&ended, "")})
 	if err != nil {
 		return err
 	}

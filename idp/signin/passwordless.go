@@ -98,6 +98,6 @@ func (p *Pages) submitPasswordless(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	p.Sessions.Audit(r, &store.AuditEvent{Event: audit.LoginPasskey, TenantID: user.TenantID, ActorID: user.ID, SubjectID: user.ID,
-		Detail: `{"credential":` + jsonString(a.CredentialID) + `}`})
+		Detail: auditDetail(map[string]string{"credential": a.CredentialID})})
 	return p.continueFlow(w, r, pending)
 }
