@@ -76,6 +76,9 @@ type Options struct {
 	// Forwarded / X-Forwarded-For headers give the client address; none
 	// by default.
 	TrustedProxies []string
+	// TrustedProxyHeader is the header they write (web.HeaderXForwardedFor,
+	// the default, or web.HeaderForwarded); the other is never read.
+	TrustedProxyHeader string
 	// HashingSlots and HashingQueue size the admission gate in front of
 	// argon2id: at most HashingSlots hashes at once (default GOMAXPROCS),
 	// HashingQueue more waiting (default 64), then 503.
@@ -189,7 +192,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	proxies, err := web.ParseProxies(o.TrustedProxies)
+	proxies, err := web.ParseProxies(o.TrustedProxies, o.TrustedProxyHeader)
 	if err != nil {
 		return nil, fmt.Errorf("idp: trusted proxies: %w", err)
 	}

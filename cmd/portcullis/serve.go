@@ -146,6 +146,7 @@ func (c *cli) serve(ctx context.Context, cfg config.Config) (err error) {
 		SessionAbsolute:      cfg.Sessions.Absolute.Std(),
 		SessionIdle:          cfg.Sessions.Idle.Std(),
 		TrustedProxies:       cfg.TrustedProxies,
+		TrustedProxyHeader:   cfg.TrustedProxyHeader,
 		HashingSlots:         cfg.PasswordHashing.Concurrency,
 		HashingQueue:         cfg.PasswordHashing.Queue,
 		Rates:                &rates,

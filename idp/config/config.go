@@ -50,9 +50,12 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful shutdown.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 	// TrustedProxies are the reverse proxies (CIDR prefixes or addresses)
-	// whose Forwarded / X-Forwarded-For headers give the client address.
+	// whose forwarding header (TrustedProxyHeader) gives the client address.
 	// Empty: every client is its TCP peer.
 	TrustedProxies []string `yaml:"trusted_proxies,omitempty"`
+	// TrustedProxyHeader is the header those proxies write:
+	// "x-forwarded-for" or "forwarded" (RFC 7239). Only it is read.
+	TrustedProxyHeader string `yaml:"trusted_proxy_header"`
 	// PasswordHashing bounds concurrent argon2id hashes.
 	PasswordHashing HashingConfig `yaml:"password_hashing"`
 	// RateLimits scales the per-address request limits.

@@ -44,10 +44,11 @@ func Default() Config {
 		Demo: DemoConfig{
 			Listen: "127.0.0.1:8081",
 		},
-		ShutdownTimeout: Duration(15 * time.Second),
-		PasswordHashing: HashingConfig{Concurrency: 0, Queue: 64},
-		RateLimits:      RateLimitConfig{Factor: 1},
-		MemoryLimitMiB:  64,
+		ShutdownTimeout:    Duration(15 * time.Second),
+		TrustedProxyHeader: "x-forwarded-for",
+		PasswordHashing:    HashingConfig{Concurrency: 0, Queue: 64},
+		RateLimits:         RateLimitConfig{Factor: 1},
+		MemoryLimitMiB:     64,
 	}
 }
 

@@ -68,6 +68,7 @@
 //	demo.listen                    PORTCULLIS_DEMO_LISTEN                           127.0.0.1:8081
 //	shutdown_timeout               PORTCULLIS_SHUTDOWN_TIMEOUT                      15s
 //	trusted_proxies                PORTCULLIS_TRUSTED_PROXIES                       none (comma-separated CIDRs)
+//	trusted_proxy_header           PORTCULLIS_TRUSTED_PROXY_HEADER                  x-forwarded-for (or forwarded)
 //	password_hashing.concurrency   PORTCULLIS_PASSWORD_HASHING_CONCURRENCY          0 (one per CPU)
 //	password_hashing.queue         PORTCULLIS_PASSWORD_HASHING_QUEUE                64
 //	rate_limits.factor             PORTCULLIS_RATE_LIMITS_FACTOR                    1

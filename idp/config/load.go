@@ -227,6 +227,7 @@ var settings = []setting{
 		}
 		return nil
 	}},
+	{"trusted_proxy_header", "", setString(func(c *Config) *string { return &c.TrustedProxyHeader })},
 	{"password_hashing.concurrency", "", setInt(func(c *Config) *int { return &c.PasswordHashing.Concurrency })},
 	{"password_hashing.queue", "", setInt(func(c *Config) *int { return &c.PasswordHashing.Queue })},
 	{"rate_limits.factor", "", func(c *Config, v string) error {

@@ -139,6 +139,11 @@ func (c *Config) validate(set origins) error {
 			p.addf("trusted_proxies", "want CIDR prefixes such as 10.0.0.0/8 or single addresses, got %q", proxy)
 		}
 	}
+	switch strings.ToLower(c.TrustedProxyHeader) {
+	case "x-forwarded-for", "forwarded":
+	default:
+		p.addf("trusted_proxy_header", `want "x-forwarded-for" or "forwarded" (the header your proxies write), got %q`, c.TrustedProxyHeader)
+	}
 	if c.PasswordHashing.Concurrency < 0 {
 		p.addf("password_hashing.concurrency", "must not be negative (0 means one per CPU), got %d", c.PasswordHashing.Concurrency)
 	}

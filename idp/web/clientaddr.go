@@ -11,15 +11,37 @@ import (
 
 const clientAddrKey ctxKey = iota + 100
 
-// Proxies are the reverse proxies whose forwarding headers are believed
-// (the trusted_proxies setting). The zero value trusts no one: every
-// client is its TCP peer, whatever headers it sends.
-type Proxies struct{ prefixes []netip.Prefix }
+// The forwarding headers a proxy may be configured to write
+// (trusted_proxy_header).
+const (
+	HeaderXForwardedFor = "x-forwarded-for"
+	HeaderForwarded     = "forwarded" // RFC 7239
+)
 
-// ParseProxies reads a list of CIDR prefixes (a bare address is one host).
-// Every bad entry is reported at once.
-func ParseProxies(cidrs []string) (Proxies, error) {
+// Proxies are the reverse proxies whose forwarding header is believed
+// (the trusted_proxies setting), and which header that is. The zero
+// value trusts no one: every client is its TCP peer, whatever headers it
+// sends.
+type Proxies struct {
+	prefixes []netip.Prefix
+	// forwarded: the proxies write Forwarded (RFC 7239); otherwise
+	// X-Forwarded-For. Only that header is read: a proxy passes the other
+	// one on as the client sent it.
+	forwarded bool
+}
+
+// ParseProxies reads a list of CIDR prefixes (a bare address is one host)
+// and the header they write, HeaderXForwardedFor ("" means it) or
+// HeaderForwarded. Every bad entry is reported at once.
+func ParseProxies(cidrs []string, header string) (Proxies, error) {
 	var p Proxies
+	switch strings.ToLower(header) {
+	case "", HeaderXForwardedFor:
+	case HeaderForwarded:
+		p.forwarded = true
+	default:
+		return Proxies{}, fmt.Errorf("the forwarding header is %q or %q, not %q", HeaderXForwardedFor, HeaderForwarded, header)
+	}
 	var bad []string
 	for _, c := range cidrs {
 		c = strings.TrimSpace(c)
@@ -57,8 +79,9 @@ func (p Proxies) Trusts(a netip.Addr) bool {
 }
 
 // ClientAddr is the address of the client that sent r. When the TCP peer
-// is a trusted proxy, it is the rightmost hop of Forwarded (RFC 7239) or,
-// without it, X-Forwarded-For that is not itself a trusted proxy: every
+// is a trusted proxy, it is the rightmost hop of the proxies' header
+// (X-Forwarded-For, or Forwarded when so configured; never the other,
+// which the client may have written) that is not itself a trusted proxy: every
 // hop to the left of it was written by the client and may be forged. A hop
 // that cannot be read stops the walk at the last trusted one. Nothing
 // else a proxy forwards (X-Forwarded-Proto, -Host) is believed: the issuer
@@ -68,7 +91,7 @@ func (p Proxies) ClientAddr(r *http.Request) netip.Addr {
 	if !peer.IsValid() || !p.Trusts(peer) {
 		return peer
 	}
-	hops := forwardedFor(r.Header)
+	hops := forwardedFor(r.Header, p.forwarded)
 	addr := peer
 	for i := len(hops) - 1; i >= 0; i-- {
 		hop := parseHop(hops[i])
@@ -83,10 +106,18 @@ func (p Proxies) ClientAddr(r *http.Request) netip.Addr {
 	return addr
 }
 
-// forwardedFor lists the for= hops of every Forwarded header, or when
-// there is none the hops of every X-Forwarded-For header, left to right.
-func forwardedFor(h http.Header) []string {
+// forwardedFor lists, left to right, the for= hops of every Forwarded
+// header (forwarded), or the hops of every X-Forwarded-For header.
+func forwardedFor(h http.Header, forwarded bool) []string {
 	var hops []string
+	if !forwarded {
+		for _, line := range h.Values("X-Forwarded-For") {
+			for _, hop := range strings.Split(line, ",") {
+				hops = append(hops, strings.TrimSpace(hop))
+			}
+		}
+		return hops
+	}
 	for _, line := range h.Values("Forwarded") {
 		for _, elem := range strings.Split(line, ",") {
 			for _, pair := range strings.Split(elem, ";") {
@@ -95,14 +126,6 @@ func forwardedFor(h http.Header) []string {
 					hops = append(hops, strings.Trim(v, `"`))
 				}
 			}
-		}
-	}
-	if len(hops) > 0 {
-		return hops
-	}
-	for _, line := range h.Values("X-Forwarded-For") {
-		for _, hop := range strings.Split(line, ",") {
-			hops = append(hops, strings.TrimSpace(hop))
 		}
 	}
 	return hops

@@ -6,7 +6,12 @@ import (
 )
 
 func TestClientAddrBehindProxies(t *testing.T) {
-	proxies, err := ParseProxies([]string{"10.0.0.0/8", "192.0.2.1", "2001:db8:ffff::/48"})
+	cidrs := []string{"10.0.0.0/8", "192.0.2.1", "2001:db8:ffff::/48"}
+	xff, err := ParseProxies(cidrs, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwd, err := ParseProxies(cidrs, HeaderForwarded)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -14,23 +19,32 @@ func TestClientAddrBehindProxies(t *testing.T) {
 		name, peer string
 		headers    map[string]string
 		want       string
+		forwarded  bool // the proxies write Forwarded
 	}{
-		{"no proxy, no header", "198.51.100.7:4711", nil, "198.51.100.7"},
-		{"untrusted peer's spoofed XFF is ignored", "198.51.100.7:4711", map[string]string{"X-Forwarded-For": "203.0.113.9"}, "198.51.100.7"},
-		{"untrusted peer's spoofed Forwarded is ignored", "198.51.100.7:4711", map[string]string{"Forwarded": "for=203.0.113.9"}, "198.51.100.7"},
-		{"trusted proxy, one hop", "10.1.2.3:80", map[string]string{"X-Forwarded-For": "203.0.113.9"}, "203.0.113.9"},
-		{"rightmost untrusted hop, left of it forged", "10.1.2.3:80", map[string]string{"X-Forwarded-For": "1.1.1.1, 203.0.113.9, 10.9.9.9"}, "203.0.113.9"},
-		{"Forwarded wins over XFF", "192.0.2.1:80", map[string]string{"Forwarded": `for="[2001:db8::17]:4711";proto=https, for=10.0.0.2`, "X-Forwarded-For": "1.1.1.1"}, "2001:db8::17"},
-		{"unreadable hop stops at the last trusted one", "10.1.2.3:80", map[string]string{"Forwarded": "for=unknown"}, "10.1.2.3"},
-		{"trusted proxy without header", "10.1.2.3:80", nil, "10.1.2.3"},
-		{"IPv6 proxy", "[2001:db8:ffff::1]:443", map[string]string{"X-Forwarded-For": "198.51.100.20"}, "198.51.100.20"},
-		{"IPv4-mapped peer", "[::ffff:10.1.2.3]:80", map[string]string{"X-Forwarded-For": "203.0.113.9"}, "203.0.113.9"},
+		{"no proxy, no header", "198.51.100.7:4711", nil, "198.51.100.7", false},
+		{"untrusted peer's spoofed XFF is ignored", "198.51.100.7:4711", map[string]string{"X-Forwarded-For": "203.0.113.9"}, "198.51.100.7", false},
+		{"untrusted peer's spoofed Forwarded is ignored", "198.51.100.7:4711", map[string]string{"Forwarded": "for=203.0.113.9"}, "198.51.100.7", false},
+		{"trusted proxy, one hop", "10.1.2.3:80", map[string]string{"X-Forwarded-For": "203.0.113.9"}, "203.0.113.9", false},
+		{"rightmost untrusted hop, left of it forged", "10.1.2.3:80", map[string]string{"X-Forwarded-For": "1.1.1.1, 203.0.113.9, 10.9.9.9"}, "203.0.113.9", false},
+		// nginx writes X-Forwarded-For and passes the client's Forwarded
+		// on: a forged Forwarded must not choose the address.
+		{"a client's Forwarded is ignored behind an X-Forwarded-For proxy", "192.0.2.1:80", map[string]string{"Forwarded": "for=203.0.113.77", "X-Forwarded-For": "198.51.100.7"}, "198.51.100.7", false},
+		{"Forwarded when the proxies write it", "192.0.2.1:80", map[string]string{"Forwarded": `for="[2001:db8::17]:4711";proto=https, for=10.0.0.2`, "X-Forwarded-For": "1.1.1.1"}, "2001:db8::17", true},
+		{"a client's X-Forwarded-For is ignored behind a Forwarded proxy", "192.0.2.1:80", map[string]string{"X-Forwarded-For": "1.1.1.1"}, "192.0.2.1", true},
+		{"unreadable hop stops at the last trusted one", "10.1.2.3:80", map[string]string{"Forwarded": "for=unknown"}, "10.1.2.3", true},
+		{"trusted proxy without header", "10.1.2.3:80", nil, "10.1.2.3", false},
+		{"IPv6 proxy", "[2001:db8:ffff::1]:443", map[string]string{"X-Forwarded-For": "198.51.100.20"}, "198.51.100.20", false},
+		{"IPv4-mapped peer", "[::ffff:10.1.2.3]:80", map[string]string{"X-Forwarded-For": "203.0.113.9"}, "203.0.113.9", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest("GET", "/", nil)
 			r.RemoteAddr = tc.peer
 			for k, v := range tc.headers {
 				r.Header.Set(k, v)
+			}
+			proxies := xff
+			if tc.forwarded {
+				proxies = fwd
 			}
 			if got := proxies.ClientAddr(r).String(); got != tc.want {
 				t.Fatalf("ClientAddr = %s, want %s", got, tc.want)
@@ -43,8 +57,11 @@ func TestClientAddrBehindProxies(t *testing.T) {
 	if got := (Proxies{}).ClientAddr(r).String(); got != "10.1.2.3" {
 		t.Fatalf("with no trusted proxies: %s, want the peer", got)
 	}
-	if _, err := ParseProxies([]string{"10.0.0.0/8", "nonsense", "300.1.1.1"}); err == nil {
+	if _, err := ParseProxies([]string{"10.0.0.0/8", "nonsense", "300.1.1.1"}, ""); err == nil {
 		t.Fatal("bad entries accepted")
+	}
+	if _, err := ParseProxies(cidrs, "x-real-ip"); err == nil {
+		t.Fatal("an unknown forwarding header accepted")
 	}
 }
 
