@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -64,6 +65,17 @@ type started struct {
 	DemoSeed    devSeed
 }
 
+// hashingFloorMiB is the least soft memory limit that leaves room for
+// concurrency argon2id hashes at once (0: one per CPU) beside a small
+// base for everything else.
+func hashingFloorMiB(concurrency int) int {
+	if concurrency <= 0 {
+		concurrency = runtime.GOMAXPROCS(0)
+	}
+	const baseMiB = 32
+	return baseMiB + concurrency*int(secrets.DefaultArgon2.MemoryKiB/1024)
+}
+
 // serve runs the provider (and with dev the demo app) until ctx ends or a
 // termination signal arrives. Shutdown runs in the reverse order of
 // start: stop accepting and finish requests in flight, stop the background
@@ -72,10 +84,16 @@ func (c *cli) serve(ctx context.Context, cfg config.Config) (err error) {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := newLogger(c.stderr, cfg.Log)
-	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && cfg.MemoryLimitMiB > 0 {
+	if _, set := c.lookupEnv("GOMEMLIMIT"); !set && cfg.MemoryLimitMiB > 0 {
 		// A soft limit: with argon2id's 19 MiB per hash, the garbage
 		// collector otherwise lets the heap grow to twice what is live.
-		debug.SetMemoryLimit(int64(cfg.MemoryLimitMiB) << 20)
+		// Never below what the hashes allowed at once hold, or it would
+		// collect without pause during a rush of sign-ins.
+		limit := max(cfg.MemoryLimitMiB, hashingFloorMiB(cfg.PasswordHashing.Concurrency))
+		if limit > cfg.MemoryLimitMiB {
+			log.Info("memory_limit_mib raised to what concurrent password hashes need", "configured_mib", cfg.MemoryLimitMiB, "mib", limit)
+		}
+		debug.SetMemoryLimit(int64(limit) << 20)
 	}
 	serving := false
 	defer func() {

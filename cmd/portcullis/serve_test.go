@@ -315,3 +315,14 @@ func TestServeMetricsOnTheirOwnListener(t *testing.T) {
 		t.Fatalf("serve exited %d:\n%s", r.code, r.stderr)
 	}
 }
+
+// TestMemoryLimitLeavesRoomForHashes: the soft memory limit is never set
+// below what the allowed concurrent argon2id hashes hold.
+func TestMemoryLimitLeavesRoomForHashes(t *testing.T) {
+	if got := hashingFloorMiB(4); got != 32+4*19 {
+		t.Errorf("floor for 4 hashes = %d MiB, want %d", got, 32+4*19)
+	}
+	if got := hashingFloorMiB(0); got < 32+19 {
+		t.Errorf("floor for one per CPU = %d MiB", got)
+	}
+}

@@ -73,7 +73,7 @@
 //	password_hashing.queue         PORTCULLIS_PASSWORD_HASHING_QUEUE                64
 //	rate_limits.factor             PORTCULLIS_RATE_LIMITS_FACTOR                    1
 //	metrics.listen                 PORTCULLIS_METRICS_LISTEN                        none (off)
-//	memory_limit_mib               PORTCULLIS_MEMORY_LIMIT_MIB                      64 (0: none; GOMEMLIMIT wins)
+//	memory_limit_mib               PORTCULLIS_MEMORY_LIMIT_MIB                      64, at least 32 + 19 per concurrent hash (0: none; GOMEMLIMIT wins)
 //
 // Durations are Go duration strings ("15m", "1h30m"); booleans are true or
 // false (also 1/0, t/f). The database is "sqlite:PATH" or a postgres:// URL.
