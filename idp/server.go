@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 
 	"github.com/portcullis-idp/portcullis/idp/account"
 	"github.com/portcullis-idp/portcullis/idp/admin"
+	"github.com/portcullis-idp/portcullis/idp/audit"
 	"github.com/portcullis-idp/portcullis/idp/browser"
 	"github.com/portcullis-idp/portcullis/idp/config"
 	"github.com/portcullis-idp/portcullis/idp/credentials"
@@ -141,7 +143,7 @@ func (o *Options) defaults() {
 		o.HashingSlots = runtime.GOMAXPROCS(0)
 	}
 	if o.HashingQueue <= 0 {
-		o.HashingQueue = 64
+		o.HashingQueue = d.PasswordHashing.Queue
 	}
 	if o.Hashing == nil {
 		o.Hashing = throttle.NewGate(o.HashingSlots, o.HashingQueue, maxHashingWait)
@@ -314,11 +316,12 @@ func signInEvent(e *store.AuditEvent) (event, reason string, ok bool) {
 	if !strings.HasPrefix(name, "login.") && !strings.HasPrefix(name, "mfa.") {
 		return "", "", false
 	}
-	var detail struct{ Reason, Scope string }
-	if e.Detail != "" && e.Detail != "{}" {
+	// Only the events whose detail has a reason or a scope are parsed.
+	if spec, known := audit.Lookup(e.Event); known && (slices.Contains(spec.Detail, "reason") || slices.Contains(spec.Detail, "scope")) {
+		var detail struct{ Reason, Scope string }
 		_ = json.Unmarshal([]byte(e.Detail), &detail)
+		reason = detail.Reason + detail.Scope
 	}
-	reason = detail.Reason + detail.Scope
 	switch reason { // a closed set, whatever the detail says
 	case "", "wrong", "reused", credentials.ScopePair, credentials.ScopeAccount, credentials.ScopeAddress,
 		"counter", "unknown", "invalid":
