@@ -243,11 +243,17 @@ func checkImport(records []importRecord) []string {
 }
 
 // importUsers creates the records' users in one transaction, leaving
-// existing emails alone; with dryRun it only counts.
+// the tenant's existing emails alone (an email of another organisation
+// fails the import: emails are unique across all); with dryRun it only
+// counts. A user without a hash gets none: no password signs in until one
+// is set through a link (portcullis user reset-password).
 func importUsers(ctx context.Context, st *store.Store, t *store.Tenant, records []importRecord, dryRun bool) (created, skipped int, err error) {
 	err = st.InTx(ctx, func(ctx context.Context) error {
 		for _, rec := range records {
-			if _, err := st.UserByEmail(ctx, rec.Email); err == nil {
+			if existing, err := st.UserByEmail(ctx, rec.Email); err == nil {
+				if existing.TenantID != t.ID {
+					return fmt.Errorf("line %d: %s belongs to another organisation (emails are unique across all of them)", rec.line, rec.Email)
+				}
 				skipped++
 				continue
 			} else if !errors.Is(err, store.ErrNotFound) {
@@ -257,18 +263,11 @@ func importUsers(ctx context.Context, st *store.Store, t *store.Tenant, records 
 			if dryRun {
 				continue
 			}
-			hash := rec.PasswordHash
-			if hash == "" {
-				// No password: one nobody knows, until one is set.
-				if hash, err = secrets.HashPassword(secrets.GeneratePassword(), secrets.DefaultArgon2); err != nil {
-					return err
-				}
-			}
-			u := &store.User{TenantID: t.ID, Email: rec.Email, Name: strings.TrimSpace(rec.Name), PasswordHash: hash, Role: store.RoleMember}
+			u := &store.User{TenantID: t.ID, Email: rec.Email, Name: strings.TrimSpace(rec.Name), PasswordHash: rec.PasswordHash, Role: store.RoleMember}
 			if rec.Admin {
 				u.Role = store.RoleAdmin
 			}
-			if err := st.CreateUser(ctx, u); err != nil {
+			if err := st.ImportUser(ctx, u, cliActor); err != nil {
 				return fmt.Errorf("line %d: %w", rec.line, err)
 			}
 		}

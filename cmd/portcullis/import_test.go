@@ -75,8 +75,14 @@ func TestUserImport(t *testing.T) {
 	if kc, err := st.UserByEmail(context.Background(), "kc@acme.test"); err != nil || kc.PasswordHash != keycloakHash {
 		t.Fatalf("the Keycloak user: %+v, %v", kc, err)
 	}
-	if np, err := st.UserByEmail(context.Background(), "nopass@acme.test"); err != nil || !strings.HasPrefix(np.PasswordHash, "$argon2id$") {
+	// Without a hash: none (no password signs in, as for a user created
+	// with a link), not an argon2id hash of a throwaway password.
+	np, err := st.UserByEmail(context.Background(), "nopass@acme.test")
+	if err != nil || np.PasswordHash != "" {
 		t.Fatalf("the user without a hash: %+v, %v", np, err)
+	}
+	if e := lastAudit(t, st, np.TenantID, "user.created"); e.SubjectID == "" || !strings.Contains(e.Detail, `"via":"cli"`) {
+		t.Errorf("the import is not audited: %+v", e)
 	}
 
 	// Again: nothing changes.

@@ -339,3 +339,20 @@ func (s *Store) SearchUsers(ctx context.Context, p UserPage) ([]User, int, error
 	err := query().Order("email").Offset(max(p.Offset, 0)).Limit(limit).Find(&us).Error
 	return us, int(total), err
 }
+
+// ImportUser creates u, brought over from another system (its password
+// hash as exported there, or none: "" matches no password until one is
+// set through a link), with the audit event "user.created", in one
+// transaction. A taken email is ErrConflict.
+func (s *Store) ImportUser(ctx context.Context, u *User, actor Actor) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		if err := s.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		return s.auditAction(ctx, actor, &AuditEvent{Event: audit.UserCreated, TenantID: u.TenantID, SubjectID: u.ID}, struct {
+			Email string `json:"email"`
+			Admin bool   `json:"admin"`
+			Via   string `json:"via,omitempty"`
+		}{u.Email, u.IsAdmin(), actor.Via})
+	})
+}
