@@ -73,9 +73,10 @@ func checkBcrypt(hash, password string) (bool, error) {
 		return false, errBadHash
 	}
 	if len(password) > 72 {
-		// bcrypt reads at most 72 bytes; x/crypto refuses longer input
-		// rather than truncating, so such a password cannot match.
-		return false, nil
+		// bcrypt hashed only the first 72 bytes where the hash was made
+		// (PHP, OpenBSD); x/crypto refuses longer input rather than
+		// truncating, so it is cut here as it was there.
+		password = password[:72]
 	}
 	err = bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
 	return err == nil, nil

@@ -67,3 +67,19 @@ func TestImportedHashes(t *testing.T) {
 		}
 	}
 }
+
+// TestBcryptLongPasswords: a password longer than bcrypt's 72 bytes
+// matches a hash made where the input was cut to them (PHP, OpenBSD).
+func TestBcryptLongPasswords(t *testing.T) {
+	long := strings.Repeat("correct horse battery staple ", 3) // 87 bytes
+	hash, err := bcrypt.GenerateFromPassword([]byte(long[:72]), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := CheckPassword(string(hash), long); err != nil || !ok {
+		t.Fatalf("the long password: %v, %v", ok, err)
+	}
+	if ok, _ := CheckPassword(string(hash), long[:71]); ok {
+		t.Fatal("a shorter password matched")
+	}
+}
