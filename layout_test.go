@@ -22,7 +22,7 @@ var mayImport = map[string][]string{
 		"idp/metrics", "idp/signing", "idp/store", "idp/throttle", "templates"},
 	"cmd/portcullis-load": {},
 
-	"idp": {"idp/account", "idp/admin", "idp/browser", "idp/config", "idp/credentials", "idp/flow",
+	"idp": {"idp/account", "idp/admin", "idp/audit", "idp/browser", "idp/config", "idp/credentials", "idp/flow",
 		"idp/logout", "idp/metrics", "idp/oauth", "idp/passwordlink", "idp/secrets", "idp/signin", "idp/signing", "idp/store", "idp/throttle",
 		"idp/web", "mfa", "templates"},
 

@@ -189,6 +189,10 @@ func TestAdminAPIClients(t *testing.T) {
 		if got, _ := out["introspect"].([]any); status != http.StatusOK || len(got) != 2 || got[0] != "tenant" || got[1] != web.ID {
 			t.Fatalf("PATCH introspect: %d %v", status, out)
 		}
+		if evs, err := e.store.ListAudit(context.Background(), store.AuditFilter{TenantID: e.tenant.ID, Event: "client.updated"}); err != nil ||
+			len(evs) != 1 || evs[0].SubjectID != rs.ID || !strings.Contains(evs[0].Detail, `"introspect":["tenant","`+web.ID+`"]`) {
+			t.Errorf("the change is not audited: %+v, %v", evs, err)
+		}
 		if _, out := e.introspectAs(t, rs.ID, rsSecret, adaTok.AccessToken, ""); out["active"] != true || out["sub"] != e.user.ID {
 			t.Errorf("the resource server of the tenant does not see the tenant's token: %v", out)
 		}

@@ -52,7 +52,7 @@ type Store interface {
 	HasActiveAuthenticator(ctx context.Context, userID string) (bool, error)
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error)
 	ListClients(ctx context.Context) ([]store.Client, error)
-	UpdateClient(ctx context.Context, c *store.Client) error
+	UpdateClientBy(ctx context.Context, c *store.Client, tenantID string, actor store.Actor) error
 	ListLogoutDeliveries(ctx context.Context, tenantID string, limit int) ([]store.LogoutDelivery, error)
 	ListUsers(ctx context.Context, tenantID string) ([]store.User, error)
 	SearchUsers(ctx context.Context, p store.UserPage) ([]store.User, int, error)

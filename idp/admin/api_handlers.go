@@ -441,7 +441,7 @@ func (a *Admin) apiUpdateClient(w http.ResponseWriter, r *http.Request, c *admin
 		}
 		target.Introspect = list
 	}
-	if err := a.Store.UpdateClient(ctx, &target); err != nil {
+	if err := a.Store.UpdateClientBy(ctx, &target, c.User.TenantID, adminActor(r, c.User, viaAdminAPI)); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, toAPIClient(&target))

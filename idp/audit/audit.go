@@ -49,6 +49,7 @@ const (
 	MFAReset           Event = "mfa.reset"
 	SessionsRevoked    Event = "sessions.revoked"
 	UserUnlocked       Event = "user.unlocked"
+	ClientUpdated      Event = "client.updated"
 
 	// User management (admin page, admin API and CLI).
 	UserCreated           Event = "user.created"
@@ -77,6 +78,8 @@ const (
 	// PartyUserOrTenant is a user, or the tenant when the action was on
 	// all its users.
 	PartyUserOrTenant Party = "user or tenant"
+	// PartyClient is a relying app (a client id).
+	PartyClient Party = "client"
 )
 
 // Spec is what the catalogue says of one event. Every event also has a
@@ -159,6 +162,10 @@ var catalogue = []Spec{
 		Detail: []string{"sessions_ended", "via"}},
 	{Event: SessionsRevoked, Label: "Sessions ended", Actor: PartyAdmin, Subject: PartyUserOrTenant,
 		Detail: []string{"sessions_ended", "via"}},
+	// The client's resource-server setting and web origins, as they are
+	// now (introspect may read the tenant's tokens: worth a trace).
+	{Event: ClientUpdated, Label: "App settings changed", Actor: PartyAdmin, Subject: PartyClient,
+		Detail: []string{"introspect", "web_origins", "via"}},
 	{Event: UserUnlocked, Label: "Locks cleared", Actor: PartyAdmin, Subject: PartyUser,
 		Detail: []string{"password_locks", "code_lock", "via"}},
 

@@ -567,3 +567,19 @@ func loopbackHost(h string) bool {
 	ip := net.ParseIP(h)
 	return h == "localhost" || (ip != nil && ip.IsLoopback())
 }
+
+// UpdateClientBy is UpdateClient done by an administrator: the change and
+// the audit event "client.updated" (the introspect list and web origins
+// as they are now) in one transaction.
+func (s *Store) UpdateClientBy(ctx context.Context, c *Client, tenantID string, actor Actor) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		if err := s.UpdateClient(ctx, c); err != nil {
+			return err
+		}
+		return s.auditAction(ctx, actor, &AuditEvent{Event: audit.ClientUpdated, TenantID: tenantID, SubjectID: c.ID}, struct {
+			Introspect StringList `json:"introspect"`
+			WebOrigins StringList `json:"web_origins"`
+			Via        string     `json:"via,omitempty"`
+		}{c.Introspect.orEmpty(), c.WebOrigins.orEmpty(), actor.Via})
+	})
+}
