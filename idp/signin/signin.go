@@ -257,6 +257,21 @@ func (p *Pages) afterPassword(w http.ResponseWriter, r *http.Request, st *step) 
 	}
 	// A password makes a new sign-in: the second factor starts a new
 	// session rather than upgrading one this request was stepping up.
+	if next == flow.StepCode {
+		// Straight to the page the second factor is given on (the
+		// factors were read deciding), not via the code page's redirect.
+		if err := p.Flows.Advance(ctx, pending, flow.StageCode, flow.User(user.ID), flow.Session("")); err != nil {
+			return err
+		}
+		to := flow.PathCode
+		if passkey, err := p.secondFactorPage(r, st); err != nil {
+			return err
+		} else if passkey {
+			to = flow.PathPasskey
+		}
+		http.Redirect(w, r, flow.PageURL(to, pending.ID), http.StatusSeeOther)
+		return nil
+	}
 	if next != flow.StepDone {
 		return p.moveTo(w, r, pending, next.Stage(), flow.User(user.ID), flow.Session(""))
 	}
