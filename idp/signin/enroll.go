@@ -189,9 +189,7 @@ func (p *Pages) renderEnrollKey(w http.ResponseWriter, r *http.Request, st *step
 	if err != nil {
 		return err
 	}
-	nonce := web.ScriptNonce() // the Copy button's script
-	web.PageHeaders(w, nonce)
-	w.WriteHeader(status)
+	nonce := web.ScriptPage(w, status) // the Copy button's script
 	header := p.header(r, st)
 	header.CSPNonce = nonce
 	return p.Templates.EnrollRecoveryKey(w, templates.EnrollRecoveryKeyPage{

@@ -188,9 +188,7 @@ func (p *Pages) renderPasskey(w http.ResponseWriter, r *http.Request, st *step, 
 	if f.TOTP && !required {
 		page.CodeURL = flow.PageURL(flow.PathCode, st.pending.ID) + "&use=code"
 	}
-	page.CSPNonce = web.ScriptNonce()
-	web.PageHeaders(w, page.CSPNonce)
-	w.WriteHeader(status)
+	page.CSPNonce = web.ScriptPage(w, status)
 	return p.Templates.PasskeyChallenge(w, page)
 }
 
@@ -441,9 +439,7 @@ func (p *Pages) renderEnrollPasskey(w http.ResponseWriter, r *http.Request, st *
 		pg.Step = 3
 		pg.ChooseURL = flow.PageURL(flow.PathEnroll, st.pending.ID) + "&choose=1"
 	}
-	pg.CSPNonce = web.ScriptNonce()
-	web.PageHeaders(w, pg.CSPNonce)
-	w.WriteHeader(status)
+	pg.CSPNonce = web.ScriptPage(w, status)
 	return p.Templates.EnrollPasskey(w, pg)
 }
 

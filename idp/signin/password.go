@@ -35,13 +35,11 @@ func (p *Pages) renderLogin(w http.ResponseWriter, r *http.Request, pending *flo
 		Error:         msg,
 		Passkey:       passkey,
 	}
-	nonce := ""
 	if passkey != nil {
-		nonce = web.ScriptNonce()
-		pg.CSPNonce = nonce
+		pg.CSPNonce = web.ScriptPage(w, status)
+	} else {
+		page(w, status)
 	}
-	web.PageHeaders(w, nonce)
-	w.WriteHeader(status)
 	return p.Templates.Login(w, pg)
 }
 

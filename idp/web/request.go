@@ -44,6 +44,16 @@ func ScriptNonce() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
+// ScriptPage starts a page with scripts: the page headers with a fresh
+// nonce (ScriptNonce), then status. The page's script tags carry the
+// nonce it returns.
+func ScriptPage(w http.ResponseWriter, status int) string {
+	nonce := ScriptNonce()
+	PageHeaders(w, nonce)
+	w.WriteHeader(status)
+	return nonce
+}
+
 // PageHeaders are set on every HTML page: pages may show secrets or
 // personal data and must never be cached or framed. A nonce allows the
 // page's scripts (their tags carry it); no other script runs.
